@@ -1,0 +1,410 @@
+"""Real servers as plain processes, without Docker: Kafka (KRaft, from the official jars),
+Redis, PostgreSQL and an SMTP sink. Used by ``make dev`` and by the tests.
+
+Every server runs in its own process group on a free loopback port and is stopped with
+its whole group, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+log = logging.getLogger(__name__)
+
+KAFKA_VERSION = "4.1.1"
+SCALA_VERSION = "2.13"
+_HERE = Path(__file__).parent
+
+
+class ServerError(RuntimeError):
+    """A server could not be installed or started."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``host:port``."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def cache_dir() -> Path:
+    """Where downloaded server files live across runs (``CRM_CACHE_DIR``)."""
+    root = os.environ.get("CRM_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "crm"
+    )
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class ManagedProcess:
+    """A server process in its own process group, with its output in a log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    user: str | None = None
+    cwd: Path | None = None
+    stop_signal: int = signal.SIGTERM
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log_file: IO[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            cwd=self.cwd,
+            user=self.user,
+            start_new_session=True,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def fail(self, why: str) -> ServerError:
+        tail = "\n".join(self.log_text().splitlines()[-30:])
+        return ServerError(f"{self.name}: {why}\n--- {self.log_path} (tail) ---\n{tail}")
+
+    def wait_until(self, ready: object, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise self.fail(f"exited with {self.process.returncode if self.process else '?'}")
+            if callable(ready) and ready():
+                return
+            time.sleep(0.1)
+        raise self.fail(f"not {what} within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, self.stop_signal)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        if proc is not None:
+            # the leader is gone; make sure no child of its group survives
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+# --- Kafka -----------------------------------------------------------------------------
+
+
+def kafka_libs() -> Path:
+    """The broker's jars, fetched once into the cache (Maven, else the release archive)."""
+    libs = cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    tmp = libs.with_name("libs.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    mvn = shutil.which("mvn")
+    if mvn:
+        log.info("fetching Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
+        result = subprocess.run(
+            [mvn, "-q", "-B", "-f", str(_HERE / "kafka-pom.xml"),
+             f"-Dkafka.version={KAFKA_VERSION}",
+             "dependency:copy-dependencies", "-DincludeScope=runtime",
+             f"-DoutputDirectory={tmp}"],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise ServerError(f"mvn could not fetch the Kafka jars:\n{result.stdout}{result.stderr}")
+    else:
+        url = (f"https://archive.apache.org/dist/kafka/{KAFKA_VERSION}/"
+               f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.tgz")
+        log.info("no mvn; downloading %s", url)
+        with tempfile.TemporaryDirectory() as work:
+            archive = Path(work) / "kafka.tgz"
+            urllib.request.urlretrieve(url, archive)  # noqa: S310 - fixed https URL
+            with tarfile.open(archive) as tar:
+                members = [m for m in tar.getmembers() if "/libs/" in m.name and m.isfile()]
+                for member in members:
+                    member.name = Path(member.name).name
+                tar.extractall(tmp, members=members, filter="data")
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    marker.touch()
+    return libs
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if not java:
+        raise ServerError("Java 17+ is needed to run Kafka: install a JDK (e.g. openjdk-17)")
+    return java
+
+
+class KafkaServer:
+    """A single-node KRaft broker+controller on free loopback ports."""
+
+    def __init__(self, data_dir: Path, *, port: int | None = None, heap: str = "512m") -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.controller_port = free_port()
+        self.heap = heap
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.proc: ManagedProcess | None = None
+
+    def _jvm(self, config_dir: Path) -> list[str]:
+        return [
+            _java(), f"-Xmx{self.heap}", f"-Xms{self.heap}", "-server", "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={config_dir / 'log4j2.properties'}",
+            "-cp", f"{kafka_libs()}/*",
+        ]
+
+    def start(self, timeout: float = 90.0) -> None:
+        config_dir = self.data_dir / "config"
+        log_dir = self.data_dir / "kraft"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        props = config_dir / "server.properties"
+        props.write_text((_HERE / "kafka-server.properties").read_text().format(
+            port=self.port, controller_port=self.controller_port, log_dir=log_dir,
+        ))
+        (config_dir / "log4j2.properties").write_text(
+            (_HERE / "kafka-log4j2.properties").read_text()
+        )
+        jvm = self._jvm(config_dir)
+        if not (log_dir / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            result = subprocess.run(
+                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                capture_output=True, text=True, check=False,
+            )
+            if result.returncode != 0:
+                raise ServerError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
+        else:
+            # an existing data dir (make dev restart): keep data, take the new ports
+            pass
+        self.proc = ManagedProcess(
+            "kafka", [*jvm, "kafka.Kafka", str(props)], self.data_dir / "kafka.log"
+        )
+        self.proc.start()
+        started = "Kafka Server started"
+        self.proc.wait_until(
+            lambda: port_open(self.port) and started in self.proc.log_text()
+            if self.proc else False,
+            timeout, "started",
+        )
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop(timeout=30)
+
+
+# --- Redis -----------------------------------------------------------------------------
+
+
+def redis_binary() -> str:
+    """``redis-server`` or ``valkey-server`` from PATH, or a clear error."""
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ServerError(
+        "redis-server not found: run `make setup` (installs it with apt), "
+        "or `apt-get install -y redis-server`, or set CRM_REDIS_URL"
+    )
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A throwaway Redis without persistence (the dev data dir keeps an RDB file)."""
+
+    def __init__(self, data_dir: Path, *, port: int | None = None, persist: bool = False) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.persist = persist
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: ManagedProcess | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        save = ["--save", "60 1", "--dir", str(self.data_dir)] if self.persist else ["--save", ""]
+        self.proc = ManagedProcess(
+            "redis",
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--appendonly", "no", "--daemonize", "no", *save],
+            self.data_dir / "redis.log",
+        )
+        self.proc.start()
+        self.proc.wait_until(lambda: _redis_ping(self.port), timeout, "answering PING")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+
+def postgres_bin_dir() -> Path:
+    """The newest PostgreSQL server binaries (Debian layout, or PATH)."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("postgres")
+    if found:
+        return Path(found).resolve().parent
+    raise ServerError(
+        "PostgreSQL server not found: run `make setup` (installs it with apt), "
+        "or `apt-get install -y postgresql`, or set CRM_TEST_POSTGRES_URL"
+    )
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (trust auth on loopback, fsync off: tests only)."""
+
+    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.proc: ManagedProcess | None = None
+        self.user: str | None = "postgres" if os.geteuid() == 0 else None
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the ``postgres`` database."""
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self, timeout: float = 60.0) -> None:
+        bin_dir = postgres_bin_dir()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        root = self.data_dir
+        if self.user:
+            # The server refuses to run as root, and the unprivileged user may not be
+            # able to reach a root-owned temp folder: give it a folder of its own.
+            root = self.data_dir / "pg"
+            root.mkdir(exist_ok=True)
+            os.chmod(self.data_dir, 0o755)
+            for parent in self.data_dir.parents:
+                if parent.stat().st_mode & 0o001 == 0 and str(parent).startswith(
+                    tempfile.gettempdir()
+                ):
+                    os.chmod(parent, parent.stat().st_mode | 0o711)
+            shutil.chown(root, self.user)
+        pgdata = root / "pgdata"
+        sockets = root / "sockets"
+        sockets.mkdir(exist_ok=True)
+        if self.user:
+            shutil.chown(sockets, self.user)
+        if not (pgdata / "PG_VERSION").exists():
+            result = subprocess.run(
+                [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres",
+                 "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+                capture_output=True, text=True, user=self.user, check=False,
+            )
+            if result.returncode != 0:
+                raise ServerError(f"initdb failed:\n{result.stdout}{result.stderr}")
+        self.proc = ManagedProcess(
+            "postgres",
+            [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
+             "-k", str(sockets), "-c", "listen_addresses=127.0.0.1",
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=300", "-c", "shared_buffers=256MB"],
+            self.data_dir / "postgres.log",
+            user=self.user,
+            stop_signal=signal.SIGINT,  # fast shutdown
+        )
+        self.proc.start()
+        isready = str(bin_dir / "pg_isready")
+        self.proc.wait_until(
+            lambda: subprocess.run(
+                [isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                check=False,
+            ).returncode == 0,
+            timeout, "accepting connections",
+        )
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+
+# --- SMTP sink ---------------------------------------------------------------------------
+
+
+class SmtpSink:
+    """The aiosmtpd sink as a process, storing every mail in a Maildir.
+
+    A separate process, so a test can stop and restart it to simulate an outage.
+    """
+
+    def __init__(self, maildir: Path, *, port: int | None = None) -> None:
+        self.maildir = maildir
+        self.port = port or free_port()
+        self.proc: ManagedProcess | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.maildir.mkdir(parents=True, exist_ok=True)
+        self.proc = ManagedProcess(
+            "smtp",
+            [sys.executable, "-m", "crm_dev.smtp_sink", "--port", str(self.port),
+             "--maildir", str(self.maildir)],
+            self.maildir.parent / "smtp.log",
+        )
+        self.proc.start()
+        self.proc.wait_until(lambda: port_open(self.port), timeout, "listening")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()

@@ -1,0 +1,76 @@
+"""Alembic migrations per service, run at start (and by the tests to build schemas).
+
+Each service keeps ``migrations/`` inside its package (so the wheel ships it) with an
+``env.py`` that calls :func:`run_env`. :func:`upgrade` runs at start; on PostgreSQL an
+advisory lock makes concurrent replicas migrate one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from crm_shared.db import Database
+
+_MIGRATION_LOCK_KEY = 0x43524D4D4947  # "CRMMIG"
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    """An Alembic config for one service's migrations folder."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option(
+        "file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
+    )
+    return cfg
+
+
+async def upgrade(db: Database, migrations_dir: Path) -> None:
+    """Bring the database to the newest revision."""
+    cfg = alembic_config(migrations_dir, db.url)
+
+    def run(sync_conn: Connection) -> None:
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, "head")
+
+    async with db.engine.begin() as conn:
+        if not db.sqlite:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": _MIGRATION_LOCK_KEY})
+        await conn.run_sync(run)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's ``env.py``."""
+    config = context.config
+
+    def configure_and_run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection: Any = config.attributes.get("connection")
+    if connection is not None:
+        configure_and_run(connection)
+        return
+
+    async def from_cli() -> None:
+        engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
+        async with engine.begin() as conn:
+            await conn.run_sync(configure_and_run)
+        await engine.dispose()
+
+    asyncio.run(from_cli())

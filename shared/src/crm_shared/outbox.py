@@ -1,0 +1,172 @@
+"""The transactional outbox.
+
+A change and its event commit together: :meth:`Outbox.emit` adds an ``outbox_message``
+row in the caller's session (no commit). After the commit the unit of work wakes the
+:class:`OutboxRelay`, which publishes the waiting rows in order and deletes them. The
+same loop runs every few seconds as a sweep, so rows left by a crash between commit and
+publish go out at the next start (or from another replica).
+
+Several replicas are safe: on PostgreSQL one relay at a time holds a transaction-scoped
+advisory lock while it publishes a batch, so rows are never sent concurrently out of
+order; the rows are also claimed ``FOR UPDATE SKIP LOCKED``. Publishing is at least once
+(a crash after Kafka acknowledged but before the delete sends the row again, with the
+same event id); consumers deduplicate by event id.
+
+We weighed ``faststream-outbox``: it is PostgreSQL-only, and SQLite is our embedded
+default, so this small relay serves both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from crm_shared.db import OUTBOX_DIRTY, Database
+from crm_shared.events import EventData, make_event, utcnow
+from crm_shared.kafka import EventProducer, cloudevent_headers
+from crm_shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same for every replica of one service.
+_ADVISORY_LOCK_KEY = 0x43524D4F5554  # "CRMOUT"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An event written with the change that caused it, waiting to be published."""
+
+    __tablename__ = "outbox_message"
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )
+    event_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
+    topic: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    key: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+    )
+
+
+class Outbox:
+    """Writes events of one service (``source``) into the caller's transaction."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def emit(self, session: AsyncSession, data: EventData, *, event_id: str | None = None) -> str:
+        """Queue ``data`` as a CloudEvent on its topic; returns the event id."""
+        cloud_event = make_event(data, source=self.source, event_id=event_id)
+        session.add(
+            OutboxMessage(
+                event_id=cloud_event.id,
+                topic=data.topic.value,
+                key=cloud_event.subject,
+                body=cloud_event.to_bytes().decode(),
+            )
+        )
+        session.info[OUTBOX_DIRTY] = True
+        return cloud_event.id
+
+
+class OutboxRelay:
+    """Publishes outbox rows right after commit, and sweeps for leftovers."""
+
+    def __init__(
+        self,
+        db: Database,
+        producer: EventProducer,
+        *,
+        sweep_seconds: float = 2.0,
+        batch_size: int = 500,
+        hold_seconds: float = 0.0,
+    ) -> None:
+        self._db = db
+        self._producer = producer
+        self._sweep_seconds = sweep_seconds
+        self._batch_size = batch_size
+        self._hold_seconds = hold_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        db.on_outbox_commit(self.kick)
+
+    def kick(self) -> None:
+        """Publish soon: called after a commit that wrote outbox rows."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the relay loop in the background (first pass immediately)."""
+        self._wake.set()
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop the loop; rows not yet published stay for the next start."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._sweep_seconds)
+            woken = self._wake.is_set()
+            self._wake.clear()
+            if woken and self._hold_seconds:
+                log.warning("fault injection: holding outbox for %ss", self._hold_seconds)
+                await asyncio.sleep(self._hold_seconds)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("outbox relay failed; retrying at the next sweep")
+
+    async def flush(self) -> int:
+        """Publish everything waiting; returns how many rows were published."""
+        total = 0
+        while True:
+            published = await self._publish_batch()
+            total += published
+            if published < self._batch_size:
+                return total
+
+    async def _publish_batch(self) -> int:
+        async with self._db.sessionmaker() as session, session.begin():
+            if not self._db.sqlite:
+                locked = await session.scalar(
+                    sa.select(sa.func.pg_try_advisory_xact_lock(_ADVISORY_LOCK_KEY))
+                )
+                if not locked:
+                    return 0  # another replica is relaying right now
+            query = sa.select(OutboxMessage).order_by(sa.column("seq")).limit(self._batch_size)
+            if not self._db.sqlite:
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.scalars(query)).all())
+            if not rows:
+                OUTBOX_PENDING.set(0)
+                return 0
+            headers = cloudevent_headers()
+            await self._producer.send_many(
+                [
+                    (row.topic, row.key.encode() if row.key else None, row.body.encode(), headers)
+                    for row in rows
+                ]
+            )
+            await session.execute(
+                sa.delete(OutboxMessage).where(
+                    sa.column("seq").in_([row.seq for row in rows])
+                )
+            )
+        OUTBOX_PUBLISHED.inc(len(rows))
+        return len(rows)

@@ -1,0 +1,230 @@
+"""One service = one FastAPI app plus FastStream subscribers in one process.
+
+:func:`create_service_app` wires what every service has: logging, migrations, the
+database, the Kafka producer and outbox relay, the subscribers (started in the FastAPI
+lifespan, not through the deprecated ``faststream.kafka.fastapi``), Redis where used,
+problem+json errors and ``/healthz``, ``/readyz``, ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_shared import migrations
+from crm_shared.consumer import (
+    DatabaseDeduplicator,
+    Deduplicator,
+    EventConsumer,
+    Handler,
+    RedisDeduplicator,
+)
+from crm_shared.db import Database
+from crm_shared.errors import install_problem_handlers
+from crm_shared.kafka import EventProducer, create_broker, ensure_topics
+from crm_shared.logs import configure_logging
+from crm_shared.outbox import Outbox, OutboxRelay
+from crm_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service holds: the clients its code uses."""
+
+    settings: ServiceSettings
+    producer: EventProducer
+    outbox: Outbox
+    db: Database | None = None
+    redis: Redis | None = None
+    relay: OutboxRelay | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def consumer(self, topic: str, handlers: Mapping[str, Handler]) -> EventConsumer:
+        """An idempotent consumer in this service's group (deduplicated in its store)."""
+        dedupe: Deduplicator
+        if self.db is not None:
+            dedupe = DatabaseDeduplicator(self.db)
+        elif self.redis is not None:
+            dedupe = RedisDeduplicator(self.redis)
+        else:
+            raise RuntimeError("a consumer needs a database or Redis to deduplicate")
+        return EventConsumer(
+            topic=topic,
+            group_id=self.settings.service_name,
+            handlers=handlers,
+            dedupe=dedupe,
+            producer=self.producer,
+            max_attempts=self.settings.consumer_max_attempts,
+            hold_before_ack_seconds=self.settings.fault_hold_before_ack_seconds,
+        )
+
+
+ConsumersFactory = Callable[[Runtime], Sequence[EventConsumer]]
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+async def _retry(what: str, action: Callable[[], Awaitable[None]], *, seconds: float = 60) -> None:
+    """Retry ``action`` until it succeeds or ``seconds`` pass (servers may start later)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    delay = 0.2
+    while True:
+        try:
+            await action()
+            return
+        except Exception as exc:
+            if loop.time() > deadline:
+                raise
+            log.warning("%s not reachable yet (%r); retrying", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    migrations_dir: Path | None = None,
+    consumers: ConsumersFactory | None = None,
+    uses_redis: bool = False,
+    on_start: Sequence[Hook] = (),
+    on_stop: Sequence[Hook] = (),
+) -> FastAPI:
+    """The FastAPI app of a service, with its whole runtime started in the lifespan."""
+    configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        producer = EventProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+        runtime = Runtime(settings=settings, producer=producer, outbox=Outbox(settings.source))
+        if migrations_dir is not None:
+            runtime.db = Database(settings.effective_database_url)
+            db = runtime.db
+            await _retry("database", lambda: migrations.upgrade(db, migrations_dir))
+        if uses_redis:
+            runtime.redis = Redis.from_url(settings.redis_url)
+            redis = runtime.redis
+            await _retry("redis", lambda: redis.ping())  # type: ignore[misc]
+        await _retry("kafka", producer.start)
+        if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
+            await ensure_topics(settings.kafka_bootstrap)
+        broker = create_broker(settings.kafka_bootstrap, client_id=settings.service_name)
+        for consumer in consumers(runtime) if consumers else ():
+            consumer.register(broker)
+        if runtime.db is not None:
+            runtime.relay = OutboxRelay(
+                runtime.db,
+                producer,
+                sweep_seconds=settings.outbox_sweep_seconds,
+                hold_seconds=settings.fault_hold_after_commit_seconds,
+            )
+            runtime.relay.start()
+        app.state.runtime = runtime
+        for hook in on_start:
+            await hook(runtime)
+        await _retry("kafka consumers", broker.start)
+        log.info("%s ready on %s:%s", settings.service_name, settings.host, settings.port)
+        try:
+            yield
+        finally:
+            for hook in on_stop:
+                await hook(runtime)
+            await broker.stop()
+            if runtime.relay is not None:
+                await runtime.relay.stop()
+            await producer.stop()
+            if runtime.redis is not None:
+                await runtime.redis.aclose()
+            if runtime.db is not None:
+                await runtime.db.dispose()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def readiness(runtime: Runtime) -> dict[str, str]:
+    """Check each backing server; returns ``{name: "ok" | error}``."""
+    checks: dict[str, Callable[[], Awaitable[Any]]] = {"kafka": runtime.producer.ping}
+    if runtime.db is not None:
+        checks["database"] = runtime.db.ping
+    if runtime.redis is not None:
+        checks["redis"] = runtime.redis.ping
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(check(), 5)
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = f"error: {exc!r}"
+    return results
+
+
+def health_router() -> APIRouter:
+    """``/healthz`` (alive), ``/readyz`` (servers reachable), ``/metrics`` (Prometheus)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        checks = await readiness(runtime)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the service runtime."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: a unit of work committed before the response is sent."""
+    runtime = get_runtime(request)
+    if runtime.db is None:
+        raise RuntimeError("this service has no database")
+    async with runtime.db.unit_of_work() as session:
+        yield session
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run a service app with uvicorn (the process entry point)."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                access_log=False, lifespan="on")

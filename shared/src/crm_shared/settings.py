@@ -1,0 +1,84 @@
+"""Per-service settings: the service's own ``CRM_<SERVICE>_*`` variables plus the
+system-wide ``CRM_*`` variables of CONTRACT.md.
+
+Settings are built by the service's factory, never at import time, so tests can inject
+real server addresses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "crm-dev-secret-change-me-0123456789abcdef"  # noqa: S105 - dev only, refused in prod
+
+
+def _system(name: str) -> AliasChoices:
+    """A field read from a system-wide variable, unaffected by the service prefix."""
+    return AliasChoices(name)
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set ``env_prefix='CRM_<SERVICE>_'``."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = "service"
+    env: Literal["dev", "test", "prod"] = Field(
+        default="dev", validation_alias=_system("CRM_ENV")
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None
+    data_dir: Path = Field(default=Path(".crm"), validation_alias=_system("CRM_DATA_DIR"))
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", validation_alias=_system("CRM_KAFKA_BOOTSTRAP")
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", validation_alias=_system("CRM_REDIS_URL")
+    )
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias=_system("CRM_JWT_SECRET"))
+    log_level: str = Field(default="INFO", validation_alias=_system("CRM_LOG_LEVEL"))
+    log_format: Literal["console", "json"] = Field(
+        default="console", validation_alias=_system("CRM_LOG_FORMAT")
+    )
+    outbox_sweep_seconds: float = Field(
+        default=2.0, validation_alias=_system("CRM_OUTBOX_SWEEP_SECONDS")
+    )
+    consumer_max_attempts: int = Field(
+        default=5, validation_alias=_system("CRM_CONSUMER_MAX_ATTEMPTS")
+    )
+    # Fault injection for the crash tests only: hold an effect this long at a point where
+    # a crash must not lose or repeat anything, so a test can SIGKILL the process there.
+    fault_hold_after_commit_seconds: float = Field(
+        default=0.0, validation_alias=_system("CRM_FAULT_HOLD_AFTER_COMMIT_SECONDS")
+    )
+    fault_hold_before_ack_seconds: float = Field(
+        default=0.0, validation_alias=_system("CRM_FAULT_HOLD_BEFORE_ACK_SECONDS")
+    )
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> Self:
+        if self.env == "prod" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("CRM_JWT_SECRET must be set outside dev")
+        if self.env == "prod" and (
+            self.fault_hold_after_commit_seconds or self.fault_hold_before_ack_seconds
+        ):
+            raise ValueError("fault injection (CRM_FAULT_*) is for tests only")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        path = (self.data_dir / f"{self.service_name}.db").resolve()
+        return f"sqlite+aiosqlite:///{path}"
+
+    @property
+    def source(self) -> str:
+        """CloudEvent ``source`` of this service."""
+        return f"/crm/{self.service_name}"
