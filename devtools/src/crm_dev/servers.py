@@ -36,6 +36,16 @@ class ServerError(RuntimeError):
     """A server could not be installed or started."""
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the launching process dies (Linux), so a killed
+    supervisor or test run leaves no server behind."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
@@ -87,6 +97,7 @@ class ManagedProcess:
             cwd=self.cwd,
             user=self.user,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
 
     @property

@@ -7,6 +7,7 @@ the Maildir at ``/dev/mail`` in dev; tests read it to count what arrived.
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import signal
 
@@ -20,6 +21,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=1025)
     parser.add_argument("--maildir", required=True)
     args = parser.parse_args()
+    for sub in ("tmp", "new", "cur"):  # a Maildir, also when the folder already exists
+        os.makedirs(os.path.join(args.maildir, sub), exist_ok=True)
     controller = Controller(Mailbox(args.maildir), hostname=args.host, port=args.port)
     controller.start()
     print(f"SMTP sink on {args.host}:{args.port}, mail in {args.maildir}", flush=True)

@@ -55,6 +55,10 @@ from crm_shared.metrics import DEAD_LETTERS, EVENT_HANDLE_SECONDS, EVENTS_CONSUM
 log = logging.getLogger(__name__)
 
 
+class DeadLetter(Exception):
+    """Raised by a handler that knows retrying is pointless: dead-letter at once."""
+
+
 class ProcessedEvent(SQLModel, table=True):
     """An event id a consumer of this service has already applied."""
 
@@ -210,7 +214,7 @@ class EventConsumer:
             try:
                 applied = await self._dedupe.run_once(self.group_id, event, effect)
             except Exception as exc:
-                if attempt == self._max_attempts:
+                if isinstance(exc, DeadLetter) or attempt == self._max_attempts:
                     log.exception("%s %s failed %d times; dead-lettering",
                                   event.type, event.id, attempt)
                     await self._dead_letter(record, reason="failed", error=repr(exc), event=event)

@@ -57,7 +57,7 @@ class EventData(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     event_name: ClassVar[str]
-    topic: ClassVar[Topic]
+    kafka_topic: ClassVar[Topic]
 
     @property
     def subject(self) -> str:
@@ -77,7 +77,7 @@ def event(name: str, topic: Topic) -> Any:
         if name in _REGISTRY:
             raise ValueError(f"event {name} registered twice")
         cls.event_name = name
-        cls.topic = topic
+        cls.kafka_topic = topic
         _REGISTRY[name] = cls
         return cls
 
@@ -256,6 +256,28 @@ class InteractionLogged(EventData):
     recorded_by: StaffRef
     reply_to: str | None = None
     contact: ContactCopy
+
+
+@event("InteractionUpdated", Topic.INTERACTIONS)
+class InteractionUpdated(EventData):
+    """An interaction was changed; carries the new values and the changed fields."""
+
+    interaction_id: str
+    contact_id: str
+    topic: str
+    kind: InteractionKind
+    text: str
+    occurred_at: datetime
+    follow_up_on: date | None = None
+    changed: list[str] = Field(default_factory=list)
+
+
+@event("InteractionDeleted", Topic.INTERACTIONS)
+class InteractionDeleted(EventData):
+    """An interaction was deleted."""
+
+    interaction_id: str
+    contact_id: str
 
 
 @event("EmailSent", Topic.NOTIFICATIONS)

@@ -72,7 +72,7 @@ class Outbox:
         session.add(
             OutboxMessage(
                 event_id=cloud_event.id,
-                topic=data.topic.value,
+                topic=data.kafka_topic.value,
                 key=cloud_event.subject,
                 body=cloud_event.to_bytes().decode(),
             )

@@ -51,6 +51,8 @@ class Runtime:
     redis: Redis | None = None
     relay: OutboxRelay | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
+    """Extra readiness checks (the gateway adds one per service)."""
 
     def consumer(self, topic: str, handlers: Mapping[str, Handler]) -> EventConsumer:
         """An idempotent consumer in this service's group (deduplicated in its store)."""
@@ -168,6 +170,7 @@ async def readiness(runtime: Runtime) -> dict[str, str]:
         checks["database"] = runtime.db.ping
     if runtime.redis is not None:
         checks["redis"] = runtime.redis.ping
+    checks.update(runtime.checks)
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:

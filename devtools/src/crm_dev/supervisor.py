@@ -1,0 +1,161 @@
+"""``make dev``: start Kafka, Redis, the SMTP sink and every service; Ctrl-C stops all.
+
+Honours every variable of CONTRACT.md: a given ``CRM_KAFKA_BOOTSTRAP``, ``CRM_REDIS_URL``
+or ``CRM_SMTP_HOST`` is used instead of starting that server; ``CRM_<SERVICE>_DATABASE_URL``
+replaces the service's SQLite file; data lives in ``CRM_DATA_DIR`` (default ``./.crm``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from crm_dev.servers import KafkaServer, RedisServer, SmtpSink, port_open
+from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
+from crm_shared.kafka import ensure_topics
+
+log = logging.getLogger("crm.dev")
+_print_lock = threading.Lock()
+WIDTH = max(len(n) for n in (*IMPLEMENTED, "supervisor"))
+
+
+def say(name: str, line: str) -> None:
+    with _print_lock:
+        sys.stdout.write(f"{name:>{WIDTH}} | {line}\n")
+        sys.stdout.flush()
+
+
+def _remembered_ports(data_dir: Path) -> dict[str, int]:
+    try:
+        loaded: dict[str, int] = json.loads((data_dir / "ports.json").read_text())
+        return loaded
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _pick(saved: int | None) -> int | None:
+    """Reuse last run's port (Kafka keeps its controller address) when it is free."""
+    return saved if saved and not port_open(saved) else None
+
+
+DEMO_CONTACTS: list[dict[str, Any]] = [
+    {"kind": "company", "name": "Müller Maschinenbau GmbH", "email": "info@mueller-maschinenbau.example",
+     "phone": "+49 89 123456", "language": "de", "status": "customer"},
+    {"kind": "person", "name": "Erika Mustermann", "email": "erika.mustermann@example.org",
+     "phone": "+49 30 987654", "language": "de"},
+    {"kind": "person", "name": "John Smith", "email": "john.smith@example.com", "language": "en"},
+]
+
+
+def seed_demo_data(gateway: str, data_dir: Path, username: str, password: str) -> None:
+    """Demo contacts and one interaction, once per data dir."""
+    marker = data_dir / "demo-data.done"
+    if marker.exists():
+        return
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        token = client.post("/api/auth/token",
+                            json={"username": username, "password": password})
+        token.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        ids = []
+        for contact in DEMO_CONTACTS:
+            response = client.post("/api/contacts", json=contact)
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+        client.post("/api/interactions", json={
+            "contact_id": ids[1], "topic": "Rückruf gewünscht", "kind": "incoming",
+            "text": "Frau Mustermann bittet um Rückruf wegen des Angebots.",
+        }).raise_for_status()
+    marker.write_text("ok\n")
+    say("supervisor", f"demo data created ({len(DEMO_CONTACTS)} contacts, 1 interaction)")
+
+
+def main() -> None:
+    started = time.monotonic()
+    data_dir = Path(os.environ.get("CRM_DATA_DIR", ".crm")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    saved = _remembered_ports(data_dir)
+    servers: list[Any] = []
+    stack: Stack | None = None
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        kafka = os.environ.get("CRM_KAFKA_BOOTSTRAP")
+        if not kafka:
+            server = KafkaServer(data_dir / "kafka", port=_pick(saved.get("kafka")))
+            if saved.get("kafka_controller") and not port_open(saved["kafka_controller"]):
+                server.controller_port = saved["kafka_controller"]
+            say("supervisor", "starting Kafka (first start fetches the jars once)")
+            server.start()
+            servers.append(server)
+            kafka = server.bootstrap
+            saved.update(kafka=server.port, kafka_controller=server.controller_port)
+        redis = os.environ.get("CRM_REDIS_URL")
+        if not redis:
+            redis_server = RedisServer(data_dir / "redis", port=_pick(saved.get("redis")),
+                                       persist=True)
+            redis_server.start()
+            servers.append(redis_server)
+            redis = redis_server.url
+            saved["redis"] = redis_server.port
+        smtp_host = os.environ.get("CRM_SMTP_HOST")
+        smtp_port = int(os.environ.get("CRM_SMTP_PORT", "25"))
+        maildir = None
+        if not smtp_host:
+            sink = SmtpSink(data_dir / "mail", port=_pick(saved.get("smtp")))
+            sink.start()
+            servers.append(sink)
+            smtp_host, smtp_port, maildir = "127.0.0.1", sink.port, sink.maildir
+            saved["smtp"] = sink.port
+        (data_dir / "ports.json").write_text(json.dumps(saved))
+        asyncio.run(ensure_topics(kafka))
+        say("supervisor", f"servers ready: kafka {kafka}, redis {redis}, smtp {smtp_host}:{smtp_port}")
+
+        stack = Stack(StackConfig(
+            kafka_bootstrap=kafka, redis_url=redis, smtp_host=smtp_host, smtp_port=smtp_port,
+            data_dir=data_dir, maildir=maildir, fixed_ports=True,
+            gateway_port=int(os.environ.get("CRM_GATEWAY_PORT", "8000")),
+        ), sink=say)
+        stack.start_all(IMPLEMENTED)
+        seed_demo_data(stack.gateway_url, data_dir,
+                       os.environ.get("CRM_ADMIN_USERNAME", "admin"),
+                       os.environ.get("CRM_ADMIN_PASSWORD", "admin"))
+        say("supervisor", f"ready in {time.monotonic() - started:.1f}s")
+        say("supervisor", f"CRM is running: {stack.gateway_url}  (mail: {stack.gateway_url}/dev/mail)"
+            "  — Ctrl-C stops everything")
+        while not stopping.wait(1.0):
+            for proc in stack.services.values():
+                if not proc.running and proc.process is not None and not getattr(proc, "_reported", False):
+                    say("supervisor", f"{proc.name} exited with {proc.process.returncode}")
+                    proc._reported = True  # type: ignore[attr-defined]
+    except Exception as exc:
+        say("supervisor", f"failed: {exc}")
+        raise SystemExit(1) from exc
+    finally:
+        say("supervisor", "stopping")
+        if stack is not None:
+            stack.stop_all()
+        for server in reversed(servers):
+            with contextlib.suppress(Exception):
+                server.stop()
+        say("supervisor", "stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""``python -m crm_gateway`` / ``crm-contacts``: run the service."""
+
+from crm_gateway.main import create_app
+from crm_gateway.settings import Settings
+from crm_shared.service import serve
+
+
+def main() -> None:
+    settings = Settings()
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The gateway's own routes: login, staff, competences, the dev mailbox."""
+
+from __future__ import annotations
+
+import html
+import mailbox
+from email.message import Message
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from crm_gateway.schemas import (
+    CompetenceCreate,
+    CompetencePage,
+    CompetencePublic,
+    StaffCreate,
+    StaffPage,
+    StaffPublic,
+    TokenRequest,
+    TokenResponse,
+)
+from crm_gateway.settings import Settings
+from crm_gateway.staff import StaffService
+from crm_shared.auth import AdminStaff, CurrentStaff
+from crm_shared.errors import NotFound
+from crm_shared.service import SessionDep
+
+router = APIRouter(tags=["auth and staff"])
+
+
+@router.post("/api/auth/token", response_model=TokenResponse)
+async def token(data: TokenRequest, session: SessionDep, request: Request) -> TokenResponse:
+    settings: Settings = request.app.state.settings
+    access, ttl = await StaffService(session).login(data.username, data.password, settings)
+    return TokenResponse(access_token=access, expires_in=ttl)
+
+
+@router.get("/api/me")
+async def me(staff: CurrentStaff) -> dict[str, Any]:
+    return staff.model_dump()
+
+
+@router.get("/api/staff", response_model=StaffPage)
+async def list_staff(session: SessionDep, _: CurrentStaff) -> StaffPage:
+    rows = await StaffService(session).list()
+    return StaffPage(items=[StaffPublic.model_validate(s.model_dump()) for s in rows])
+
+
+@router.post("/api/staff", status_code=201, response_model=StaffPublic)
+async def create_staff(data: StaffCreate, session: SessionDep, _: AdminStaff) -> StaffPublic:
+    staff = await StaffService(session).create(data)
+    return StaffPublic.model_validate(staff.model_dump())
+
+
+@router.get("/api/competences", response_model=CompetencePage)
+async def list_competences(session: SessionDep, _: CurrentStaff) -> CompetencePage:
+    rows = await StaffService(session).competences()
+    return CompetencePage(items=[CompetencePublic.model_validate(c.model_dump()) for c in rows])
+
+
+@router.post("/api/competences", status_code=201, response_model=CompetencePublic)
+async def create_competence(
+    data: CompetenceCreate, session: SessionDep, _: AdminStaff
+) -> CompetencePublic:
+    competence = await StaffService(session).create_competence(data)
+    return CompetencePublic.model_validate(competence.model_dump())
+
+
+dev_router = APIRouter(tags=["dev"])
+
+
+def _mail_summary(key: str, message: Message) -> dict[str, Any]:
+    body = message.get_payload(decode=True)
+    return {
+        "id": key,
+        "from": message.get("From"),
+        "to": message.get("To"),
+        "reply_to": message.get("Reply-To"),
+        "subject": message.get("Subject"),
+        "date": message.get("Date"),
+        "message_id": message.get("Message-ID"),
+        "body": body.decode(errors="replace") if isinstance(body, bytes) else str(body),
+    }
+
+
+@dev_router.get("/dev/mail", response_model=None)
+async def dev_mail(request: Request, format: str = "html") -> Response:
+    """The dev SMTP sink's mailbox (dev only): every mail the system sent."""
+    settings: Settings = request.app.state.settings
+    if settings.env != "dev" or settings.dev_maildir is None:
+        raise NotFound("page", "/dev/mail")
+    box = mailbox.Maildir(settings.dev_maildir, create=False)
+    mails = sorted((_mail_summary(k, m) for k, m in box.items()),
+                   key=lambda m: m["id"], reverse=True)
+    if format == "json":
+        return JSONResponse({"items": mails})
+    rows = "".join(
+        f"<article><h2>{html.escape(m['subject'] or '')}</h2>"
+        f"<p><b>An / To:</b> {html.escape(m['to'] or '')} · <b>Antwort an / Reply-To:</b> "
+        f"{html.escape(m['reply_to'] or '')} · {html.escape(m['date'] or '')}</p>"
+        f"<pre>{html.escape(m['body'])}</pre></article>"
+        for m in mails
+    )
+    return HTMLResponse(
+        "<!doctype html><html lang='de'><meta charset='utf-8'><title>Postausgang (dev)</title>"
+        f"<h1>Postausgang / Outbox (dev) — {len(mails)}</h1>{rows or '<p>Keine E-Mails / No mail.</p>'}"
+        "</html>"
+    )
+
+
+@dev_router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def home() -> str:
+    return (
+        "<!doctype html><html lang='de'><meta charset='utf-8'><title>CRM</title>"
+        "<h1>CRM</h1><p>API: <a href='/docs'>/docs</a> · Postausgang (dev): "
+        "<a href='/dev/mail'>/dev/mail</a></p></html>"
+    )

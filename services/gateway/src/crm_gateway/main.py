@@ -1,0 +1,45 @@
+"""The gateway: login and staff, one front door for the API, the dev mailbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from fastapi import FastAPI
+
+from crm_gateway.api import dev_router, router
+from crm_gateway.proxy import router as proxy_router
+from crm_gateway.settings import Settings
+from crm_gateway.staff import StaffService
+from crm_shared.service import Runtime, create_service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    async def start(runtime: Runtime) -> None:
+        assert runtime.db is not None
+        async with runtime.db.unit_of_work() as session:
+            await StaffService(session).ensure_admin(settings)
+        client = httpx.AsyncClient(timeout=settings.proxy_timeout_seconds)
+        runtime.state["http"] = client
+
+        def service_ready(url: str):  # type: ignore[no-untyped-def]
+            async def check() -> None:
+                response = await client.get(f"{url}/readyz", timeout=5)
+                response.raise_for_status()
+            return check
+
+        for name, url in settings.service_urls().items():
+            runtime.checks[name] = service_ready(url)
+
+    async def stop(runtime: Runtime) -> None:
+        await runtime.state["http"].aclose()
+
+    return create_service_app(
+        settings, title="CRM gateway", routers=[router, dev_router, proxy_router],
+        migrations_dir=MIGRATIONS, on_start=[start], on_stop=[stop],
+    )

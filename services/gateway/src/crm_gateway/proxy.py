@@ -1,0 +1,73 @@
+"""The one front door: routes ``/api/...`` to the owning service.
+
+The gateway checks the bearer token first (so an anonymous request never reaches a
+service) and forwards it unchanged; each service verifies it again.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from crm_shared.auth import current_staff
+from crm_shared.errors import Problem
+
+# Most specific first: a contact's history and timeline belong to the history service.
+ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), service)
+    for p, service in [
+        (r"^/api/contacts/[^/]+/(history|timeline)(/|$)", "history"),
+        (r"^/api/(contacts|number-ranges|groups)(/|$)", "contacts"),
+        (r"^/api/(history|jobs)(/|$)", "history"),
+        (r"^/api/(interactions|procedures)(/|$)", "interactions"),
+        (r"^/api/(campaigns|opportunities|crm|dashboard)(/|$)", "campaigns"),
+        (r"^/api/reminders(/|$)", "reminders"),
+        (r"^/api/notifications(/|$)", "notifier"),
+    ]
+]
+FORWARD_REQUEST_HEADERS = ("authorization", "content-type", "accept", "accept-language")
+FORWARD_RESPONSE_HEADERS = ("content-type", "content-disposition", "location", "www-authenticate")
+
+router = APIRouter(tags=["proxy"])
+
+
+def owner_of(path: str) -> str | None:
+    """The service that owns an API path, or None."""
+    for pattern, service in ROUTES:
+        if pattern.match(path):
+            return service
+    return None
+
+
+@router.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False)
+async def proxy(request: Request, rest: str) -> Response:
+    path = request.url.path
+    service = owner_of(path)
+    urls: dict[str, str] = request.app.state.settings.service_urls()
+    if service is None or service not in urls:
+        raise Problem(404, f"no API at {path}")
+    current_staff(request)  # 401/403 at the door
+    client: httpx.AsyncClient = request.app.state.runtime.state["http"]
+    upstream = client.build_request(
+        request.method,
+        urls[service] + path,
+        params=request.query_params,
+        headers={k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k))},
+        content=request.stream(),
+    )
+    try:
+        response = await client.send(upstream, stream=True)
+    except httpx.TransportError as exc:
+        raise Problem(503, f"the {service} service is not reachable; try again",
+                      headers={"Retry-After": "2"}) from exc
+    return StreamingResponse(
+        response.aiter_raw(),
+        status_code=response.status_code,
+        headers={k: v for k in FORWARD_RESPONSE_HEADERS if (v := response.headers.get(k))},
+        background=BackgroundTask(response.aclose),
+    )

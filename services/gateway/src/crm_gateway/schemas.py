@@ -1,0 +1,77 @@
+"""API models of the gateway."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crm_shared.auth import Role
+
+# Staff addresses may be internal (admin@localhost), so no public-domain check here.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class StaffCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    password: str = Field(min_length=8, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    initials: str | None = Field(default=None, max_length=16)
+    email: str | None = Field(default=None, max_length=320)
+    roles: list[Role] = Field(default_factory=lambda: ["crm_user"])
+    language: Literal["de", "en"] = "de"
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not _EMAIL.match(value):
+            raise ValueError("not an email address")
+        return value or None
+
+
+class StaffPublic(BaseModel):
+    id: str
+    username: str
+    name: str
+    initials: str | None
+    email: str | None
+    roles: list[str]
+    language: str
+    active: bool
+
+
+class StaffPage(BaseModel):
+    items: list[StaffPublic]
+    next_cursor: str | None = None
+
+
+class CompetenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    member_ids: list[str] = Field(default_factory=list)
+
+
+class CompetencePublic(BaseModel):
+    id: str
+    name: str
+    member_ids: list[str]
+
+
+class CompetencePage(BaseModel):
+    items: list[CompetencePublic]
+    next_cursor: str | None = None

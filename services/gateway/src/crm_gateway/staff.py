@@ -1,0 +1,96 @@
+"""Staff, login and competences (the gateway owns login, so staff live here)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from pwdlib import PasswordHash
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from crm_gateway.models import Competence, Staff
+from crm_gateway.schemas import CompetenceCreate, StaffCreate
+from crm_gateway.settings import Settings
+from crm_shared.auth import StaffClaims, Unauthorized, issue_token
+from crm_shared.errors import Conflict, Unprocessable
+
+log = logging.getLogger(__name__)
+
+passwords = PasswordHash.recommended()
+# Verified against when the username is unknown, so timing does not reveal usernames.
+_DUMMY_HASH = passwords.hash("not-a-real-password")
+
+
+def claims_of(staff: Staff) -> StaffClaims:
+    return StaffClaims(
+        staff_id=staff.id, username=staff.username, name=staff.name, initials=staff.initials,
+        email=staff.email, roles=staff.roles,  # type: ignore[arg-type]
+        language=staff.language,  # type: ignore[arg-type]
+    )
+
+
+class StaffService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_username(self, username: str) -> Staff | None:
+        result = await self.session.scalars(select(Staff).where(col(Staff.username) == username))
+        return result.first()
+
+    async def create(self, data: StaffCreate) -> Staff:
+        if await self.by_username(data.username) is not None:
+            raise Conflict(f"username {data.username} is taken", field="username")
+        staff = Staff(
+            **data.model_dump(exclude={"password", "roles"}),
+            roles=list(data.roles),
+            password_hash=passwords.hash(data.password),
+        )
+        self.session.add(staff)
+        await self.session.flush()
+        return staff
+
+    async def list(self) -> Sequence[Staff]:
+        return (await self.session.scalars(select(Staff).order_by(col(Staff.name)))).all()
+
+    async def login(self, username: str, password: str, settings: Settings) -> tuple[str, int]:
+        staff = await self.by_username(username)
+        valid = passwords.verify(password, staff.password_hash if staff else _DUMMY_HASH)
+        if staff is None or not valid or not staff.active:
+            raise Unauthorized("wrong username or password")
+        ttl = timedelta(minutes=settings.token_ttl_minutes)
+        return issue_token(claims_of(staff), settings.jwt_secret, ttl=ttl), int(ttl.total_seconds())
+
+    async def ensure_admin(self, settings: Settings) -> None:
+        """Create the first admin from CRM_ADMIN_* if missing."""
+        if await self.by_username(settings.admin_username) is not None:
+            return
+        self.session.add(Staff(
+            username=settings.admin_username,
+            password_hash=passwords.hash(settings.admin_password),
+            name="Administrator", initials="ADM", email=settings.admin_email,
+            roles=["admin", "crm_user"],
+        ))
+        await self.session.flush()
+        log.info("created the first admin %r", settings.admin_username)
+
+    async def competences(self) -> Sequence[Competence]:
+        return (await self.session.scalars(
+            select(Competence).order_by(col(Competence.name)))).all()
+
+    async def create_competence(self, data: CompetenceCreate) -> Competence:
+        existing = await self.session.scalars(
+            select(Competence).where(col(Competence.name) == data.name))
+        if existing.first() is not None:
+            raise Conflict(f"competence {data.name} exists", field="name")
+        if data.member_ids:
+            found = set((await self.session.scalars(
+                select(col(Staff.id)).where(col(Staff.id).in_(data.member_ids)))).all())
+            missing = sorted(set(data.member_ids) - found)
+            if missing:
+                raise Unprocessable("member_ids", f"unknown staff: {', '.join(missing)}")
+        competence = Competence(name=data.name, member_ids=list(dict.fromkeys(data.member_ids)))
+        self.session.add(competence)
+        await self.session.flush()
+        return competence

@@ -1,0 +1,22 @@
+"""The interactions service: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from crm_interactions.api import router
+from crm_interactions.handlers import consumers
+from crm_interactions.settings import Settings
+from crm_shared.service import create_service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(
+        settings, title="CRM interactions", routers=[router], migrations_dir=MIGRATIONS,
+        consumers=consumers,
+    )

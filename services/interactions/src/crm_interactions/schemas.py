@@ -1,0 +1,78 @@
+"""API request and response models of the interactions service."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
+from crm_shared.events import InteractionKind
+
+
+class InteractionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contact_id: str = Field(min_length=1, max_length=36)
+    topic: str = Field(min_length=1, max_length=300)
+    kind: InteractionKind
+    text: str = Field(min_length=1, max_length=100_000)
+    occurred_at: AwareDatetime | None = None
+    follow_up_on: date | None = None
+    recorded_by: str | None = Field(default=None, description="staff id; default: you")
+    contact_name: str | None = Field(default=None, max_length=300)
+    contact_phone: str | None = Field(default=None, max_length=64)
+    sales_contact: str | None = Field(default=None, max_length=200)
+    salesperson: str | None = Field(default=None, max_length=200)
+    reference: str | None = Field(default=None, max_length=200)
+    reply_to: EmailStr | None = Field(
+        default=None, description="reply-to address of the customer email; default: yours"
+    )
+
+
+class InteractionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    topic: str | None = Field(default=None, min_length=1, max_length=300)
+    text: str | None = Field(default=None, min_length=1, max_length=100_000)
+    occurred_at: AwareDatetime | None = None
+    follow_up_on: date | None = None
+    contact_name: str | None = Field(default=None, max_length=300)
+    contact_phone: str | None = Field(default=None, max_length=64)
+    sales_contact: str | None = Field(default=None, max_length=200)
+    salesperson: str | None = Field(default=None, max_length=200)
+    reference: str | None = Field(default=None, max_length=200)
+
+
+class ContactOnInteraction(BaseModel):
+    name: str
+    credit_hold: bool
+
+
+class RecorderPublic(BaseModel):
+    staff_id: str
+    name: str
+    initials: str | None
+
+
+class InteractionPublic(BaseModel):
+    id: str
+    contact_id: str
+    topic: str
+    kind: InteractionKind
+    text: str
+    occurred_at: datetime
+    follow_up_on: date | None
+    recorded_by: RecorderPublic
+    contact_name: str | None
+    contact_phone: str | None
+    sales_contact: str | None
+    salesperson: str | None
+    reference: str | None
+    reply_to: str | None
+    contact: ContactOnInteraction
+    created_at: datetime
+
+
+class InteractionPage(BaseModel):
+    items: list[InteractionPublic]
+    next_cursor: str | None

@@ -1,0 +1,141 @@
+"""Sending email once: templates, SMTP with retries, and the send-once guard.
+
+The guard is a Redis key per (cause event, template, recipient), written right after the
+mail server accepted the message. A redelivered event finds the key and sends nothing.
+The only window for a duplicate is a crash between the server's acceptance and that
+write (milliseconds); the Message-ID is derived from the cause event, so a receiving
+system can drop such a duplicate too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from redis.asyncio import Redis
+
+from crm_notifier.settings import Settings
+from crm_shared.consumer import DeadLetter
+from crm_shared.events import EmailFailed, EmailSent, Topic, derived_event_id, make_event
+from crm_shared.kafka import EventProducer
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGES = ("de", "en")
+SENT_TTL_SECONDS = 60 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Email:
+    """A rendered email for one recipient, caused by one event."""
+
+    cause_event_id: str
+    contact_id: str
+    template: str
+    recipient: str
+    subject: str
+    body: str
+    reply_to: str | None = None
+
+    @property
+    def message_id(self) -> str:
+        return f"<{derived_event_id('mail', self.cause_event_id, self.template, self.recipient)}@crm>"
+
+
+class Templates:
+    """German and English Jinja2 templates with ``subject`` and ``body`` blocks."""
+
+    def __init__(self) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+            keep_trailing_newline=True, autoescape=False,  # noqa: S701 - plain-text mail
+        )
+
+    def render(self, name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
+        lang = language if language in LANGUAGES else "de"
+        template = self._env.get_template(f"{lang}/{name}.txt")
+        blocks = {}
+        for block in ("subject", "body"):
+            ctx = template.new_context(context)
+            blocks[block] = "".join(template.blocks[block](ctx)).strip()
+        return blocks["subject"], blocks["body"] + "\n"
+
+
+class Mailer:
+    def __init__(self, settings: Settings, redis: Redis, producer: EventProducer) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._producer = producer
+
+    def _guard_key(self, email: Email) -> str:
+        return f"crm:notifier:sent:{email.cause_event_id}:{email.template}:{email.recipient}"
+
+    def _message(self, email: Email) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self._settings.smtp_from
+        message["To"] = email.recipient
+        message["Subject"] = email.subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = email.message_id
+        message["X-CRM-Event-Id"] = email.cause_event_id
+        if email.reply_to:
+            message["Reply-To"] = email.reply_to
+        message.set_content(email.body)
+        return message
+
+    async def _smtp_send(self, message: EmailMessage) -> None:
+        s = self._settings
+        await aiosmtplib.send(
+            message, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+            password=s.smtp_password, start_tls=s.smtp_starttls,
+            timeout=s.smtp_timeout_seconds,
+        )
+
+    async def send_once(self, email: Email) -> bool:
+        """Send unless already sent; retries while the server is down. False if skipped."""
+        key = self._guard_key(email)
+        if await self._redis.exists(key):
+            log.info("mail %s already sent; skipping", email.message_id)
+            return False
+        message = self._message(email)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.smtp_retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                await self._smtp_send(message)
+                break
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                permanent = isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600
+                if permanent or loop.time() + delay > deadline:
+                    await self._report_failure(email, repr(exc))
+                    raise DeadLetter(f"email {email.message_id} failed: {exc!r}") from exc
+                log.warning("SMTP send failed (%r); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        await self._redis.set(key, "1", ex=SENT_TTL_SECONDS)
+        log.info("mail %s sent to %s (%s)", email.message_id, email.recipient, email.template)
+        await self._producer.publish(Topic.NOTIFICATIONS, make_event(
+            EmailSent(contact_id=email.contact_id, cause_event_id=email.cause_event_id,
+                      template=email.template, recipient=email.recipient,
+                      message_id=email.message_id),
+            source=f"/crm/{self._settings.service_name}",
+            event_id=derived_event_id("EmailSent", email.message_id),
+        ))
+        return True
+
+    async def _report_failure(self, email: Email, error: str) -> None:
+        await self._producer.publish(Topic.NOTIFICATIONS, make_event(
+            EmailFailed(contact_id=email.contact_id, cause_event_id=email.cause_event_id,
+                        template=email.template, recipient=email.recipient, error=error),
+            source=f"/crm/{self._settings.service_name}",
+            event_id=derived_event_id("EmailFailed", email.message_id),
+        ))
