@@ -20,7 +20,7 @@ from typing import IO
 
 import httpx
 
-from crm_dev.servers import _die_with_parent, free_port
+from crm_dev.servers import _die_with_parent, free_port, port_open
 
 # Start order: the gateway last, its readiness depends on every other service.
 IMPLEMENTED = ("contacts", "interactions", "notifier", "gateway")
@@ -153,7 +153,7 @@ class Stack:
         if name not in self.ports:
             if name == "gateway" and self.config.gateway_port:
                 self.ports[name] = self.config.gateway_port
-            elif self.config.fixed_ports:
+            elif self.config.fixed_ports and not port_open(DEFAULT_PORTS[name]):
                 self.ports[name] = DEFAULT_PORTS[name]
             else:
                 self.ports[name] = free_port()

@@ -122,9 +122,8 @@ class OutboxRelay:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._sweep_seconds)
-            woken = self._wake.is_set()
             self._wake.clear()
-            if woken and self._hold_seconds:
+            if self._hold_seconds:
                 log.warning("fault injection: holding outbox for %ss", self._hold_seconds)
                 await asyncio.sleep(self._hold_seconds)
             try:

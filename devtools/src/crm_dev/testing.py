@@ -1,0 +1,260 @@
+"""Pytest plugin: real servers for the tests, and helpers to drive the stack.
+
+Where each server comes from, in order (ARCHITECTURE.md): an address in the environment
+(``CRM_KAFKA_BOOTSTRAP``, ``CRM_REDIS_URL``, ``CRM_TEST_POSTGRES_URL``), testcontainers
+when a Docker engine answers, otherwise the local launchers ``make dev`` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mailbox
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy.engine import make_url
+
+from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, SmtpSink
+from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
+from crm_shared.kafka import ensure_topics
+
+
+@contextlib.contextmanager
+def _docker_container(factory: Callable[[], Any]) -> Iterator[Any | None]:
+    """A started testcontainers container, or None when no Docker engine answers."""
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        yield None
+        return
+    container = factory()
+    container.start()
+    try:
+        yield container
+    finally:
+        container.stop()
+
+
+@pytest.fixture(scope="session")
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(server_dir: Path) -> Iterator[str]:
+    if os.environ.get("CRM_KAFKA_BOOTSTRAP"):
+        bootstrap = os.environ["CRM_KAFKA_BOOTSTRAP"]
+        asyncio.run(ensure_topics(bootstrap))
+        yield bootstrap
+        return
+
+    def kafka_container() -> Any:
+        from testcontainers.kafka import KafkaContainer
+
+        return KafkaContainer().with_kraft()
+
+    with _docker_container(kafka_container) as container:
+        if container is not None:
+            bootstrap = container.get_bootstrap_server()
+            asyncio.run(ensure_topics(bootstrap))
+            yield bootstrap
+            return
+    server = KafkaServer(server_dir / "kafka")
+    server.start()
+    try:
+        asyncio.run(ensure_topics(server.bootstrap))
+        yield server.bootstrap
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(server_dir: Path) -> Iterator[str]:
+    if os.environ.get("CRM_REDIS_URL"):
+        yield os.environ["CRM_REDIS_URL"]
+        return
+
+    def redis_container() -> Any:
+        from testcontainers.redis import RedisContainer
+
+        return RedisContainer()
+
+    with _docker_container(redis_container) as container:
+        if container is not None:
+            host = container.get_container_host_ip()
+            yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+            return
+    server = RedisServer(server_dir / "redis")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(server_dir: Path) -> Iterator[str]:
+    """SQLAlchemy URL (asyncpg) of a PostgreSQL server's maintenance database."""
+    if os.environ.get("CRM_TEST_POSTGRES_URL"):
+        yield os.environ["CRM_TEST_POSTGRES_URL"]
+        return
+
+    def postgres_container() -> Any:
+        from testcontainers.postgres import PostgresContainer
+
+        return PostgresContainer("postgres:16-alpine", driver="asyncpg")
+
+    with _docker_container(postgres_container) as container:
+        if container is not None:
+            yield container.get_connection_url()
+            return
+    server = PostgresServer(server_dir / "postgres")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def create_database(server_url: str, prefix: str = "t") -> str:
+    """A new empty database on the server; returns its SQLAlchemy URL."""
+    url = make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password,
+        database=url.database or "postgres",
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def pg_database(postgres_url: str) -> str:
+    """A fresh PostgreSQL database for one test."""
+    return await create_database(postgres_url)
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(server_dir: Path) -> Iterator[SmtpSink]:
+    sink = SmtpSink(server_dir / "smtp" / "mail")
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+class Mailbox:
+    """Reads what the SMTP sink received."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir
+
+    def messages(self, to: str | None = None) -> list[Message]:
+        box = mailbox.Maildir(self.maildir, create=False)
+        found = [msg for _, msg in box.items()]
+        return [m for m in found if to is None or m.get("To") == to]
+
+    def wait_for(self, to: str, count: int = 1, timeout: float = 10.0) -> list[Message]:
+        """Wait until ``to`` has at least ``count`` mails; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.messages(to)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def mail(smtp_sink: SmtpSink) -> Mailbox:
+    return Mailbox(smtp_sink.maildir)
+
+
+@pytest.fixture(scope="session")
+def stack(
+    kafka_bootstrap: str,
+    redis_url: str,
+    postgres_url: str,
+    smtp_sink: SmtpSink,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """Every implemented service on PostgreSQL, real Kafka, Redis and SMTP."""
+    databases = {
+        name: asyncio.run(create_database(postgres_url, name))
+        for name in IMPLEMENTED if name != "notifier"
+    }
+    log_dir = tmp_path_factory.mktemp("service-logs")
+
+    def to_file(name: str, line: str) -> None:
+        with open(log_dir / f"{name}.log", "a") as handle:
+            handle.write(line + "\n")
+
+    stack = Stack(StackConfig(
+        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, smtp_host="127.0.0.1",
+        smtp_port=smtp_sink.port, data_dir=tmp_path_factory.mktemp("crm-data"),
+        database_urls=databases, maildir=smtp_sink.maildir,
+        env={"CRM_ENV": "test", "CRM_ADMIN_PASSWORD": "admin-test-pw",
+             "CRM_OUTBOX_SWEEP_SECONDS": "1"},
+    ), sink=to_file)
+    try:
+        stack.start_all(IMPLEMENTED)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def admin_token(stack: Stack) -> str:
+    response = httpx.post(f"{stack.gateway_url}/api/auth/token",
+                          json={"username": "admin", "password": "admin-test-pw"})
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+@pytest.fixture
+async def api(stack: Stack, admin_token: str) -> Any:
+    """An HTTP client at the gateway, signed in as the admin."""
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30,
+        headers={"Authorization": f"Bearer {admin_token}"},
+    ) as client:
+        yield client
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[Any], bool],
+    timeout: float = 10.0,
+) -> Any | None:
+    """Read ``topic`` from the start until a record matches ``until``; None on timeout."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    if until(record):
+                        return record
+        return None
+    finally:
+        await consumer.stop()
