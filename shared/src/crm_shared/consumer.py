@@ -169,6 +169,11 @@ class EventConsumer:
             group_id=self.group_id,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
+            # a crashed replica's partitions move on after 6 s (the broker's minimum)
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
+            # a handler may retry a while (the notifier waits out an SMTP outage)
+            max_poll_interval_ms=15 * 60 * 1000,
         )(on_message)
 
     async def handle(self, message: Any) -> None:
