@@ -18,16 +18,23 @@ HOLD_OUTBOX = {"CRM_FAULT_HOLD_AFTER_COMMIT_SECONDS": "60"}
 
 
 async def new_contact(api: httpx.AsyncClient) -> dict:
-    response = await api.post("/api/contacts", json={
-        "kind": "person", "name": "Max Mustermann",
-        "email": f"crash-{uuid.uuid4().hex[:12]}@example.com"})
+    response = await api.post(
+        "/api/contacts",
+        json={
+            "kind": "person",
+            "name": "Max Mustermann",
+            "email": f"crash-{uuid.uuid4().hex[:12]}@example.com",
+        },
+    )
     assert response.status_code == 201
     return response.json()
 
 
 async def incoming(api: httpx.AsyncClient, contact_id: str, topic: str) -> dict:
-    response = await api.post("/api/interactions", json={
-        "contact_id": contact_id, "topic": topic, "kind": "incoming", "text": "..."})
+    response = await api.post(
+        "/api/interactions",
+        json={"contact_id": contact_id, "topic": topic, "kind": "incoming", "text": "..."},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -76,14 +83,20 @@ async def test_interactions_killed_between_commit_and_publish_still_publishes(
     try:
         interaction = await incoming(api, contact["id"], "Nach dem Absturz")
         unpublished = await read_topic(
-            stack.config.kafka_bootstrap, "crm.interactions",
-            lambda r: interaction["id"].encode() in r.value, timeout=2)
+            stack.config.kafka_bootstrap,
+            "crm.interactions",
+            lambda r: interaction["id"].encode() in r.value,
+            timeout=2,
+        )
         assert unpublished is None, "published before the crash: the test proves nothing"
     finally:
         restart(stack, "interactions")  # SIGKILL with the row only in the outbox
     record = await read_topic(
-        stack.config.kafka_bootstrap, "crm.interactions",
-        lambda r: interaction["id"].encode() in r.value, timeout=15)
+        stack.config.kafka_bootstrap,
+        "crm.interactions",
+        lambda r: interaction["id"].encode() in r.value,
+        timeout=15,
+    )
     assert record is not None, "the committed interaction's event was lost"
     assert len(mail.wait_for(contact["email"], timeout=10)) == 1
 
@@ -93,8 +106,9 @@ async def test_poison_message_goes_to_dlq_and_the_next_is_processed(
 ) -> None:
     contact = await new_contact(api)
     marker = uuid.uuid4().hex
-    bad_payload = make_event(InteractionLogged.model_construct(contact_id=contact["id"]),
-                             source="/crm/test")
+    bad_payload = make_event(
+        InteractionLogged.model_construct(contact_id=contact["id"]), source="/crm/test"
+    )
     producer = AIOKafkaProducer(bootstrap_servers=stack.config.kafka_bootstrap)
     await producer.start()
     try:
@@ -112,9 +126,12 @@ async def test_poison_message_goes_to_dlq_and_the_next_is_processed(
     dead = []
     for reason in (b"malformed", b"invalid"):
         record = await read_topic(
-            stack.config.kafka_bootstrap, "crm.interactions.dlq",
-            lambda r, reason=reason: marker.encode() in r.value
-            and dict(r.headers).get("crm-dlq-reason") == reason)
+            stack.config.kafka_bootstrap,
+            "crm.interactions.dlq",
+            lambda r, reason=reason: (
+                marker.encode() in r.value and dict(r.headers).get("crm-dlq-reason") == reason
+            ),
+        )
         assert record is not None, f"no {reason.decode()} dead letter"
         dead.append(record)
     headers = dict(dead[0].headers)

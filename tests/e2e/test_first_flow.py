@@ -24,9 +24,16 @@ async def create_contact(api: httpx.AsyncClient, **fields: object) -> dict:
     return response.json()
 
 
-async def log_interaction(api: httpx.AsyncClient, contact_id: str, kind: str, **fields: object) -> dict:
-    body = {"contact_id": contact_id, "topic": "Rückruf", "kind": kind, "text": "Bitte zurückrufen",
-            **fields}
+async def log_interaction(
+    api: httpx.AsyncClient, contact_id: str, kind: str, **fields: object
+) -> dict:
+    body = {
+        "contact_id": contact_id,
+        "topic": "Rückruf",
+        "kind": kind,
+        "text": "Bitte zurückrufen",
+        **fields,
+    }
     response = await api.post("/api/interactions", json=body)
     assert response.status_code == 201, response.text
     return response.json()
@@ -79,7 +86,8 @@ async def test_interaction_event_is_a_cloudevent_keyed_by_contact(
     interaction = await log_interaction(api, contact["id"], "internal")
 
     record = await read_topic(
-        stack.config.kafka_bootstrap, "crm.interactions",
+        stack.config.kafka_bootstrap,
+        "crm.interactions",
         lambda r: interaction["id"].encode() in r.value,
     )
     assert record is not None, "InteractionLogged not published"
@@ -87,9 +95,7 @@ async def test_interaction_event_is_a_cloudevent_keyed_by_contact(
     headers = dict(record.headers)
     assert headers["content-type"] == b"application/cloudevents+json"
     # readable by the official CloudEvents SDK (Kafka binding, structured mode)
-    event = from_structured_event(
-        KafkaMessage(headers=headers, key=record.key, value=record.value)
-    )
+    event = from_structured_event(KafkaMessage(headers=headers, key=record.key, value=record.value))
     assert event.get_specversion() == "1.0"
     assert event.get_type() == "crm.InteractionLogged.v1"
     assert event.get_source() == "/crm/interactions"
@@ -135,8 +141,9 @@ async def test_bad_input_is_a_problem_naming_the_field(api: httpx.AsyncClient) -
 async def test_duplicate_customer_number_is_a_conflict(api: httpx.AsyncClient) -> None:
     number = f"K-{uuid.uuid4().hex[:8]}"
     await create_contact(api, customer_number=number)
-    response = await api.post("/api/contacts", json={
-        "kind": "company", "name": "Zweite GmbH", "customer_number": number})
+    response = await api.post(
+        "/api/contacts", json={"kind": "company", "name": "Zweite GmbH", "customer_number": number}
+    )
     assert response.status_code == 409
 
 
@@ -144,26 +151,43 @@ async def test_staff_without_email_cannot_log_customer_facing_interactions(
     api: httpx.AsyncClient, stack: Stack
 ) -> None:
     username = f"ohne-mail-{uuid.uuid4().hex[:6]}"
-    created = await api.post("/api/staff", json={
-        "username": username, "password": "geheim-123", "name": "Ohne Mail",
-        "roles": ["crm_user"]})
+    created = await api.post(
+        "/api/staff",
+        json={
+            "username": username,
+            "password": "geheim-123",
+            "name": "Ohne Mail",
+            "roles": ["crm_user"],
+        },
+    )
     assert created.status_code == 201, created.text
-    token = (await api.post("/api/auth/token", json={
-        "username": username, "password": "geheim-123"})).json()["access_token"]
+    token = (
+        await api.post("/api/auth/token", json={"username": username, "password": "geheim-123"})
+    ).json()["access_token"]
     contact = await create_contact(api)
-    async with httpx.AsyncClient(base_url=stack.gateway_url,
-                                 headers={"Authorization": f"Bearer {token}"}) as staff:
-        refused = await staff.post("/api/interactions", json={
-            "contact_id": contact["id"], "topic": "x", "kind": "outgoing", "text": "y"})
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, headers={"Authorization": f"Bearer {token}"}
+    ) as staff:
+        refused = await staff.post(
+            "/api/interactions",
+            json={"contact_id": contact["id"], "topic": "x", "kind": "outgoing", "text": "y"},
+        )
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["field"] == "kind"
-        internal = await staff.post("/api/interactions", json={
-            "contact_id": contact["id"], "topic": "x", "kind": "internal", "text": "y"})
+        internal = await staff.post(
+            "/api/interactions",
+            json={"contact_id": contact["id"], "topic": "x", "kind": "internal", "text": "y"},
+        )
         assert internal.status_code == 201
 
 
 async def test_gateway_ready_only_when_every_service_is(stack: Stack) -> None:
     response = httpx.get(f"{stack.gateway_url}/readyz")
     assert response.status_code == 200
-    assert set(response.json()["checks"]) >= {"kafka", "database", "contacts", "interactions",
-                                               "notifier"}
+    assert set(response.json()["checks"]) >= {
+        "kafka",
+        "database",
+        "contacts",
+        "interactions",
+        "notifier",
+    }

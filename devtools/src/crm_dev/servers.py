@@ -97,7 +97,7 @@ class ManagedProcess:
             cwd=self.cwd,
             user=self.user,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
 
     @property
@@ -160,21 +160,34 @@ def kafka_libs() -> Path:
     if mvn:
         log.info("fetching Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
         result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(_HERE / "kafka-pom.xml"),
-             f"-Dkafka.version={KAFKA_VERSION}",
-             "dependency:copy-dependencies", "-DincludeScope=runtime",
-             f"-DoutputDirectory={tmp}"],
-            capture_output=True, text=True, check=False,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(_HERE / "kafka-pom.xml"),
+                f"-Dkafka.version={KAFKA_VERSION}",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={tmp}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
-            raise ServerError(f"mvn could not fetch the Kafka jars:\n{result.stdout}{result.stderr}")
+            raise ServerError(
+                f"mvn could not fetch the Kafka jars:\n{result.stdout}{result.stderr}"
+            )
     else:
-        url = (f"https://archive.apache.org/dist/kafka/{KAFKA_VERSION}/"
-               f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.tgz")
+        url = (
+            f"https://archive.apache.org/dist/kafka/{KAFKA_VERSION}/"
+            f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.tgz"
+        )
         log.info("no mvn; downloading %s", url)
         with tempfile.TemporaryDirectory() as work:
             archive = Path(work) / "kafka.tgz"
-            urllib.request.urlretrieve(url, archive)  # noqa: S310 - fixed https URL
+            urllib.request.urlretrieve(url, archive)
             with tarfile.open(archive) as tar:
                 members = [m for m in tar.getmembers() if "/libs/" in m.name and m.isfile()]
                 for member in members:
@@ -206,11 +219,17 @@ class KafkaServer:
 
     def _jvm(self, config_dir: Path) -> list[str]:
         return [
-            _java(), f"-Xmx{self.heap}", f"-Xms{self.heap}", "-server", "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
+            _java(),
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-server",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={config_dir / 'log4j2.properties'}",
-            "-cp", f"{kafka_libs()}/*",
+            "-cp",
+            f"{kafka_libs()}/*",
         ]
 
     def start(self, timeout: float = 90.0) -> None:
@@ -218,9 +237,15 @@ class KafkaServer:
         log_dir = self.data_dir / "kraft"
         config_dir.mkdir(parents=True, exist_ok=True)
         props = config_dir / "server.properties"
-        props.write_text((_HERE / "kafka-server.properties").read_text().format(
-            port=self.port, controller_port=self.controller_port, log_dir=log_dir,
-        ))
+        props.write_text(
+            (_HERE / "kafka-server.properties")
+            .read_text()
+            .format(
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dir=log_dir,
+            )
+        )
         (config_dir / "log4j2.properties").write_text(
             (_HERE / "kafka-log4j2.properties").read_text()
         )
@@ -229,7 +254,9 @@ class KafkaServer:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode != 0:
                 raise ServerError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
@@ -242,9 +269,11 @@ class KafkaServer:
         self.proc.start()
         started = "Kafka Server started"
         self.proc.wait_until(
-            lambda: port_open(self.port) and started in self.proc.log_text()
-            if self.proc else False,
-            timeout, "started",
+            lambda: (
+                port_open(self.port) and started in self.proc.log_text() if self.proc else False
+            ),
+            timeout,
+            "started",
         )
 
     def stop(self) -> None:
@@ -291,8 +320,18 @@ class RedisServer:
         save = ["--save", "60 1", "--dir", str(self.data_dir)] if self.persist else ["--save", ""]
         self.proc = ManagedProcess(
             "redis",
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--appendonly", "no", "--daemonize", "no", *save],
+            [
+                redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                *save,
+            ],
             self.data_dir / "redis.log",
         )
         self.proc.start()
@@ -346,12 +385,12 @@ class PostgresServer:
             # able to reach a root-owned temp folder: give it a folder of its own.
             root = self.data_dir / "pg"
             root.mkdir(exist_ok=True)
-            os.chmod(self.data_dir, 0o755)
+            os.chmod(self.data_dir, 0o755)  # noqa: S103 - the server user must traverse it
             for parent in self.data_dir.parents:
                 if parent.stat().st_mode & 0o001 == 0 and str(parent).startswith(
                     tempfile.gettempdir()
                 ):
-                    os.chmod(parent, parent.stat().st_mode | 0o711)
+                    os.chmod(parent, parent.stat().st_mode | 0o711)  # noqa: S103
             shutil.chown(root, self.user)
         pgdata = root / "pgdata"
         sockets = root / "sockets"
@@ -360,18 +399,48 @@ class PostgresServer:
             shutil.chown(sockets, self.user)
         if not (pgdata / "PG_VERSION").exists():
             result = subprocess.run(
-                [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres",
-                 "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-                capture_output=True, text=True, user=self.user, check=False,
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                capture_output=True,
+                text=True,
+                user=self.user,
+                check=False,
             )
             if result.returncode != 0:
                 raise ServerError(f"initdb failed:\n{result.stdout}{result.stderr}")
         self.proc = ManagedProcess(
             "postgres",
-            [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
-             "-k", str(sockets), "-c", "listen_addresses=127.0.0.1",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=300", "-c", "shared_buffers=256MB"],
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(pgdata),
+                "-p",
+                str(self.port),
+                "-k",
+                str(sockets),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=256MB",
+            ],
             self.data_dir / "postgres.log",
             user=self.user,
             stop_signal=signal.SIGINT,  # fast shutdown
@@ -379,11 +448,15 @@ class PostgresServer:
         self.proc.start()
         isready = str(bin_dir / "pg_isready")
         self.proc.wait_until(
-            lambda: subprocess.run(
-                [isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
-                check=False,
-            ).returncode == 0,
-            timeout, "accepting connections",
+            lambda: (
+                subprocess.run(
+                    [isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                    check=False,
+                ).returncode
+                == 0
+            ),
+            timeout,
+            "accepting connections",
         )
 
     def stop(self) -> None:
@@ -409,8 +482,15 @@ class SmtpSink:
         self.maildir.mkdir(parents=True, exist_ok=True)
         self.proc = ManagedProcess(
             "smtp",
-            [sys.executable, "-m", "crm_dev.smtp_sink", "--port", str(self.port),
-             "--maildir", str(self.maildir)],
+            [
+                sys.executable,
+                "-m",
+                "crm_dev.smtp_sink",
+                "--port",
+                str(self.port),
+                "--maildir",
+                str(self.maildir),
+            ],
             self.maildir.parent / "smtp.log",
         )
         self.proc.start()

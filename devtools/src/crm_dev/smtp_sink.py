@@ -7,8 +7,8 @@ the Maildir at ``/dev/mail`` in dev; tests read it to count what arrived.
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
+import os
 import signal
 
 from aiosmtpd.controller import Controller

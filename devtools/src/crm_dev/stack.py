@@ -25,8 +25,13 @@ from crm_dev.servers import _die_with_parent, free_port, port_open
 # Start order: the gateway last, its readiness depends on every other service.
 IMPLEMENTED = ("contacts", "interactions", "notifier", "gateway")
 DEFAULT_PORTS = {
-    "gateway": 8000, "contacts": 8001, "history": 8002, "interactions": 8003,
-    "campaigns": 8004, "reminders": 8005, "notifier": 8006,
+    "gateway": 8000,
+    "contacts": 8001,
+    "history": 8002,
+    "interactions": 8003,
+    "campaigns": 8004,
+    "reminders": 8005,
+    "notifier": 8006,
 }
 
 LogSink = Callable[[str, str], None]
@@ -58,7 +63,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self._pump = threading.Thread(
             target=self._pump_output, args=(self.process.stdout,), daemon=True
@@ -66,7 +71,8 @@ class ServiceProcess:
         self._pump.start()
 
     def _pump_output(self, stream: IO[bytes] | None) -> None:
-        assert stream is not None
+        if stream is None:
+            return
         for raw in iter(stream.readline, b""):
             line = raw.decode(errors="replace").rstrip()
             self.log_lines.append(line)
@@ -111,7 +117,9 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if not self.running:
                 tail = "\n".join(self.log_lines[-40:])
-                raise RuntimeError(f"{self.name} exited ({self.process and self.process.returncode})\n{tail}")
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process and self.process.returncode})\n{tail}"
+                )
             try:
                 response = httpx.get(f"{self.url}/readyz", timeout=5)
                 if response.status_code == 200:
@@ -163,17 +171,18 @@ class Stack:
         c = self.config
         prefix = f"CRM_{name.upper()}_"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-        env.update({
-            "CRM_KAFKA_BOOTSTRAP": c.kafka_bootstrap,
-            "CRM_REDIS_URL": c.redis_url,
-            "CRM_SMTP_HOST": c.smtp_host,
-            "CRM_SMTP_PORT": str(c.smtp_port),
-            "CRM_DATA_DIR": str(c.data_dir),
-            f"{prefix}PORT": str(self.port_of(name)),
-            "PYTHONUNBUFFERED": "1",
-        })
-        env.update({k: v for k, v in os.environ.items()
-                    if k.startswith("CRM_") and k not in env})
+        env.update(
+            {
+                "CRM_KAFKA_BOOTSTRAP": c.kafka_bootstrap,
+                "CRM_REDIS_URL": c.redis_url,
+                "CRM_SMTP_HOST": c.smtp_host,
+                "CRM_SMTP_PORT": str(c.smtp_port),
+                "CRM_DATA_DIR": str(c.data_dir),
+                f"{prefix}PORT": str(self.port_of(name)),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update({k: v for k, v in os.environ.items() if k.startswith("CRM_") and k not in env})
         if name in c.database_urls:
             env[f"{prefix}DATABASE_URL"] = c.database_urls[name]
         if name == "gateway":
@@ -192,8 +201,9 @@ class Stack:
         old = self.services.get(name)
         if old is not None and old.running:
             raise RuntimeError(f"{name} is already running")
-        proc = ServiceProcess(name, self.port_of(name), self.service_env(name, extra_env),
-                              self.sink)
+        proc = ServiceProcess(
+            name, self.port_of(name), self.service_env(name, extra_env), self.sink
+        )
         proc.start()
         self.services[name] = proc
         return proc

@@ -50,10 +50,21 @@ def _pick(saved: int | None) -> int | None:
 
 
 DEMO_CONTACTS: list[dict[str, Any]] = [
-    {"kind": "company", "name": "Müller Maschinenbau GmbH", "email": "info@mueller-maschinenbau.example",
-     "phone": "+49 89 123456", "language": "de", "status": "customer"},
-    {"kind": "person", "name": "Erika Mustermann", "email": "erika.mustermann@example.org",
-     "phone": "+49 30 987654", "language": "de"},
+    {
+        "kind": "company",
+        "name": "Müller Maschinenbau GmbH",
+        "email": "info@mueller-maschinenbau.example",
+        "phone": "+49 89 123456",
+        "language": "de",
+        "status": "customer",
+    },
+    {
+        "kind": "person",
+        "name": "Erika Mustermann",
+        "email": "erika.mustermann@example.org",
+        "phone": "+49 30 987654",
+        "language": "de",
+    },
     {"kind": "person", "name": "John Smith", "email": "john.smith@example.com", "language": "en"},
 ]
 
@@ -64,8 +75,7 @@ def seed_demo_data(gateway: str, data_dir: Path, username: str, password: str) -
     if marker.exists():
         return
     with httpx.Client(base_url=gateway, timeout=30) as client:
-        token = client.post("/api/auth/token",
-                            json={"username": username, "password": password})
+        token = client.post("/api/auth/token", json={"username": username, "password": password})
         token.raise_for_status()
         client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         ids = []
@@ -73,10 +83,15 @@ def seed_demo_data(gateway: str, data_dir: Path, username: str, password: str) -
             response = client.post("/api/contacts", json=contact)
             response.raise_for_status()
             ids.append(response.json()["id"])
-        client.post("/api/interactions", json={
-            "contact_id": ids[1], "topic": "Rückruf gewünscht", "kind": "incoming",
-            "text": "Frau Mustermann bittet um Rückruf wegen des Angebots.",
-        }).raise_for_status()
+        client.post(
+            "/api/interactions",
+            json={
+                "contact_id": ids[1],
+                "topic": "Rückruf gewünscht",
+                "kind": "incoming",
+                "text": "Frau Mustermann bittet um Rückruf wegen des Angebots.",
+            },
+        ).raise_for_status()
     marker.write_text("ok\n")
     say("supervisor", f"demo data created ({len(DEMO_CONTACTS)} contacts, 1 interaction)")
 
@@ -108,8 +123,9 @@ def main() -> None:
             saved.update(kafka=server.port, kafka_controller=server.controller_port)
         redis = os.environ.get("CRM_REDIS_URL")
         if not redis:
-            redis_server = RedisServer(data_dir / "redis", port=_pick(saved.get("redis")),
-                                       persist=True)
+            redis_server = RedisServer(
+                data_dir / "redis", port=_pick(saved.get("redis")), persist=True
+            )
             redis_server.start()
             servers.append(redis_server)
             redis = redis_server.url
@@ -125,23 +141,44 @@ def main() -> None:
             saved["smtp"] = sink.port
         (data_dir / "ports.json").write_text(json.dumps(saved))
         asyncio.run(ensure_topics(kafka))
-        say("supervisor", f"servers ready: kafka {kafka}, redis {redis}, smtp {smtp_host}:{smtp_port}")
+        say(
+            "supervisor",
+            f"servers ready: kafka {kafka}, redis {redis}, smtp {smtp_host}:{smtp_port}",
+        )
 
-        stack = Stack(StackConfig(
-            kafka_bootstrap=kafka, redis_url=redis, smtp_host=smtp_host, smtp_port=smtp_port,
-            data_dir=data_dir, maildir=maildir, fixed_ports=True,
-            gateway_port=int(os.environ.get("CRM_GATEWAY_PORT", "8000")),
-        ), sink=say)
+        stack = Stack(
+            StackConfig(
+                kafka_bootstrap=kafka,
+                redis_url=redis,
+                smtp_host=smtp_host,
+                smtp_port=smtp_port,
+                data_dir=data_dir,
+                maildir=maildir,
+                fixed_ports=True,
+                gateway_port=int(os.environ.get("CRM_GATEWAY_PORT", "8000")),
+            ),
+            sink=say,
+        )
         stack.start_all(IMPLEMENTED)
-        seed_demo_data(stack.gateway_url, data_dir,
-                       os.environ.get("CRM_ADMIN_USERNAME", "admin"),
-                       os.environ.get("CRM_ADMIN_PASSWORD", "admin"))
+        seed_demo_data(
+            stack.gateway_url,
+            data_dir,
+            os.environ.get("CRM_ADMIN_USERNAME", "admin"),
+            os.environ.get("CRM_ADMIN_PASSWORD", "admin"),
+        )
         say("supervisor", f"ready in {time.monotonic() - started:.1f}s")
-        say("supervisor", f"CRM is running: {stack.gateway_url}  (mail: {stack.gateway_url}/dev/mail)"
-            "  — Ctrl-C stops everything")
+        say(
+            "supervisor",
+            f"CRM is running: {stack.gateway_url}  (mail: {stack.gateway_url}/dev/mail)"
+            "  — Ctrl-C stops everything",
+        )
         while not stopping.wait(1.0):
             for proc in stack.services.values():
-                if not proc.running and proc.process is not None and not getattr(proc, "_reported", False):
+                if (
+                    not proc.running
+                    and proc.process is not None
+                    and not getattr(proc, "_reported", False)
+                ):
                     say("supervisor", f"{proc.name} exited with {proc.process.returncode}")
                     proc._reported = True  # type: ignore[attr-defined]
     except Exception as exc:

@@ -133,7 +133,10 @@ async def create_database(server_url: str, prefix: str = "t") -> str:
     url = make_url(server_url)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password,
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
         database=url.database or "postgres",
     )
     try:
@@ -196,7 +199,8 @@ def stack(
     """Every implemented service on PostgreSQL, real Kafka, Redis and SMTP."""
     databases = {
         name: asyncio.run(create_database(postgres_url, name))
-        for name in IMPLEMENTED if name != "notifier"
+        for name in IMPLEMENTED
+        if name != "notifier"
     }
     log_dir = tmp_path_factory.mktemp("service-logs")
 
@@ -204,13 +208,23 @@ def stack(
         with open(log_dir / f"{name}.log", "a") as handle:
             handle.write(line + "\n")
 
-    stack = Stack(StackConfig(
-        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, smtp_host="127.0.0.1",
-        smtp_port=smtp_sink.port, data_dir=tmp_path_factory.mktemp("crm-data"),
-        database_urls=databases, maildir=smtp_sink.maildir,
-        env={"CRM_ENV": "test", "CRM_ADMIN_PASSWORD": "admin-test-pw",
-             "CRM_OUTBOX_SWEEP_SECONDS": "1"},
-    ), sink=to_file)
+    stack = Stack(
+        StackConfig(
+            kafka_bootstrap=kafka_bootstrap,
+            redis_url=redis_url,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_sink.port,
+            data_dir=tmp_path_factory.mktemp("crm-data"),
+            database_urls=databases,
+            maildir=smtp_sink.maildir,
+            env={
+                "CRM_ENV": "test",
+                "CRM_ADMIN_PASSWORD": "admin-test-pw",
+                "CRM_OUTBOX_SWEEP_SECONDS": "1",
+            },
+        ),
+        sink=to_file,
+    )
     try:
         stack.start_all(IMPLEMENTED)
         yield stack
@@ -220,8 +234,10 @@ def stack(
 
 @pytest.fixture(scope="session")
 def admin_token(stack: Stack) -> str:
-    response = httpx.post(f"{stack.gateway_url}/api/auth/token",
-                          json={"username": "admin", "password": "admin-test-pw"})
+    response = httpx.post(
+        f"{stack.gateway_url}/api/auth/token",
+        json={"username": "admin", "password": "admin-test-pw"},
+    )
     response.raise_for_status()
     token: str = response.json()["access_token"]
     return token
@@ -231,7 +247,8 @@ def admin_token(stack: Stack) -> str:
 async def api(stack: Stack, admin_token: str) -> Any:
     """An HTTP client at the gateway, signed in as the admin."""
     async with httpx.AsyncClient(
-        base_url=stack.gateway_url, timeout=30,
+        base_url=stack.gateway_url,
+        timeout=30,
         headers={"Authorization": f"Bearer {admin_token}"},
     ) as client:
         yield client
@@ -241,11 +258,16 @@ async def read_topic(
     bootstrap: str,
     topic: str,
     until: Callable[[Any], bool],
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a read deadline, not a cancel scope
 ) -> Any | None:
     """Read ``topic`` from the start until a record matches ``until``; None on timeout."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
     await consumer.start()
     try:
         deadline = asyncio.get_running_loop().time() + timeout

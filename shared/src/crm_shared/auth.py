@@ -45,8 +45,9 @@ class StaffClaims(BaseModel):
 
     def ref(self) -> StaffRef:
         """How events name this staff member."""
-        return StaffRef(staff_id=self.staff_id, name=self.name, initials=self.initials,
-                        email=self.email)
+        return StaffRef(
+            staff_id=self.staff_id, name=self.name, initials=self.initials, email=self.email
+        )
 
 
 def issue_token(claims: StaffClaims, secret: str, *, ttl: timedelta = timedelta(hours=12)) -> str:

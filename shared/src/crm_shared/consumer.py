@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from aiokafka import ConsumerRecord
@@ -53,6 +53,8 @@ from crm_shared.kafka import EventProducer, Headers
 from crm_shared.metrics import DEAD_LETTERS, EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=EventData)
 
 
 class DeadLetter(Exception):
@@ -80,6 +82,19 @@ class Delivery:
     session: AsyncSession | None
     """The unit of work the effect is written in (None for Redis-deduplicated consumers)."""
 
+    @property
+    def tx(self) -> AsyncSession:
+        """The unit of work; only consumers of services with a database have one."""
+        if self.session is None:
+            raise RuntimeError("this consumer deduplicates in Redis and has no session")
+        return self.session
+
+    def payload_as(self, cls: type[P]) -> P:
+        """The payload, checked to be a ``cls``."""
+        if not isinstance(self.payload, cls):
+            raise TypeError(f"expected {cls.__name__}, got {type(self.payload).__name__}")
+        return self.payload
+
 
 Handler = Callable[[Delivery], Awaitable[None]]
 
@@ -88,7 +103,10 @@ class Deduplicator(Protocol):
     """Runs an effect once per (consumer, event id)."""
 
     async def run_once(
-        self, consumer: str, event: CloudEvent, effect: Callable[[AsyncSession | None], Awaitable[None]]
+        self,
+        consumer: str,
+        event: CloudEvent,
+        effect: Callable[[AsyncSession | None], Awaitable[None]],
     ) -> bool:
         """Run ``effect`` unless already done; returns False when skipped."""
         ...
@@ -101,7 +119,10 @@ class DatabaseDeduplicator:
         self._db = db
 
     async def run_once(
-        self, consumer: str, event: CloudEvent, effect: Callable[[AsyncSession | None], Awaitable[None]]
+        self,
+        consumer: str,
+        event: CloudEvent,
+        effect: Callable[[AsyncSession | None], Awaitable[None]],
     ) -> bool:
         async with self._db.unit_of_work() as session:
             if await session.get(ProcessedEvent, (consumer, event.id)) is not None:
@@ -124,7 +145,10 @@ class RedisDeduplicator:
         self._ttl = ttl_seconds
 
     async def run_once(
-        self, consumer: str, event: CloudEvent, effect: Callable[[AsyncSession | None], Awaitable[None]]
+        self,
+        consumer: str,
+        event: CloudEvent,
+        effect: Callable[[AsyncSession | None], Awaitable[None]],
     ) -> bool:
         key = f"crm:processed:{consumer}:{event.id}"
         if await self._redis.exists(key):
@@ -182,14 +206,19 @@ class EventConsumer:
         try:
             await self._process(record, message.body)
         except Exception:
-            log.exception("could not process or dead-letter %s@%s; will retry",
-                          record.topic, record.offset)
+            log.exception(
+                "could not process or dead-letter %s@%s; will retry", record.topic, record.offset
+            )
             await message.nack()
             await asyncio.sleep(1.0)
             return
         if self._hold_before_ack:
-            log.warning("fault injection: holding %s@%s before ack for %ss",
-                        record.topic, record.offset, self._hold_before_ack)
+            log.warning(
+                "fault injection: holding %s@%s before ack for %ss",
+                record.topic,
+                record.offset,
+                self._hold_before_ack,
+            )
             await asyncio.sleep(self._hold_before_ack)
         await message.ack()
 
@@ -220,14 +249,21 @@ class EventConsumer:
                 applied = await self._dedupe.run_once(self.group_id, event, effect)
             except Exception as exc:
                 if isinstance(exc, DeadLetter) or attempt == self._max_attempts:
-                    log.exception("%s %s failed %d times; dead-lettering",
-                                  event.type, event.id, attempt)
+                    log.exception(
+                        "%s %s failed %d times; dead-lettering", event.type, event.id, attempt
+                    )
                     await self._dead_letter(record, reason="failed", error=repr(exc), event=event)
                     EVENTS_CONSUMED.labels(self.topic, event.type, "dead_letter").inc()
                     return
                 delay = self._backoff * 2 ** (attempt - 1)
-                log.warning("%s %s failed (attempt %d): %r; retrying in %.1fs",
-                            event.type, event.id, attempt, exc, delay)
+                log.warning(
+                    "%s %s failed (attempt %d): %r; retrying in %.1fs",
+                    event.type,
+                    event.id,
+                    attempt,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
             else:
                 EVENTS_CONSUMED.labels(
@@ -260,5 +296,11 @@ class EventConsumer:
             dead_letter_topic(record.topic), value, key=record.key, headers=headers
         )
         DEAD_LETTERS.labels(record.topic).inc()
-        log.error("dead-lettered %s@%d/%d (%s): %s",
-                  record.topic, record.partition, record.offset, reason, error[:200])
+        log.error(
+            "dead-lettered %s@%d/%d (%s): %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            error[:200],
+        )

@@ -57,7 +57,9 @@ class Unprocessable(Problem):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(
-            422, f"{field}: {message}", title="Validation failed",
+            422,
+            f"{field}: {message}",
+            title="Validation failed",
             errors=[{"field": field, "message": message}],
         )
 
@@ -95,8 +97,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(
-            exc.status, exc.detail, title=exc.title, errors=exc.errors,
-            headers=exc.headers, **exc.extra,
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
+            **exc.extra,
         )
 
     @app.exception_handler(StarletteHTTPException)

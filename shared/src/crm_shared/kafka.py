@@ -44,9 +44,7 @@ class EventProducer:
         """Flush and close."""
         await self._producer.stop()
 
-    async def send_many(
-        self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
-    ) -> None:
+    async def send_many(self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]) -> None:
         """Send records in order (pipelined) and wait until all are acknowledged."""
         futures = [
             await self._producer.send(topic, value=value, key=key, headers=headers)
@@ -54,9 +52,7 @@ class EventProducer:
         ]
         await asyncio.gather(*futures)
 
-    async def send(
-        self, topic: str, value: bytes, *, key: bytes | None, headers: Headers
-    ) -> None:
+    async def send(self, topic: str, value: bytes, *, key: bytes | None, headers: Headers) -> None:
         """Send one record and wait for its acknowledgement."""
         await self.send_many([(topic, key, value, headers)])
 
@@ -94,8 +90,10 @@ async def ensure_topics(
         wanted = [t for t in (topics or all_topics()) if t not in existing]
         if not wanted:
             return
-        new = [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
-               for t in wanted]
+        new = [
+            NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
+            for t in wanted
+        ]
         try:
             await admin.create_topics(new)
         except TopicAlreadyExistsError:

@@ -27,9 +27,7 @@ def alembic_config(migrations_dir: Path, url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    cfg.set_main_option(
-        "file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
-    )
+    cfg.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     return cfg
 
 
@@ -43,8 +41,9 @@ async def upgrade(db: Database, migrations_dir: Path) -> None:
 
     async with db.engine.begin() as conn:
         if not db.sqlite:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                               {"key": _MIGRATION_LOCK_KEY})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
         await conn.run_sync(run)
 
 

@@ -163,9 +163,7 @@ class OutboxRelay:
                 ]
             )
             await session.execute(
-                sa.delete(OutboxMessage).where(
-                    sa.column("seq").in_([row.seq for row in rows])
-                )
+                sa.delete(OutboxMessage).where(sa.column("seq").in_([row.seq for row in rows]))
             )
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)

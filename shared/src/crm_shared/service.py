@@ -54,6 +54,20 @@ class Runtime:
     checks: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
     """Extra readiness checks (the gateway adds one per service)."""
 
+    @property
+    def database(self) -> Database:
+        """The service's database (for services that have one)."""
+        if self.db is None:
+            raise RuntimeError(f"{self.settings.service_name} has no database")
+        return self.db
+
+    @property
+    def redis_client(self) -> Redis:
+        """The Redis client (for services started with ``uses_redis``)."""
+        if self.redis is None:
+            raise RuntimeError(f"{self.settings.service_name} does not use Redis")
+        return self.redis
+
     def consumer(self, topic: str, handlers: Mapping[str, Handler]) -> EventConsumer:
         """An idempotent consumer in this service's group (deduplicated in its store)."""
         dedupe: Deduplicator
@@ -78,7 +92,7 @@ ConsumersFactory = Callable[[Runtime], Sequence[EventConsumer]]
 Hook = Callable[[Runtime], Awaitable[None]]
 
 
-async def _retry(what: str, action: Callable[[], Awaitable[None]], *, seconds: float = 60) -> None:
+async def _retry(what: str, action: Callable[[], Awaitable[Any]], *, seconds: float = 60) -> None:
     """Retry ``action`` until it succeeds or ``seconds`` pass (servers may start later)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -120,7 +134,7 @@ def create_service_app(
         if uses_redis:
             runtime.redis = Redis.from_url(settings.redis_url)
             redis = runtime.redis
-            await _retry("redis", lambda: redis.ping())  # type: ignore[misc]
+            await _retry("redis", redis.ping)
         await _retry("kafka", producer.start)
         if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
             await ensure_topics(settings.kafka_bootstrap)
@@ -196,8 +210,10 @@ def health_router() -> APIRouter:
             return JSONResponse({"status": "starting"}, status_code=503)
         checks = await readiness(runtime)
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -214,10 +230,7 @@ def get_runtime(request: Request) -> Runtime:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: a unit of work committed before the response is sent."""
-    runtime = get_runtime(request)
-    if runtime.db is None:
-        raise RuntimeError("this service has no database")
-    async with runtime.db.unit_of_work() as session:
+    async with get_runtime(request).database.unit_of_work() as session:
         yield session
 
 
@@ -229,5 +242,11 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run a service app with uvicorn (the process entry point)."""
     import uvicorn
 
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )

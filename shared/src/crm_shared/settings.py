@@ -27,9 +27,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     service_name: str = "service"
-    env: Literal["dev", "test", "prod"] = Field(
-        default="dev", validation_alias=_system("CRM_ENV")
-    )
+    env: Literal["dev", "test", "prod"] = Field(default="dev", validation_alias=_system("CRM_ENV"))
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = None

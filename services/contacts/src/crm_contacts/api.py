@@ -51,7 +51,9 @@ async def list_contacts(
     after = _decode_cursor(cursor) if cursor else None
     rows = await service.repo.page(q=q, status=status, after=after, limit=limit + 1)
     items = [to_public(c) for c in rows[:limit]]
-    next_cursor = _encode_cursor(rows[limit - 1].name, rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = (
+        _encode_cursor(rows[limit - 1].name, rows[limit - 1].id) if len(rows) > limit else None
+    )
     return ContactPage(items=items, next_cursor=next_cursor)
 
 
@@ -64,7 +66,10 @@ async def get_contact(
 
 @router.patch("/{contact_id}", response_model=ContactPublic)
 async def update_contact(
-    contact_id: str, data: ContactUpdate, session: SessionDep, runtime: RuntimeDep,
+    contact_id: str,
+    data: ContactUpdate,
+    session: SessionDep,
+    runtime: RuntimeDep,
     _: CurrentStaff,
 ) -> ContactPublic:
     return to_public(await ContactService(session, runtime.outbox).update(contact_id, data))

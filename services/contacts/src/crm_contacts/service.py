@@ -15,14 +15,21 @@ from crm_shared.events import Assignment, ContactCreated, ContactDeleted, Contac
 from crm_shared.outbox import Outbox
 
 _SNAPSHOT_FIELDS = (
-    "kind", "name", "email", "phone", "language", "status", "company_id",
-    "customer_number", "credit_hold",
+    "kind",
+    "name",
+    "email",
+    "phone",
+    "language",
+    "status",
+    "company_id",
+    "customer_number",
+    "credit_hold",
 )
 
 
 def assignment_of(contact: Contact) -> Assignment:
     return Assignment(
-        mode=contact.assignment_mode,  # type: ignore[arg-type]
+        mode=contact.assignment_mode,
         staff_id=contact.assigned_staff_id,
         competence_id=contact.assigned_competence_id,
     )

@@ -91,8 +91,9 @@ async def dev_mail(request: Request, format: str = "html") -> Response:
     if settings.env != "dev" or settings.dev_maildir is None:
         raise NotFound("page", "/dev/mail")
     box = mailbox.Maildir(settings.dev_maildir, create=False)
-    mails = sorted((_mail_summary(k, m) for k, m in box.items()),
-                   key=lambda m: m["id"], reverse=True)
+    mails = sorted(
+        (_mail_summary(k, m) for k, m in box.items()), key=lambda m: m["id"], reverse=True
+    )
     if format == "json":
         return JSONResponse({"items": mails})
     rows = "".join(
@@ -102,10 +103,10 @@ async def dev_mail(request: Request, format: str = "html") -> Response:
         f"<pre>{html.escape(m['body'])}</pre></article>"
         for m in mails
     )
+    empty = "<p>Keine E-Mails / No mail.</p>"
     return HTMLResponse(
         "<!doctype html><html lang='de'><meta charset='utf-8'><title>Postausgang (dev)</title>"
-        f"<h1>Postausgang / Outbox (dev) — {len(mails)}</h1>{rows or '<p>Keine E-Mails / No mail.</p>'}"
-        "</html>"
+        f"<h1>Postausgang / Outbox (dev) — {len(mails)}</h1>{rows or empty}</html>"
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-
 from fastapi import FastAPI
 
 from crm_gateway.api import dev_router, router
@@ -21,8 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def start(runtime: Runtime) -> None:
-        assert runtime.db is not None
-        async with runtime.db.unit_of_work() as session:
+        async with runtime.database.unit_of_work() as session:
             await StaffService(session).ensure_admin(settings)
         client = httpx.AsyncClient(timeout=settings.proxy_timeout_seconds)
         runtime.state["http"] = client
@@ -31,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async def check() -> None:
                 response = await client.get(f"{url}/readyz", timeout=5)
                 response.raise_for_status()
+
             return check
 
         for name, url in settings.service_urls().items():
@@ -40,6 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await runtime.state["http"].aclose()
 
     return create_service_app(
-        settings, title="CRM gateway", routers=[router, dev_router, proxy_router],
-        migrations_dir=MIGRATIONS, on_start=[start], on_stop=[stop],
+        settings,
+        title="CRM gateway",
+        routers=[router, dev_router, proxy_router],
+        migrations_dir=MIGRATIONS,
+        on_start=[start],
+        on_stop=[stop],
     )

@@ -43,8 +43,9 @@ def owner_of(path: str) -> str | None:
     return None
 
 
-@router.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                  include_in_schema=False)
+@router.api_route(
+    "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
 async def proxy(request: Request, rest: str) -> Response:
     path = request.url.path
     service = owner_of(path)
@@ -63,8 +64,9 @@ async def proxy(request: Request, rest: str) -> Response:
     try:
         response = await client.send(upstream, stream=True)
     except httpx.TransportError as exc:
-        raise Problem(503, f"the {service} service is not reachable; try again",
-                      headers={"Retry-After": "2"}) from exc
+        raise Problem(
+            503, f"the {service} service is not reachable; try again", headers={"Retry-After": "2"}
+        ) from exc
     return StreamingResponse(
         response.aiter_raw(),
         status_code=response.status_code,

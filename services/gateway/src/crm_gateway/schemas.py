@@ -20,7 +20,7 @@ class TokenRequest(BaseModel):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type
     expires_in: int
 
 
@@ -32,7 +32,7 @@ class StaffCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     initials: str | None = Field(default=None, max_length=16)
     email: str | None = Field(default=None, max_length=320)
-    roles: list[Role] = Field(default_factory=lambda: ["crm_user"])
+    roles: list[Role] = Field(default_factory=lambda: list[Role](["crm_user"]))
     language: Literal["de", "en"] = "de"
 
     @field_validator("email")

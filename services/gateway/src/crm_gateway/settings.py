@@ -25,9 +25,7 @@ class Settings(ServiceSettings):
     admin_password: str = Field(
         default=DEV_ADMIN_PASSWORD, validation_alias=_system("CRM_ADMIN_PASSWORD")
     )
-    admin_email: str = Field(
-        default="admin@localhost", validation_alias=_system("CRM_ADMIN_EMAIL")
-    )
+    admin_email: str = Field(default="admin@localhost", validation_alias=_system("CRM_ADMIN_EMAIL"))
     token_ttl_minutes: int = 12 * 60
     contacts_url: str | None = "http://127.0.0.1:8001"
     history_url: str | None = None

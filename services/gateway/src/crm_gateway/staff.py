@@ -25,9 +25,13 @@ _DUMMY_HASH = passwords.hash("not-a-real-password")
 
 def claims_of(staff: Staff) -> StaffClaims:
     return StaffClaims(
-        staff_id=staff.id, username=staff.username, name=staff.name, initials=staff.initials,
-        email=staff.email, roles=staff.roles,  # type: ignore[arg-type]
-        language=staff.language,  # type: ignore[arg-type]
+        staff_id=staff.id,
+        username=staff.username,
+        name=staff.name,
+        initials=staff.initials,
+        email=staff.email,
+        roles=staff.roles,
+        language=staff.language,
     )
 
 
@@ -66,27 +70,36 @@ class StaffService:
         """Create the first admin from CRM_ADMIN_* if missing."""
         if await self.by_username(settings.admin_username) is not None:
             return
-        self.session.add(Staff(
-            username=settings.admin_username,
-            password_hash=passwords.hash(settings.admin_password),
-            name="Administrator", initials="ADM", email=settings.admin_email,
-            roles=["admin", "crm_user"],
-        ))
+        self.session.add(
+            Staff(
+                username=settings.admin_username,
+                password_hash=passwords.hash(settings.admin_password),
+                name="Administrator",
+                initials="ADM",
+                email=settings.admin_email,
+                roles=["admin", "crm_user"],
+            )
+        )
         await self.session.flush()
         log.info("created the first admin %r", settings.admin_username)
 
     async def competences(self) -> Sequence[Competence]:
-        return (await self.session.scalars(
-            select(Competence).order_by(col(Competence.name)))).all()
+        return (await self.session.scalars(select(Competence).order_by(col(Competence.name)))).all()
 
     async def create_competence(self, data: CompetenceCreate) -> Competence:
         existing = await self.session.scalars(
-            select(Competence).where(col(Competence.name) == data.name))
+            select(Competence).where(col(Competence.name) == data.name)
+        )
         if existing.first() is not None:
             raise Conflict(f"competence {data.name} exists", field="name")
         if data.member_ids:
-            found = set((await self.session.scalars(
-                select(col(Staff.id)).where(col(Staff.id).in_(data.member_ids)))).all())
+            found = set(
+                (
+                    await self.session.scalars(
+                        select(col(Staff.id)).where(col(Staff.id).in_(data.member_ids))
+                    )
+                ).all()
+            )
             missing = sorted(set(data.member_ids) - found)
             if missing:
                 raise Unprocessable("member_ids", f"unknown staff: {', '.join(missing)}")

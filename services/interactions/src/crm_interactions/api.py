@@ -24,11 +24,11 @@ router = APIRouter(prefix="/api/interactions", tags=["interactions"])
 
 async def _wait_for_contact(runtime: Runtime, contact_id: str) -> ContactCopy:
     """The local copy of a contact, waiting a little for one created a moment ago."""
-    assert runtime.db is not None
+    db = runtime.database
     loop = asyncio.get_running_loop()
     deadline = loop.time() + runtime.settings.contact_wait_seconds  # type: ignore[attr-defined]
     while True:
-        async with runtime.db.sessionmaker() as session:
+        async with db.sessionmaker() as session:
             contact = await session.get(ContactCopy, contact_id)
         if contact is not None:
             return contact
@@ -63,8 +63,9 @@ async def list_interactions(
             raise Unprocessable("cursor", "invalid cursor")
         offset = int(cursor)
     service = InteractionService(session, runtime.outbox)
-    rows = await service.repo.page(contact_id=contact_id, kind=kind, sort=sort,
-                                   offset=offset, limit=limit + 1)
+    rows = await service.repo.page(
+        contact_id=contact_id, kind=kind, sort=sort, offset=offset, limit=limit + 1
+    )
     contacts = await service.repo.contacts({row.contact_id for row in rows})
     items = [to_public(row, contacts.get(row.contact_id)) for row in rows[:limit]]
     return InteractionPage(
@@ -83,7 +84,10 @@ async def get_interaction(
 
 @router.patch("/{interaction_id}", response_model=InteractionPublic)
 async def update_interaction(
-    interaction_id: str, data: InteractionUpdate, session: SessionDep, runtime: RuntimeDep,
+    interaction_id: str,
+    data: InteractionUpdate,
+    session: SessionDep,
+    runtime: RuntimeDep,
     _: CurrentStaff,
 ) -> InteractionPublic:
     service = InteractionService(session, runtime.outbox)

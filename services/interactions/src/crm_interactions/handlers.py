@@ -12,21 +12,22 @@ from crm_shared.service import Runtime
 
 def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     def service(delivery: Delivery) -> InteractionService:
-        assert delivery.session is not None
-        return InteractionService(delivery.session, runtime.outbox)
+        return InteractionService(delivery.tx, runtime.outbox)
 
     async def on_contact(delivery: Delivery) -> None:
-        assert isinstance(delivery.payload, ContactSnapshot)
-        await service(delivery).apply_contact(delivery.payload)
+        await service(delivery).apply_contact(delivery.payload_as(ContactSnapshot))
 
     async def on_contact_deleted(delivery: Delivery) -> None:
-        assert isinstance(delivery.payload, ContactDeleted)
-        await service(delivery).erase_contact(delivery.payload.contact_id)
+        contact_id = delivery.payload_as(ContactDeleted).contact_id
+        await service(delivery).erase_contact(contact_id)
 
     return [
-        runtime.consumer(Topic.CONTACTS, {
-            "ContactCreated": on_contact,
-            "ContactUpdated": on_contact,
-            "ContactDeleted": on_contact_deleted,
-        }),
+        runtime.consumer(
+            Topic.CONTACTS,
+            {
+                "ContactCreated": on_contact,
+                "ContactUpdated": on_contact,
+                "ContactDeleted": on_contact_deleted,
+            },
+        ),
     ]

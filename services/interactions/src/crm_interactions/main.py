@@ -17,6 +17,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service_app(
-        settings, title="CRM interactions", routers=[router], migrations_dir=MIGRATIONS,
+        settings,
+        title="CRM interactions",
+        routers=[router],
+        migrations_dir=MIGRATIONS,
         consumers=consumers,
     )

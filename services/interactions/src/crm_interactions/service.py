@@ -17,6 +17,8 @@ from crm_shared.auth import StaffClaims
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
     ContactCopy as EventContact,
+)
+from crm_shared.events import (
     ContactSnapshot,
     InteractionDeleted,
     InteractionLogged,
@@ -33,8 +35,9 @@ DELETED = "deleted"
 
 def to_public(interaction: Interaction, contact: ContactCopy | None) -> InteractionPublic:
     return InteractionPublic(
-        **interaction.model_dump(exclude={"recorded_by_id", "recorded_by_name",
-                                          "recorded_by_initials"}),
+        **interaction.model_dump(
+            exclude={"recorded_by_id", "recorded_by_name", "recorded_by_initials"}
+        ),
         recorded_by=RecorderPublic(
             staff_id=interaction.recorded_by_id,
             name=interaction.recorded_by_name,
@@ -59,17 +62,21 @@ class InteractionService:
         if contact.status == DELETED:
             raise NotFound("contact", contact.contact_id)
         if contact.status == "inbox":
-            raise Conflict("the contact is in the inbox (Eingang): accept it before "
-                           "logging interactions")
+            raise Conflict(
+                "the contact is in the inbox (Eingang): accept it before logging interactions"
+            )
         if data.recorded_by and data.recorded_by != staff.staff_id:
             raise Unprocessable("recorded_by", "interactions are recorded as yourself")
         if data.kind in CUSTOMER_FACING and not staff.email:
             raise Unprocessable(
-                "kind", f"an {data.kind} interaction emails the customer with your address "
-                "as reply-to, and your staff record has no email address")
+                "kind",
+                f"an {data.kind} interaction emails the customer with your address "
+                "as reply-to, and your staff record has no email address",
+            )
         interaction = Interaction(
-            **data.model_dump(exclude={"recorded_by", "occurred_at", "contact_name",
-                                       "contact_phone", "reply_to"}),
+            **data.model_dump(
+                exclude={"recorded_by", "occurred_at", "contact_name", "contact_phone", "reply_to"}
+            ),
             occurred_at=data.occurred_at or utcnow(),
             recorded_by_id=staff.staff_id,
             recorded_by_name=staff.name,
@@ -80,21 +87,31 @@ class InteractionService:
         )
         self.session.add(interaction)
         await self.session.flush()
-        self.outbox.emit(self.session, InteractionLogged(
-            interaction_id=interaction.id,
-            contact_id=interaction.contact_id,
-            topic=interaction.topic,
-            kind=data.kind,
-            text=interaction.text,
-            occurred_at=interaction.occurred_at,
-            follow_up_on=interaction.follow_up_on,
-            recorded_by=StaffRef(staff_id=staff.staff_id, name=staff.name,
-                                 initials=staff.initials, email=staff.email),
-            reply_to=interaction.reply_to,
-            contact=EventContact(name=contact.name, email=contact.email,
-                                 language=contact.language,  # type: ignore[arg-type]
-                                 credit_hold=contact.credit_hold),
-        ))
+        self.outbox.emit(
+            self.session,
+            InteractionLogged(
+                interaction_id=interaction.id,
+                contact_id=interaction.contact_id,
+                topic=interaction.topic,
+                kind=data.kind,
+                text=interaction.text,
+                occurred_at=interaction.occurred_at,
+                follow_up_on=interaction.follow_up_on,
+                recorded_by=StaffRef(
+                    staff_id=staff.staff_id,
+                    name=staff.name,
+                    initials=staff.initials,
+                    email=staff.email,
+                ),
+                reply_to=interaction.reply_to,
+                contact=EventContact(
+                    name=contact.name,
+                    email=contact.email,
+                    language=contact.language,
+                    credit_hold=contact.credit_hold,
+                ),
+            ),
+        )
         return interaction
 
     async def get(self, interaction_id: str) -> Interaction:
@@ -105,27 +122,39 @@ class InteractionService:
 
     async def update(self, interaction_id: str, data: InteractionUpdate) -> Interaction:
         interaction = await self.get(interaction_id)
-        changed = [name for name, value in data.model_dump(exclude_unset=True).items()
-                   if getattr(interaction, name) != value]
+        changed = [
+            name
+            for name, value in data.model_dump(exclude_unset=True).items()
+            if getattr(interaction, name) != value
+        ]
         if not changed:
             return interaction
         for name in changed:
             setattr(interaction, name, getattr(data, name))
         await self.session.flush()
-        self.outbox.emit(self.session, InteractionUpdated(
-            interaction_id=interaction.id, contact_id=interaction.contact_id,
-            topic=interaction.topic, kind=interaction.kind,  # type: ignore[arg-type]
-            text=interaction.text, occurred_at=interaction.occurred_at,
-            follow_up_on=interaction.follow_up_on, changed=changed,
-        ))
+        self.outbox.emit(
+            self.session,
+            InteractionUpdated(
+                interaction_id=interaction.id,
+                contact_id=interaction.contact_id,
+                topic=interaction.topic,
+                kind=interaction.kind,
+                text=interaction.text,
+                occurred_at=interaction.occurred_at,
+                follow_up_on=interaction.follow_up_on,
+                changed=changed,
+            ),
+        )
         return interaction
 
     async def delete(self, interaction_id: str) -> None:
         """Deletion is allowed whatever the interaction's state (seed 001)."""
         interaction = await self.get(interaction_id)
         await self.session.delete(interaction)
-        self.outbox.emit(self.session, InteractionDeleted(
-            interaction_id=interaction.id, contact_id=interaction.contact_id))
+        self.outbox.emit(
+            self.session,
+            InteractionDeleted(interaction_id=interaction.id, contact_id=interaction.contact_id),
+        )
 
     # --- contact events ---------------------------------------------------------------
 
@@ -135,8 +164,9 @@ class InteractionService:
         if copy is not None and (copy.version >= snapshot.version or copy.status == DELETED):
             return
         if copy is None:
-            copy = ContactCopy(contact_id=snapshot.contact_id, name=snapshot.name,
-                               status=snapshot.status)
+            copy = ContactCopy(
+                contact_id=snapshot.contact_id, name=snapshot.name, status=snapshot.status
+            )
             self.session.add(copy)
         copy.name = snapshot.name
         copy.email = snapshot.email

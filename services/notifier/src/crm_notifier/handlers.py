@@ -19,8 +19,7 @@ DATE_FORMATS = {"de": "%d.%m.%Y %H:%M", "en": "%d %b %Y, %H:%M"}
 
 def interaction_email(delivery: Delivery, templates: Templates) -> Email | None:
     """The customer email for an interaction: incoming and outgoing ones, never internal."""
-    event = delivery.payload
-    assert isinstance(event, InteractionLogged)
+    event = delivery.payload_as(InteractionLogged)
     if event.kind == "internal":
         return None
     if not event.contact.email:
@@ -28,16 +27,24 @@ def interaction_email(delivery: Delivery, templates: Templates) -> Email | None:
         return None
     language = event.contact.language
     template = f"interaction_{event.kind}"
-    subject, body = templates.render(template, language, {
-        "name": event.contact.name,
-        "topic": event.topic,
-        "text": event.text,
-        "occurred_at": event.occurred_at.astimezone(BERLIN).strftime(DATE_FORMATS[language]),
-        "staff_name": event.recorded_by.name,
-    })
+    subject, body = templates.render(
+        template,
+        language,
+        {
+            "name": event.contact.name,
+            "topic": event.topic,
+            "text": event.text,
+            "occurred_at": event.occurred_at.astimezone(BERLIN).strftime(DATE_FORMATS[language]),
+            "staff_name": event.recorded_by.name,
+        },
+    )
     return Email(
-        cause_event_id=delivery.event.id, contact_id=event.contact_id, template=template,
-        recipient=event.contact.email, subject=subject, body=body,
+        cause_event_id=delivery.event.id,
+        contact_id=event.contact_id,
+        template=template,
+        recipient=event.contact.email,
+        subject=subject,
+        body=body,
         reply_to=event.reply_to or event.recorded_by.email,
     )
 

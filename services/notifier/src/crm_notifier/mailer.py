@@ -47,7 +47,9 @@ class Email:
 
     @property
     def message_id(self) -> str:
-        return f"<{derived_event_id('mail', self.cause_event_id, self.template, self.recipient)}@crm>"
+        return (
+            f"<{derived_event_id('mail', self.cause_event_id, self.template, self.recipient)}@crm>"
+        )
 
 
 class Templates:
@@ -55,8 +57,10 @@ class Templates:
 
     def __init__(self) -> None:
         self._env = Environment(
-            loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-            keep_trailing_newline=True, autoescape=False,  # noqa: S701 - plain-text mail
+            loader=FileSystemLoader(TEMPLATES),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 - plain-text mail
         )
 
     def render(self, name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
@@ -94,8 +98,12 @@ class Mailer:
     async def _smtp_send(self, message: EmailMessage) -> None:
         s = self._settings
         await aiosmtplib.send(
-            message, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
-            password=s.smtp_password, start_tls=s.smtp_starttls,
+            message,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            start_tls=s.smtp_starttls,
             timeout=s.smtp_timeout_seconds,
         )
 
@@ -114,7 +122,9 @@ class Mailer:
                 await self._smtp_send(message)
                 break
             except (aiosmtplib.SMTPException, OSError) as exc:
-                permanent = isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600
+                permanent = (
+                    isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600
+                )
                 if permanent or loop.time() + delay > deadline:
                     await self._report_failure(email, repr(exc))
                     raise DeadLetter(f"email {email.message_id} failed: {exc!r}") from exc
@@ -123,19 +133,34 @@ class Mailer:
                 delay = min(delay * 2, 30.0)
         await self._redis.set(key, "1", ex=SENT_TTL_SECONDS)
         log.info("mail %s sent to %s (%s)", email.message_id, email.recipient, email.template)
-        await self._producer.publish(Topic.NOTIFICATIONS, make_event(
-            EmailSent(contact_id=email.contact_id, cause_event_id=email.cause_event_id,
-                      template=email.template, recipient=email.recipient,
-                      message_id=email.message_id),
-            source=f"/crm/{self._settings.service_name}",
-            event_id=derived_event_id("EmailSent", email.message_id),
-        ))
+        await self._producer.publish(
+            Topic.NOTIFICATIONS,
+            make_event(
+                EmailSent(
+                    contact_id=email.contact_id,
+                    cause_event_id=email.cause_event_id,
+                    template=email.template,
+                    recipient=email.recipient,
+                    message_id=email.message_id,
+                ),
+                source=f"/crm/{self._settings.service_name}",
+                event_id=derived_event_id("EmailSent", email.message_id),
+            ),
+        )
         return True
 
     async def _report_failure(self, email: Email, error: str) -> None:
-        await self._producer.publish(Topic.NOTIFICATIONS, make_event(
-            EmailFailed(contact_id=email.contact_id, cause_event_id=email.cause_event_id,
-                        template=email.template, recipient=email.recipient, error=error),
-            source=f"/crm/{self._settings.service_name}",
-            event_id=derived_event_id("EmailFailed", email.message_id),
-        ))
+        await self._producer.publish(
+            Topic.NOTIFICATIONS,
+            make_event(
+                EmailFailed(
+                    contact_id=email.contact_id,
+                    cause_event_id=email.cause_event_id,
+                    template=email.template,
+                    recipient=email.recipient,
+                    error=error,
+                ),
+                source=f"/crm/{self._settings.service_name}",
+                event_id=derived_event_id("EmailFailed", email.message_id),
+            ),
+        )

@@ -17,10 +17,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     def wire(runtime: Runtime) -> Sequence[EventConsumer]:
-        assert runtime.redis is not None
-        runtime.state["mailer"] = Mailer(settings, runtime.redis, runtime.producer)
+        runtime.state["mailer"] = Mailer(settings, runtime.redis_client, runtime.producer)
         return consumers(runtime)
 
     return create_service_app(
-        settings, title="CRM notifier", consumers=wire, uses_redis=True,
+        settings,
+        title="CRM notifier",
+        consumers=wire,
+        uses_redis=True,
     )

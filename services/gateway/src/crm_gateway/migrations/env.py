@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 import crm_gateway.models  # noqa: F401 - registers the tables
-import crm_shared.consumer  # noqa: F401 - processed_event
+import crm_shared.consumer
 import crm_shared.outbox  # noqa: F401 - outbox_message
 from crm_shared.migrations import run_env
 
