@@ -1,0 +1,56 @@
+"""Which interaction mails what, in which language (pure unit tests)."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crm_notifier.handlers import interaction_email
+from crm_notifier.mailer import Templates
+from crm_shared.consumer import Delivery
+from crm_shared.events import ContactCopy, InteractionLogged, StaffRef, make_event
+
+
+def delivery(kind: str, language: str = "de", email: str | None = "k@example.com") -> Delivery:
+    payload = InteractionLogged(
+        interaction_id="i1", contact_id="c1", topic="Angebot", kind=kind, text="Text",
+        occurred_at=datetime(2026, 11, 22, 9, 30, tzinfo=UTC),
+        recorded_by=StaffRef(staff_id="s1", name="Anna Berger", email="anna@firma.example"),
+        contact=ContactCopy(name="Erika Mustermann", email=email, language=language),
+    )
+    return Delivery(event=make_event(payload, source="/crm/test"), payload=payload, session=None)
+
+
+def test_internal_interactions_never_mail() -> None:
+    assert interaction_email(delivery("internal"), Templates()) is None
+
+
+def test_contact_without_email_gets_nothing() -> None:
+    assert interaction_email(delivery("incoming", email=None), Templates()) is None
+
+
+@pytest.mark.parametrize(("language", "subject", "greeting", "when"), [
+    ("de", "Wir haben Ihre Nachricht erhalten: Angebot", "Guten Tag Erika", "22.11.2026 10:30"),
+    ("en", "We have received your message: Angebot", "Hello Erika", "22 Nov 2026, 10:30"),
+])
+def test_incoming_mail_in_the_contact_language(
+    language: str, subject: str, greeting: str, when: str
+) -> None:
+    email = interaction_email(delivery("incoming", language), Templates())
+    assert email is not None
+    assert email.subject == subject
+    assert greeting in email.body and when in email.body  # Europe/Berlin time
+    assert email.reply_to == "anna@firma.example"
+    assert email.template == "interaction_incoming"
+
+
+def test_outgoing_mail_mentions_the_portal() -> None:
+    email = interaction_email(delivery("outgoing"), Templates())
+    assert email is not None and "Kundenportal" in email.body
+
+
+def test_message_id_is_stable_per_cause_and_recipient() -> None:
+    d = delivery("incoming")
+    first = interaction_email(d, Templates())
+    second = interaction_email(d, Templates())
+    assert first is not None and second is not None
+    assert first.message_id == second.message_id

@@ -1,0 +1,504 @@
+"""The idempotent consumer on the real Kafka, with its store on SQLite, PostgreSQL or Redis.
+
+Each test has its own topic (one partition) and consumer group. A test publishes what
+it needs and then a *sentinel* event on the same partition: once the sentinel has been
+handled, everything published before it has been dealt with too (the consumer processes
+one partition in order), so the test can look at the results without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from redis.asyncio import Redis
+
+from crm_shared.consumer import (
+    DatabaseDeduplicator,
+    DeadLetter,
+    Deduplicator,
+    Delivery,
+    EventConsumer,
+    ProcessedEvent,
+    RedisDeduplicator,
+)
+from crm_shared.db import Database
+from crm_shared.events import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    CloudEvent,
+    ContactDeleted,
+    EmailSent,
+    dead_letter_topic,
+    make_event,
+)
+from crm_shared.kafka import EventProducer, create_broker
+
+SOURCE = "/crm/shared-tests"
+
+# The handlers' effect: a row per application (no unique key, so a repeat would show).
+_effects = sa.MetaData()
+EFFECT = sa.Table(
+    "test_effect",
+    _effects,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+)
+
+
+def header(record: Any, name: str) -> bytes | None:
+    return next((value for key, value in reversed(record.headers or ()) if key == name), None)
+
+
+def deleted(contact_id: str | None = None, *, event_id: str | None = None) -> CloudEvent:
+    data = ContactDeleted(contact_id=contact_id or str(uuid.uuid4()))
+    return make_event(data, source=SOURCE, event_id=event_id)
+
+
+class Recorder:
+    """A handler that writes its effect row and fails for the contacts it is told to."""
+
+    def __init__(
+        self,
+        *,
+        fail: dict[str, int] | None = None,
+        error: Callable[[], Exception] = lambda: RuntimeError("handler broke"),
+    ) -> None:
+        self.calls: list[str] = []
+        self.times: list[float] = []
+        self.sessions: list[Any] = []
+        self._fail = dict(fail or {})  # contact id -> how many calls fail (-1: always)
+        self._error = error
+
+    async def __call__(self, delivery: Delivery) -> None:
+        self.calls.append(delivery.event.id)
+        self.times.append(asyncio.get_running_loop().time())
+        self.sessions.append(delivery.session)
+        contact_id = delivery.payload.subject
+        if delivery.session is not None:
+            await delivery.session.execute(
+                EFFECT.insert().values(event_id=delivery.event.id, contact_id=contact_id)
+            )
+        left = self._fail.get(contact_id, 0)
+        if left:
+            self._fail[contact_id] = left - 1
+            raise self._error()
+
+    def count(self, event: CloudEvent) -> int:
+        return self.calls.count(event.id)
+
+
+@pytest.fixture
+async def effect_db(database: Database) -> Database:
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_effects.create_all)
+    return database
+
+
+async def effect_rows(db: Database) -> list[tuple[str, str]]:
+    async with db.sessionmaker() as session:
+        result = await session.execute(
+            sa.select(EFFECT.c.event_id, EFFECT.c.contact_id).order_by(EFFECT.c.id)
+        )
+        return [(row.event_id, row.contact_id) for row in result]
+
+
+async def processed_ids(db: Database, group_id: str) -> set[str]:
+    async with db.sessionmaker() as session:
+        result = await session.scalars(
+            sa.select(ProcessedEvent.event_id).where(  # type: ignore[call-overload]
+                sa.column("consumer") == group_id
+            )
+        )
+        return set(result.all())
+
+
+RunConsumer = Callable[..., Awaitable[EventConsumer]]
+
+
+@pytest.fixture
+async def run_consumer(
+    kafka_bootstrap: str, fresh_topic: str, producer: EventProducer
+) -> AsyncIterator[RunConsumer]:
+    """Start an EventConsumer on ``fresh_topic`` in a FastStream broker of its own."""
+    brokers: list[Any] = []
+
+    async def start(
+        handlers: dict[str, Any], dedupe: Deduplicator, **options: Any
+    ) -> EventConsumer:
+        options.setdefault("backoff_seconds", 0.05)
+        consumer = EventConsumer(
+            topic=fresh_topic,
+            group_id=f"shared-tests-{uuid.uuid4().hex[:10]}",
+            handlers=handlers,
+            dedupe=dedupe,
+            producer=producer,
+            **options,
+        )
+        broker = create_broker(kafka_bootstrap, client_id=consumer.group_id)
+        consumer.register(broker)
+        await broker.start()
+        brokers.append(broker)
+        return consumer
+
+    try:
+        yield start
+    finally:
+        for broker in brokers:
+            await broker.stop()
+
+
+async def publish(producer: EventProducer, topic: str, *events: CloudEvent) -> None:
+    for event in events:
+        await producer.publish(topic, event)
+
+
+# --- deduplication --------------------------------------------------------------------
+
+
+async def test_repeated_event_id_is_applied_once(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    committed_offsets: Any,
+) -> None:
+    handler = Recorder()
+    consumer = await run_consumer({"ContactDeleted": handler}, DatabaseDeduplicator(effect_db))
+    contact_id = str(uuid.uuid4())
+    event = deleted(contact_id)
+    sentinel = deleted(contact_id)
+
+    await publish(producer, fresh_topic, event, event, sentinel)  # the same id twice
+    await wait_until(lambda: handler.count(sentinel) == 1)
+
+    assert handler.calls == [event.id, sentinel.id]
+    assert await effect_rows(effect_db) == [(event.id, contact_id), (sentinel.id, contact_id)]
+    assert await processed_ids(effect_db, consumer.group_id) == {event.id, sentinel.id}
+    assert all(session is not None for session in handler.sessions)
+    # every offset is committed once handled, the skipped duplicate included
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
+    )
+
+
+async def _equals(awaitable: Awaitable[Any], expected: Any) -> bool:
+    return await awaitable == expected
+
+
+async def test_redelivery_to_a_new_consumer_instance_is_skipped(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+) -> None:
+    # A replica restarted from scratch (offsets lost) sees the event again: same group
+    # name, same store, so the effect is not repeated.
+    first = Recorder()
+    consumer = await run_consumer({"ContactDeleted": first}, DatabaseDeduplicator(effect_db))
+    event = deleted()
+    await publish(producer, fresh_topic, event)
+    await wait_until(lambda: first.count(event) == 1)
+
+    dedupe = DatabaseDeduplicator(effect_db)
+    applied = await dedupe.run_once(consumer.group_id, event, _fail_if_called)
+    assert applied is False
+    other_group = await dedupe.run_once("another-service", event, _noop)
+    assert other_group is True, "deduplication is per consumer group"
+
+
+async def _fail_if_called(_: Any) -> None:
+    raise AssertionError("a duplicate's effect must not run")
+
+
+async def _noop(_: Any) -> None:
+    return None
+
+
+async def test_failed_effect_rolls_back_with_its_processed_mark(effect_db: Database) -> None:
+    dedupe = DatabaseDeduplicator(effect_db)
+    event = deleted()
+
+    async def effect(session: Any) -> None:
+        await session.execute(EFFECT.insert().values(event_id=event.id, contact_id="x"))
+        raise RuntimeError("effect failed half way")
+
+    with pytest.raises(RuntimeError, match="half way"):
+        await dedupe.run_once("svc", event, effect)
+    assert await effect_rows(effect_db) == []
+    assert await processed_ids(effect_db, "svc") == set()
+    assert await dedupe.run_once("svc", event, _noop) is True  # so a retry is not skipped
+
+
+async def test_concurrent_duplicates_apply_the_effect_once(effect_db: Database) -> None:
+    # Two replicas get the same event at once (e.g. during a rebalance).
+    dedupe = DatabaseDeduplicator(effect_db)
+    event = deleted()
+
+    async def effect(session: Any) -> None:
+        await session.execute(EFFECT.insert().values(event_id=event.id, contact_id="x"))
+        await asyncio.sleep(0.3)  # keep the transaction open while the other one runs
+
+    results = await asyncio.gather(
+        dedupe.run_once("svc", event, effect),
+        dedupe.run_once("svc", event, effect),
+        return_exceptions=True,
+    )
+    # one applies; the other is skipped or fails (and the consumer retries it)
+    assert results.count(True) == 1, results
+    assert await effect_rows(effect_db) == [(event.id, "x")]
+    assert await dedupe.run_once("svc", event, _fail_if_called) is False
+
+
+# --- retries and dead letters ------------------------------------------------------------
+
+
+async def test_failing_handler_is_retried_with_backoff_and_applied_once(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    topic_size: Any,
+) -> None:
+    contact_id = str(uuid.uuid4())
+    handler = Recorder(fail={contact_id: 2})
+    consumer = await run_consumer(
+        {"ContactDeleted": handler},
+        DatabaseDeduplicator(effect_db),
+        max_attempts=5,
+        backoff_seconds=0.1,
+    )
+    event = deleted(contact_id)
+    sentinel = deleted(contact_id)
+    await publish(producer, fresh_topic, event, sentinel)
+    await wait_until(lambda: handler.count(sentinel) == 1)
+
+    assert handler.calls == [event.id, event.id, event.id, sentinel.id]
+    gaps = [b - a for a, b in zip(handler.times[:2], handler.times[1:3], strict=True)]
+    assert gaps[0] >= 0.09 and gaps[1] >= 0.19, f"exponential backoff, got {gaps}"
+    # the two failed attempts wrote their row too, but rolled back
+    assert await effect_rows(effect_db) == [(event.id, contact_id), (sentinel.id, contact_id)]
+    assert await processed_ids(effect_db, consumer.group_id) == {event.id, sentinel.id}
+    assert await topic_size(dead_letter_topic(fresh_topic)) == 0
+
+
+async def test_handler_that_keeps_failing_is_dead_lettered_and_processing_goes_on(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+    committed_offsets: Any,
+) -> None:
+    broken = str(uuid.uuid4())
+    handler = Recorder(fail={broken: -1})
+    consumer = await run_consumer(
+        {"ContactDeleted": handler}, DatabaseDeduplicator(effect_db), max_attempts=3
+    )
+    bad = deleted(broken)
+    good = deleted()
+    await publish(producer, fresh_topic, bad, good)
+    await wait_until(lambda: handler.count(good) == 1)
+
+    assert handler.count(bad) == 3
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert len(dlq) == 1
+    record = dlq[0]
+    assert record.value == bad.to_bytes()
+    assert record.key == broken.encode()
+    assert header(record, "content-type") == CLOUDEVENTS_CONTENT_TYPE.encode()
+    assert header(record, "crm-dlq-reason") == b"failed"
+    assert b"handler broke" in (header(record, "crm-dlq-error") or b"")
+    assert header(record, "crm-dlq-topic") == fresh_topic.encode()
+    assert header(record, "crm-dlq-partition") == b"0"
+    assert header(record, "crm-dlq-offset") == b"0"
+    assert header(record, "crm-dlq-consumer") == consumer.group_id.encode()
+    assert header(record, "crm-dlq-event-id") == bad.id.encode()
+
+    assert await effect_rows(effect_db) == [(good.id, good.subject)]
+    assert await processed_ids(effect_db, consumer.group_id) == {good.id}
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 2}), timeout=10
+    )
+
+
+async def test_dead_letter_exception_skips_the_retries(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+) -> None:
+    hopeless = str(uuid.uuid4())
+    handler = Recorder(fail={hopeless: -1}, error=lambda: DeadLetter("contact data unusable"))
+    await run_consumer(
+        {"ContactDeleted": handler},
+        DatabaseDeduplicator(effect_db),
+        max_attempts=5,
+        backoff_seconds=2.0,  # a retry would make this test slow and the count wrong
+    )
+    bad = deleted(hopeless)
+    good = deleted()
+    await publish(producer, fresh_topic, bad, good)
+    await wait_until(lambda: handler.count(good) == 1, timeout=10)
+
+    assert handler.count(bad) == 1
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert [header(r, "crm-dlq-reason") for r in dlq] == [b"failed"]
+    assert b"contact data unusable" in (header(dlq[0], "crm-dlq-error") or b"")
+    assert header(dlq[0], "crm-dlq-event-id") == bad.id.encode()
+
+
+async def test_body_that_is_no_cloudevent_is_dead_lettered_as_malformed(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+) -> None:
+    handler = Recorder()
+    await run_consumer({"ContactDeleted": handler}, DatabaseDeduplicator(effect_db))
+    await producer.send(fresh_topic, b"{not json", key=b"k-1", headers=[])
+    good = deleted()
+    await publish(producer, fresh_topic, good)
+    await wait_until(lambda: handler.count(good) == 1)
+
+    assert handler.calls == [good.id]
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert len(dlq) == 1
+    assert dlq[0].value == b"{not json"
+    assert dlq[0].key == b"k-1"
+    assert header(dlq[0], "crm-dlq-reason") == b"malformed"
+    assert header(dlq[0], "crm-dlq-event-id") is None
+
+
+async def test_payload_that_breaks_the_schema_is_dead_lettered_as_invalid(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+) -> None:
+    handler = Recorder()
+    await run_consumer({"ContactDeleted": handler}, DatabaseDeduplicator(effect_db))
+    broken = deleted().model_copy(update={"data": {"contactid": "typo"}})
+    good = deleted()
+    await publish(producer, fresh_topic, broken, good)
+    await wait_until(lambda: handler.count(good) == 1)
+
+    assert handler.calls == [good.id]
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert [header(r, "crm-dlq-reason") for r in dlq] == [b"invalid"]
+    assert header(dlq[0], "crm-dlq-event-id") == broken.id.encode()
+    assert b"contact_id" in (header(dlq[0], "crm-dlq-error") or b"")
+
+
+async def test_event_without_handler_is_skipped_not_dead_lettered(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    topic_size: Any,
+    committed_offsets: Any,
+) -> None:
+    handler = Recorder()
+    consumer = await run_consumer({"ContactDeleted": handler}, DatabaseDeduplicator(effect_db))
+    contact_id = str(uuid.uuid4())
+    other = make_event(
+        EmailSent(
+            contact_id=contact_id,
+            cause_event_id="c",
+            template="t",
+            recipient="a@example.org",
+            message_id="m",
+        ),
+        source=SOURCE,
+    )
+    foreign = deleted(contact_id).model_copy(update={"type": "org.example.Something"})
+    good = deleted(contact_id)
+    await publish(producer, fresh_topic, other, foreign, good)
+    await wait_until(lambda: handler.count(good) == 1)
+
+    assert handler.calls == [good.id]
+    assert await topic_size(dead_letter_topic(fresh_topic)) == 0
+    assert await processed_ids(effect_db, consumer.group_id) == {good.id}
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
+    )
+
+
+# --- Redis deduplication --------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_redis_deduplicator_runs_an_effect_once_per_consumer(redis: Redis) -> None:
+    dedupe = RedisDeduplicator(redis, ttl_seconds=120)
+    consumer = f"svc-{uuid.uuid4().hex[:8]}"
+    event = deleted()
+    calls: list[Any] = []
+
+    async def effect(session: Any) -> None:
+        calls.append(session)
+
+    assert await dedupe.run_once(consumer, event, effect) is True
+    assert await dedupe.run_once(consumer, event, effect) is False
+    assert calls == [None]
+    key = f"crm:processed:{consumer}:{event.id}"
+    assert 0 < await redis.ttl(key) <= 120
+    assert await dedupe.run_once(f"{consumer}-other", event, effect) is True
+    assert len(calls) == 2
+
+
+async def test_redis_deduplicator_does_not_mark_a_failed_effect(redis: Redis) -> None:
+    dedupe = RedisDeduplicator(redis)
+    consumer = f"svc-{uuid.uuid4().hex[:8]}"
+    event = deleted()
+
+    async def broken(_: Any) -> None:
+        raise RuntimeError("smtp down")
+
+    with pytest.raises(RuntimeError):
+        await dedupe.run_once(consumer, event, broken)
+    assert not await redis.exists(f"crm:processed:{consumer}:{event.id}")
+    assert await dedupe.run_once(consumer, event, _noop) is True
+
+
+async def test_consumer_with_redis_deduplicator_skips_a_repeated_id(
+    redis: Redis,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+) -> None:
+    contact_id = str(uuid.uuid4())
+    handler = Recorder(fail={contact_id: 1})  # the first try fails: retried, then marked
+    consumer = await run_consumer({"ContactDeleted": handler}, RedisDeduplicator(redis))
+    event = deleted(contact_id)
+    sentinel = deleted(contact_id)
+    await publish(producer, fresh_topic, event, event, sentinel)
+    await wait_until(lambda: handler.count(sentinel) == 1)
+
+    assert handler.calls == [event.id, event.id, sentinel.id]  # one failure, one success
+    assert handler.sessions == [None, None, None]
+    for done in (event, sentinel):
+        assert await redis.exists(f"crm:processed:{consumer.group_id}:{done.id}")
