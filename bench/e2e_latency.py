@@ -47,7 +47,7 @@ class ArrivalRecorder:
         self.count = 0
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         now = time.monotonic()
         message = message_from_bytes(envelope.original_content or envelope.content)
         with self.lock:
@@ -64,8 +64,13 @@ def percentile(values: list[float], q: float) -> float:
 
 def summary(name: str, values_s: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values_s]
-    return {"name": name, "n": len(ms), "p50_ms": percentile(ms, 50),
-            "p99_ms": percentile(ms, 99), "mean_ms": statistics.fmean(ms)}
+    return {
+        "name": name,
+        "n": len(ms),
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
+        "mean_ms": statistics.fmean(ms),
+    }
 
 
 async def paced(rate: float, count: int, action: Any) -> list[Any]:
@@ -82,10 +87,12 @@ async def paced(rate: float, count: int, action: Any) -> list[Any]:
 
 async def kafka_floor(bootstrap: str, rate: float, count: int) -> list[float]:
     topic = f"bench.floor.{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=2)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2
+    )
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
     await producer.start()
     await producer.send_and_wait(topic, b"warm-up")
     await consumer.start()
@@ -116,9 +123,13 @@ async def smtp_floor(port: int, rate: float, count: int) -> list[float]:
     async def send(i: int) -> float:
         message = f"From: a@example.com\r\nTo: floor-{i}@example.com\r\nSubject: x\r\n\r\nx\r\n"
         started = time.monotonic()
-        await aiosmtplib.send(message, sender="a@example.com",
-                              recipients=[f"floor-{i}@example.com"],
-                              hostname="127.0.0.1", port=port)
+        await aiosmtplib.send(
+            message,
+            sender="a@example.com",
+            recipients=[f"floor-{i}@example.com"],
+            hostname="127.0.0.1",
+            port=port,
+        )
         return time.monotonic() - started
 
     return await paced(rate, count, send)
@@ -131,31 +142,42 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def measure(stack: Stack, recorder: ArrivalRecorder, rate: float, count: int) -> dict[str, Any]:
+async def measure(
+    stack: Stack, recorder: ArrivalRecorder, rate: float, count: int
+) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
-        token = (await api.post("/api/auth/token", json={
-            "username": "admin", "password": "bench-admin"})).json()["access_token"]
+        token = (
+            await api.post("/api/auth/token", json={"username": "admin", "password": "bench-admin"})
+        ).json()["access_token"]
         api.headers["Authorization"] = f"Bearer {token}"
         run = uuid.uuid4().hex[:6]
         contacts = []
         for i in range(count):
-            response = await api.post("/api/contacts", json={
-                "kind": "person", "name": f"Bench {i}", "email": f"b{run}-{i}@example.com"})
+            response = await api.post(
+                "/api/contacts",
+                json={"kind": "person", "name": f"Bench {i}", "email": f"b{run}-{i}@example.com"},
+            )
             response.raise_for_status()
             contacts.append(response.json())
         await asyncio.sleep(2)  # let the interactions service's copies catch up
 
         async def log(i: int) -> tuple[str, float, float]:
             started = time.monotonic()
-            response = await api.post("/api/interactions", json={
-                "contact_id": contacts[i]["id"], "topic": "Bench", "kind": "incoming",
-                "text": "latency"})
+            response = await api.post(
+                "/api/interactions",
+                json={
+                    "contact_id": contacts[i]["id"],
+                    "topic": "Bench",
+                    "kind": "incoming",
+                    "text": "latency",
+                },
+            )
             response.raise_for_status()
             return contacts[i]["email"], started, time.monotonic() - started
 
         sent = await paced(rate, count, log)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(e in recorder.arrivals for e, _, _ in sent):
+    while time.monotonic() < deadline and not all(e in recorder.arrivals for e, _, _ in sent):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     missing = [e for e, _, _ in sent if e not in recorder.arrivals]
     return {
@@ -166,8 +188,9 @@ async def measure(stack: Stack, recorder: ArrivalRecorder, rate: float, count: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=10.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to send")
     args = parser.parse_args()
@@ -189,21 +212,36 @@ def main() -> None:
     controller = Controller(recorder, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     asyncio.run(ensure_topics(kafka))
-    databases = {n: asyncio.run(create_database(postgres, n)) for n in IMPLEMENTED
-                 if n != "notifier"}
-    stack = Stack(StackConfig(
-        kafka_bootstrap=kafka, redis_url=redis, smtp_host="127.0.0.1", smtp_port=smtp_port,
-        data_dir=work / "data", database_urls=databases,
-        env={"CRM_ENV": "test", "CRM_ADMIN_PASSWORD": "bench-admin", "CRM_LOG_LEVEL": "WARNING"},
-    ))
+    databases = {n: asyncio.run(create_database(postgres, n)) for n in IMPLEMENTED}
+    stack = Stack(
+        StackConfig(
+            kafka_bootstrap=kafka,
+            redis_url=redis,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            data_dir=work / "data",
+            database_urls=databases,
+            env={
+                "CRM_ENV": "test",
+                "CRM_ADMIN_PASSWORD": "bench-admin",
+                "CRM_LOG_LEVEL": "WARNING",
+            },
+        )
+    )
     try:
         stack.start_all(IMPLEMENTED)
         result = asyncio.run(measure(stack, recorder, args.rate, count))
         kafka_rt = asyncio.run(kafka_floor(kafka, args.rate, count))
         smtp = asyncio.run(smtp_floor(smtp_port, args.rate, count))
         memory = {name: rss_kib(proc.pid) for name, proc in stack.services.items() if proc.pid}
-        kafka_rss = next((rss_kib(s.proc.process.pid) for s in servers
-                          if isinstance(s, KafkaServer) and s.proc and s.proc.process), 0)
+        kafka_rss = next(
+            (
+                rss_kib(s.proc.process.pid)
+                for s in servers
+                if isinstance(s, KafkaServer) and s.proc and s.proc.process
+            ),
+            0,
+        )
     finally:
         stack.stop_all()
         controller.stop()
@@ -216,14 +254,18 @@ def main() -> None:
     floor_s = summary("floor: bare SMTP send", smtp)
     floor_p50 = floor_k["p50_ms"] + floor_s["p50_ms"]
     floor_p99 = floor_k["p99_ms"] + floor_s["p99_ms"]
-    print(f"\nrate {args.rate:g}/s for {args.seconds:g}s = {count} requests; "
-          f"mails missing: {result['missing']}")
+    print(
+        f"\nrate {args.rate:g}/s for {args.seconds:g}s = {count} requests; "
+        f"mails missing: {result['missing']}"
+    )
     print(f"{'measure':38} {'n':>5} {'p50 ms':>9} {'p99 ms':>9}")
     for row in (e2e, api, floor_k, floor_s):
         print(f"{row['name']:38} {row['n']:>5} {row['p50_ms']:>9.1f} {row['p99_ms']:>9.1f}")
     print(f"{'floor (kafka + smtp)':38} {'':>5} {floor_p50:>9.1f} {floor_p99:>9.1f}")
-    print(f"ratio e2e / floor: p50 {e2e['p50_ms'] / floor_p50:.1f}x, "
-          f"p99 {e2e['p99_ms'] / floor_p99:.1f}x")
+    print(
+        f"ratio e2e / floor: p50 {e2e['p50_ms'] / floor_p50:.1f}x, "
+        f"p99 {e2e['p99_ms'] / floor_p99:.1f}x"
+    )
     total = sum(memory.values())
     print("\nresident memory (RSS):")
     for name, kib in memory.items():
@@ -233,10 +275,21 @@ def main() -> None:
         print(f"  {'kafka (JVM)':14} {kafka_rss / 1024:7.1f} MiB (apart)")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "e2e_latency.json").write_text(json.dumps({
-        "rate": args.rate, "seconds": args.seconds, "rows": [e2e, api, floor_k, floor_s],
-        "floor_p50_ms": floor_p50, "floor_p99_ms": floor_p99, "rss_kib": memory,
-        "kafka_rss_kib": kafka_rss, "missing": result["missing"]}, indent=2))
+    (out / "e2e_latency.json").write_text(
+        json.dumps(
+            {
+                "rate": args.rate,
+                "seconds": args.seconds,
+                "rows": [e2e, api, floor_k, floor_s],
+                "floor_p50_ms": floor_p50,
+                "floor_p99_ms": floor_p99,
+                "rss_kib": memory,
+                "kafka_rss_kib": kafka_rss,
+                "missing": result["missing"],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

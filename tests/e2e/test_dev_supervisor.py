@@ -36,8 +36,11 @@ def start_supervisor(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], 
     env.update(CRM_DATA_DIR=str(data_dir), CRM_GATEWAY_PORT=str(port), PYTHONUNBUFFERED="1")
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crm_dev.supervisor"], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "crm_dev.supervisor"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     assert proc.stdout is not None
     lines = []
@@ -81,10 +84,12 @@ def test_make_dev_starts_everything_and_restarts_fast(tmp_path: Path) -> None:
     try:
         print(f"first start ready in {first:.1f}s, second in {second:.1f}s")
         assert second < 60
-        token = httpx.post(f"{url}/api/auth/token",
-                           json={"username": "admin", "password": "admin"}).json()
-        contacts = httpx.get(f"{url}/api/contacts",
-                             headers={"Authorization": f"Bearer {token['access_token']}"})
+        token = httpx.post(
+            f"{url}/api/auth/token", json={"username": "admin", "password": "admin"}
+        ).json()
+        contacts = httpx.get(
+            f"{url}/api/contacts", headers={"Authorization": f"Bearer {token['access_token']}"}
+        )
         assert len(contacts.json()["items"]) == 3  # demo data kept, not created twice
     finally:
         stop(proc, data_dir)

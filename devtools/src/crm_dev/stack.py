@@ -23,7 +23,15 @@ import httpx
 from crm_dev.servers import _die_with_parent, free_port, port_open
 
 # Start order: the gateway last, its readiness depends on every other service.
-IMPLEMENTED = ("contacts", "interactions", "notifier", "gateway")
+IMPLEMENTED = (
+    "contacts",
+    "history",
+    "interactions",
+    "campaigns",
+    "reminders",
+    "notifier",
+    "gateway",
+)
 DEFAULT_PORTS = {
     "gateway": 8000,
     "contacts": 8001,

@@ -62,8 +62,9 @@ def document() -> dict[str, Any]:
         operations[f"publish_{channel_id}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_id}"},
-            "messages": [{"$ref": f"#/channels/{channel_id}/messages/{m}"}
-                         for m in channel["messages"]],
+            "messages": [
+                {"$ref": f"#/channels/{channel_id}/messages/{m}"} for m in channel["messages"]
+            ],
         }
     return {
         "asyncapi": "3.0.0",

@@ -11,7 +11,14 @@ from crm_contacts.models import Contact
 from crm_contacts.repository import ContactRepository
 from crm_contacts.schemas import ContactCreate, ContactPublic, ContactUpdate
 from crm_shared.errors import Conflict, NotFound
-from crm_shared.events import Assignment, ContactCreated, ContactDeleted, ContactUpdated, utcnow
+from crm_shared.events import (
+    Assignment,
+    ContactCreated,
+    ContactDeleted,
+    ContactUpdated,
+    CrmProperties,
+    utcnow,
+)
 from crm_shared.outbox import Outbox
 
 _SNAPSHOT_FIELDS = (
@@ -46,6 +53,7 @@ def _snapshot(contact: Contact) -> dict[str, Any]:
         "contact_id": contact.id,
         **{name: getattr(contact, name) for name in _SNAPSHOT_FIELDS},
         "assignment": assignment_of(contact),
+        "crm": CrmProperties.model_validate(contact.crm),
         "version": contact.version,
     }
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 import mailbox
 from email.message import Message
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from crm_gateway.schemas import (
@@ -24,15 +24,24 @@ from crm_gateway.settings import Settings
 from crm_gateway.staff import StaffService
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.errors import NotFound
-from crm_shared.service import SessionDep
+from crm_shared.service import RuntimeDep, SessionDep
 
 router = APIRouter(tags=["auth and staff"])
 
 
+def staff_service(session: SessionDep, runtime: RuntimeDep) -> StaffService:
+    return StaffService(session, runtime.outbox)
+
+
+StaffServiceDep = Annotated[StaffService, Depends(staff_service)]
+
+
 @router.post("/api/auth/token", response_model=TokenResponse)
-async def token(data: TokenRequest, session: SessionDep, request: Request) -> TokenResponse:
+async def token(
+    data: TokenRequest, staff_service: StaffServiceDep, request: Request
+) -> TokenResponse:
     settings: Settings = request.app.state.settings
-    access, ttl = await StaffService(session).login(data.username, data.password, settings)
+    access, ttl = await staff_service.login(data.username, data.password, settings)
     return TokenResponse(access_token=access, expires_in=ttl)
 
 
@@ -42,28 +51,30 @@ async def me(staff: CurrentStaff) -> dict[str, Any]:
 
 
 @router.get("/api/staff", response_model=StaffPage)
-async def list_staff(session: SessionDep, _: CurrentStaff) -> StaffPage:
-    rows = await StaffService(session).list()
+async def list_staff(staff_service: StaffServiceDep, _: CurrentStaff) -> StaffPage:
+    rows = await staff_service.list()
     return StaffPage(items=[StaffPublic.model_validate(s.model_dump()) for s in rows])
 
 
 @router.post("/api/staff", status_code=201, response_model=StaffPublic)
-async def create_staff(data: StaffCreate, session: SessionDep, _: AdminStaff) -> StaffPublic:
-    staff = await StaffService(session).create(data)
+async def create_staff(
+    data: StaffCreate, staff_service: StaffServiceDep, _: AdminStaff
+) -> StaffPublic:
+    staff = await staff_service.create(data)
     return StaffPublic.model_validate(staff.model_dump())
 
 
 @router.get("/api/competences", response_model=CompetencePage)
-async def list_competences(session: SessionDep, _: CurrentStaff) -> CompetencePage:
-    rows = await StaffService(session).competences()
+async def list_competences(staff_service: StaffServiceDep, _: CurrentStaff) -> CompetencePage:
+    rows = await staff_service.competences()
     return CompetencePage(items=[CompetencePublic.model_validate(c.model_dump()) for c in rows])
 
 
 @router.post("/api/competences", status_code=201, response_model=CompetencePublic)
 async def create_competence(
-    data: CompetenceCreate, session: SessionDep, _: AdminStaff
+    data: CompetenceCreate, staff_service: StaffServiceDep, _: AdminStaff
 ) -> CompetencePublic:
-    competence = await StaffService(session).create_competence(data)
+    competence = await staff_service.create_competence(data)
     return CompetencePublic.model_validate(competence.model_dump())
 
 

@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def start(runtime: Runtime) -> None:
         async with runtime.database.unit_of_work() as session:
-            await StaffService(session).ensure_admin(settings)
+            await StaffService(session, runtime.outbox).ensure_admin(settings)
         client = httpx.AsyncClient(timeout=settings.proxy_timeout_seconds)
         runtime.state["http"] = client
 

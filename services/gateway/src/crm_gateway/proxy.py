@@ -27,10 +27,27 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
         (r"^/api/(campaigns|opportunities|crm|dashboard)(/|$)", "campaigns"),
         (r"^/api/reminders(/|$)", "reminders"),
         (r"^/api/notifications(/|$)", "notifier"),
+        (r"^/portal/api(/|$)", "interactions"),
     ]
 ]
-FORWARD_REQUEST_HEADERS = ("authorization", "content-type", "accept", "accept-language")
-FORWARD_RESPONSE_HEADERS = ("content-type", "content-disposition", "location", "www-authenticate")
+FORWARD_REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "accept",
+    "accept-language",
+    "cookie",
+    "last-event-id",
+)
+FORWARD_RESPONSE_HEADERS = (
+    "content-type",
+    "content-disposition",
+    "location",
+    "www-authenticate",
+    "retry-after",
+    "cache-control",
+)
+# The portal has its own session (a cookie), checked by the service that owns it.
+PUBLIC_PREFIXES = ("/portal/",)
 
 router = APIRouter(tags=["proxy"])
 
@@ -52,7 +69,8 @@ async def proxy(request: Request, rest: str) -> Response:
     urls: dict[str, str] = request.app.state.settings.service_urls()
     if service is None or service not in urls:
         raise Problem(404, f"no API at {path}")
-    current_staff(request)  # 401/403 at the door
+    if not path.startswith(PUBLIC_PREFIXES):
+        current_staff(request)  # 401/403 at the door
     client: httpx.AsyncClient = request.app.state.runtime.state["http"]
     upstream = client.build_request(
         request.method,
@@ -67,9 +85,12 @@ async def proxy(request: Request, rest: str) -> Response:
         raise Problem(
             503, f"the {service} service is not reachable; try again", headers={"Retry-After": "2"}
         ) from exc
-    return StreamingResponse(
+    downstream = StreamingResponse(
         response.aiter_raw(),
         status_code=response.status_code,
         headers={k: v for k in FORWARD_RESPONSE_HEADERS if (v := response.headers.get(k))},
         background=BackgroundTask(response.aclose),
     )
+    for cookie in response.headers.get_list("set-cookie"):
+        downstream.headers.append("set-cookie", cookie)
+    return downstream

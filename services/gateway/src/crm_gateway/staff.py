@@ -15,6 +15,8 @@ from crm_gateway.schemas import CompetenceCreate, StaffCreate
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, Unauthorized, issue_token
 from crm_shared.errors import Conflict, Unprocessable
+from crm_shared.events import CompetenceChanged, StaffCreated, StaffData, StaffUpdated
+from crm_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,23 @@ def claims_of(staff: Staff) -> StaffClaims:
     )
 
 
+def staff_event(staff: Staff, cls: type[StaffCreated] | type[StaffUpdated]) -> StaffData:
+    return cls(
+        staff_id=staff.id,
+        username=staff.username,
+        name=staff.name,
+        initials=staff.initials,
+        email=staff.email,
+        roles=staff.roles,
+        language=staff.language,
+        active=staff.active,
+    )
+
+
 class StaffService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
         self.session = session
+        self.outbox = outbox
 
     async def by_username(self, username: str) -> Staff | None:
         result = await self.session.scalars(select(Staff).where(col(Staff.username) == username))
@@ -53,6 +69,7 @@ class StaffService:
         )
         self.session.add(staff)
         await self.session.flush()
+        self.outbox.emit(self.session, staff_event(staff, StaffCreated))
         return staff
 
     async def list(self) -> Sequence[Staff]:
@@ -106,4 +123,12 @@ class StaffService:
         competence = Competence(name=data.name, member_ids=list(dict.fromkeys(data.member_ids)))
         self.session.add(competence)
         await self.session.flush()
+        self.outbox.emit(
+            self.session,
+            CompetenceChanged(
+                competence_id=competence.id,
+                name=competence.name,
+                member_ids=competence.member_ids,
+            ),
+        )
         return competence

@@ -5,22 +5,25 @@ import pytest
 from crm_gateway.proxy import owner_of
 
 
-@pytest.mark.parametrize(("path", "service"), [
-    ("/api/contacts", "contacts"),
-    ("/api/contacts/abc", "contacts"),
-    ("/api/contacts/abc/status", "contacts"),
-    ("/api/contacts/abc/history", "history"),
-    ("/api/contacts/abc/timeline", "history"),
-    ("/api/number-ranges", "contacts"),
-    ("/api/groups/g1/members", "contacts"),
-    ("/api/interactions", "interactions"),
-    ("/api/procedures/p1/complete", "interactions"),
-    ("/api/campaigns/c1/members", "campaigns"),
-    ("/api/dashboard", "campaigns"),
-    ("/api/reminders/rules", "reminders"),
-    ("/api/notifications/stream", "notifier"),
-    ("/api/jobs/j1", "history"),
-])
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/api/contacts", "contacts"),
+        ("/api/contacts/abc", "contacts"),
+        ("/api/contacts/abc/status", "contacts"),
+        ("/api/contacts/abc/history", "history"),
+        ("/api/contacts/abc/timeline", "history"),
+        ("/api/number-ranges", "contacts"),
+        ("/api/groups/g1/members", "contacts"),
+        ("/api/interactions", "interactions"),
+        ("/api/procedures/p1/complete", "interactions"),
+        ("/api/campaigns/c1/members", "campaigns"),
+        ("/api/dashboard", "campaigns"),
+        ("/api/reminders/rules", "reminders"),
+        ("/api/notifications/stream", "notifier"),
+        ("/api/jobs/j1", "history"),
+    ],
+)
 def test_owner(path: str, service: str) -> None:
     assert owner_of(path) == service
 

@@ -12,7 +12,11 @@ from crm_shared.events import ContactCopy, InteractionLogged, StaffRef, make_eve
 
 def delivery(kind: str, language: str = "de", email: str | None = "k@example.com") -> Delivery:
     payload = InteractionLogged(
-        interaction_id="i1", contact_id="c1", topic="Angebot", kind=kind, text="Text",
+        interaction_id="i1",
+        contact_id="c1",
+        topic="Angebot",
+        kind=kind,
+        text="Text",
         occurred_at=datetime(2026, 11, 22, 9, 30, tzinfo=UTC),
         recorded_by=StaffRef(staff_id="s1", name="Anna Berger", email="anna@firma.example"),
         contact=ContactCopy(name="Erika Mustermann", email=email, language=language),
@@ -28,10 +32,13 @@ def test_contact_without_email_gets_nothing() -> None:
     assert interaction_email(delivery("incoming", email=None), Templates()) is None
 
 
-@pytest.mark.parametrize(("language", "subject", "greeting", "when"), [
-    ("de", "Wir haben Ihre Nachricht erhalten: Angebot", "Guten Tag Erika", "22.11.2026 10:30"),
-    ("en", "We have received your message: Angebot", "Hello Erika", "22 Nov 2026, 10:30"),
-])
+@pytest.mark.parametrize(
+    ("language", "subject", "greeting", "when"),
+    [
+        ("de", "Wir haben Ihre Nachricht erhalten: Angebot", "Guten Tag Erika", "22.11.2026 10:30"),
+        ("en", "We have received your message: Angebot", "Hello Erika", "22 Nov 2026, 10:30"),
+    ],
+)
 def test_incoming_mail_in_the_contact_language(
     language: str, subject: str, greeting: str, when: str
 ) -> None:

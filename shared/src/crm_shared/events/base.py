@@ -1,15 +1,9 @@
-"""Event contracts: topics, the CloudEvents 1.0 envelope and the typed event payloads.
-
-Every event of CONTRACT.md is a subclass of :class:`EventData` registered under its name.
-On Kafka an event is one CloudEvent in structured mode (``content-type:
-application/cloudevents+json``) keyed by the contact id, so one contact's events stay in
-order. Schemas live here once; the AsyncAPI document is generated from this module.
-"""
+"""The envelope and registry every event module builds on."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -29,6 +23,7 @@ class Topic(StrEnum):
     OPPORTUNITIES = "crm.opportunities"
     REMINDERS = "crm.reminders"
     NOTIFICATIONS = "crm.notifications"
+    STAFF = "crm.staff"
 
     @property
     def dlq(self) -> str:
@@ -60,9 +55,13 @@ class EventData(BaseModel):
     kafka_topic: ClassVar[Topic]
 
     @property
-    def subject(self) -> str:
-        """The CloudEvent subject and Kafka key: the contact the event is about."""
-        return str(getattr(self, "contact_id"))  # noqa: B009 - every payload has one
+    def event_subject(self) -> str:
+        """The CloudEvent subject and Kafka key: the contact the event is about.
+
+        Events about no contact (a campaign, a group, a staff member) override this with
+        their own id, so that thing's events stay in order.
+        """
+        return str(getattr(self, "contact_id"))  # noqa: B009
 
 
 _REGISTRY: dict[str, type[EventData]] = {}
@@ -161,7 +160,7 @@ def make_event(
         id=event_id or str(uuid.uuid4()),
         source=source,
         type=event_type(data.event_name),
-        subject=data.subject,
+        subject=data.event_subject,
         time=time or utcnow(),
         data=data.model_dump(mode="json"),
     )
@@ -170,133 +169,3 @@ def make_event(
 def derived_event_id(*parts: str) -> str:
     """A deterministic event id (UUIDv5) so a repeated effect emits the same event id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "crm:" + ":".join(parts)))
-
-
-# --- payloads -----------------------------------------------------------------------
-
-ContactKind = Literal["person", "company"]
-ContactStatus = Literal["inbox", "prospect", "customer", "archived"]
-Language = Literal["de", "en"]
-InteractionKind = Literal["internal", "incoming", "outgoing"]
-
-
-class Assignment(BaseModel):
-    """Who looks after a contact: everybody, one staff member or a competence."""
-
-    mode: Literal["all", "staff", "competence"] = "all"
-    staff_id: str | None = None
-    competence_id: str | None = None
-
-
-class ContactSnapshot(EventData):
-    """The full state of a contact after a change (shared by Created/Updated)."""
-
-    contact_id: str
-    kind: ContactKind
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    language: Language = "de"
-    status: ContactStatus
-    company_id: str | None = None
-    customer_number: str | None = None
-    credit_hold: bool = False
-    assignment: Assignment = Field(default_factory=Assignment)
-    version: int = Field(description="Increases with every change; consumers keep the newest")
-
-
-@event("ContactCreated", Topic.CONTACTS)
-class ContactCreated(ContactSnapshot):
-    """A contact was created."""
-
-
-@event("ContactUpdated", Topic.CONTACTS)
-class ContactUpdated(ContactSnapshot):
-    """A contact's data changed; carries the whole new state and the changed fields."""
-
-    changed: list[str] = Field(default_factory=list)
-
-
-@event("ContactDeleted", Topic.CONTACTS)
-class ContactDeleted(EventData):
-    """A contact was deleted permanently: every service erases its personal data."""
-
-    contact_id: str
-
-
-class ContactCopy(BaseModel):
-    """What an interaction event carries of its contact (from the local copy)."""
-
-    name: str
-    email: str | None = None
-    language: Language = "de"
-    credit_hold: bool = False
-
-
-class StaffRef(BaseModel):
-    """A staff member as named on an event."""
-
-    staff_id: str
-    name: str
-    initials: str | None = None
-    email: str | None = None
-
-
-@event("InteractionLogged", Topic.INTERACTIONS)
-class InteractionLogged(EventData):
-    """An interaction was recorded for a contact."""
-
-    interaction_id: str
-    contact_id: str
-    topic: str
-    kind: InteractionKind
-    text: str
-    occurred_at: datetime
-    follow_up_on: date | None = None
-    recorded_by: StaffRef
-    reply_to: str | None = None
-    contact: ContactCopy
-
-
-@event("InteractionUpdated", Topic.INTERACTIONS)
-class InteractionUpdated(EventData):
-    """An interaction was changed; carries the new values and the changed fields."""
-
-    interaction_id: str
-    contact_id: str
-    topic: str
-    kind: InteractionKind
-    text: str
-    occurred_at: datetime
-    follow_up_on: date | None = None
-    changed: list[str] = Field(default_factory=list)
-
-
-@event("InteractionDeleted", Topic.INTERACTIONS)
-class InteractionDeleted(EventData):
-    """An interaction was deleted."""
-
-    interaction_id: str
-    contact_id: str
-
-
-@event("EmailSent", Topic.NOTIFICATIONS)
-class EmailSent(EventData):
-    """The notifier handed an email to the mail server."""
-
-    contact_id: str
-    cause_event_id: str
-    template: str
-    recipient: str
-    message_id: str
-
-
-@event("EmailFailed", Topic.NOTIFICATIONS)
-class EmailFailed(EventData):
-    """The notifier gave up on an email; the cause went to the dead-letter topic."""
-
-    contact_id: str
-    cause_event_id: str
-    template: str
-    recipient: str
-    error: str
