@@ -6,9 +6,11 @@ import logging
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
+from jinja2 import TemplateNotFound
+
 from crm_notifier.mailer import Email, Mailer, Templates
-from crm_shared.consumer import Delivery, EventConsumer
-from crm_shared.events import InteractionLogged, Topic
+from crm_shared.consumer import DeadLetter, Delivery, EventConsumer
+from crm_shared.events import EmailRequested, InteractionLogged, Topic
 from crm_shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,25 @@ def interaction_email(delivery: Delivery, templates: Templates) -> Email | None:
     )
 
 
+def requested_email(delivery: Delivery, templates: Templates) -> Email:
+    """An email another service asked for: a notifier template, or a ready text."""
+    request = delivery.payload_as(EmailRequested)
+    if request.template:
+        subject, body = templates.render(request.template, request.language, request.context)
+        template = request.template
+    else:
+        subject, body, template = request.subject or "", request.body or "", "text"
+    return Email(
+        cause_event_id=delivery.event.id,
+        contact_id=request.contact_id,
+        template=template,
+        recipient=request.recipient,
+        subject=subject,
+        body=body,
+        reply_to=request.reply_to,
+    )
+
+
 def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     templates = Templates()
     mailer: Mailer = runtime.state["mailer"]
@@ -58,4 +79,14 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         if email is not None:
             await mailer.send_once(email)
 
-    return [runtime.consumer(Topic.INTERACTIONS, {"InteractionLogged": on_interaction_logged})]
+    async def on_email_requested(delivery: Delivery) -> None:
+        try:
+            email = requested_email(delivery, templates)
+        except TemplateNotFound as exc:
+            raise DeadLetter(f"unknown template {exc.name}") from exc
+        await mailer.send_once(email)
+
+    return [
+        runtime.consumer(Topic.INTERACTIONS, {"InteractionLogged": on_interaction_logged}),
+        runtime.consumer(Topic.NOTIFICATIONS, {"EmailRequested": on_email_requested}),
+    ]

@@ -38,7 +38,7 @@ class Email:
     """A rendered email for one recipient, caused by one event."""
 
     cause_event_id: str
-    contact_id: str
+    contact_id: str | None
     template: str
     recipient: str
     subject: str

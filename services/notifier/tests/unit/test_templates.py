@@ -4,10 +4,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_notifier.handlers import interaction_email
+from crm_notifier.handlers import interaction_email, requested_email
 from crm_notifier.mailer import Templates
 from crm_shared.consumer import Delivery
-from crm_shared.events import ContactCopy, InteractionLogged, StaffRef, make_event
+from crm_shared.events import (
+    ContactCopy,
+    EmailRequested,
+    InteractionLogged,
+    StaffRef,
+    make_event,
+)
 
 
 def delivery(kind: str, language: str = "de", email: str | None = "k@example.com") -> Delivery:
@@ -61,3 +67,37 @@ def test_message_id_is_stable_per_cause_and_recipient() -> None:
     second = interaction_email(d, Templates())
     assert first is not None and second is not None
     assert first.message_id == second.message_id
+
+
+def requested(**fields: object) -> Delivery:
+    payload = EmailRequested(request_id="r1", recipient="kunde@example.com", **fields)
+    return Delivery(event=make_event(payload, source="/crm/test"), payload=payload, session=None)
+
+
+def test_requested_email_from_a_template() -> None:
+    email = requested_email(
+        requested(
+            template="portal_login_link",
+            language="en",
+            contact_id="c1",
+            context={
+                "name": "John",
+                "link": "http://x/portal/login?token=t",
+                "expires_minutes": 15,
+            },
+        ),
+        Templates(),
+    )
+    assert email.subject == "Your sign-in link to the customer portal"
+    assert "http://x/portal/login?token=t" in email.body and "15 minutes" in email.body
+
+
+def test_requested_email_with_ready_text() -> None:
+    email = requested_email(requested(subject="Einladung", body="Hallo Erika"), Templates())
+    assert (email.subject, email.body, email.template) == ("Einladung", "Hallo Erika", "text")
+    assert email.contact_id is None
+
+
+def test_request_needs_a_template_or_a_text() -> None:
+    with pytest.raises(ValueError, match="either template"):
+        EmailRequested(request_id="r1", recipient="kunde@example.com", subject="nur Betreff")
