@@ -191,3 +191,11 @@ async def test_gateway_ready_only_when_every_service_is(stack: Stack) -> None:
         "interactions",
         "notifier",
     }
+
+
+async def test_contact_roundtrip_on_both_databases(any_api: httpx.AsyncClient) -> None:
+    contact = await create_contact(any_api, name="Beide Datenbanken")
+    fetched = await any_api.get(f"/api/contacts/{contact['id']}")
+    assert fetched.status_code == 200 and fetched.json()["name"] == "Beide Datenbanken"
+    interaction = await log_interaction(any_api, contact["id"], "internal")
+    assert interaction["contact"]["name"] == "Beide Datenbanken"

@@ -233,7 +233,53 @@ def stack(
 
 
 @pytest.fixture(scope="session")
-def admin_token(stack: Stack) -> str:
+def sqlite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Every service on SQLite (the embedded default), with servers of its own.
+
+    Its own Kafka, Redis and SMTP sink, so its consumers never see the PostgreSQL
+    stack's events (two notifiers on one topic would mail twice).
+    """
+    root = tmp_path_factory.mktemp("sqlite-stack")
+    servers: list[Any] = [
+        KafkaServer(root / "kafka"),
+        RedisServer(root / "redis"),
+        SmtpSink(root / "smtp" / "mail"),
+    ]
+    kafka, redis, sink = servers
+    started: list[Any] = []
+    try:
+        for server in servers:
+            server.start()
+            started.append(server)
+        asyncio.run(ensure_topics(kafka.bootstrap))
+        data = root / "data"
+        stack = Stack(
+            StackConfig(
+                kafka_bootstrap=kafka.bootstrap,
+                redis_url=redis.url,
+                smtp_host="127.0.0.1",
+                smtp_port=sink.port,
+                data_dir=data,
+                maildir=sink.maildir,
+                database_urls={n: f"sqlite+aiosqlite:///{data / n}.db" for n in IMPLEMENTED},
+                env={
+                    "CRM_ENV": "test",
+                    "CRM_ADMIN_PASSWORD": "admin-test-pw",
+                    "CRM_OUTBOX_SWEEP_SECONDS": "1",
+                },
+            ),
+        )
+        try:
+            stack.start_all(IMPLEMENTED)
+            yield stack
+        finally:
+            stack.stop_all()
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def _token(stack: Stack) -> str:
     response = httpx.post(
         f"{stack.gateway_url}/api/auth/token",
         json={"username": "admin", "password": "admin-test-pw"},
@@ -243,15 +289,43 @@ def admin_token(stack: Stack) -> str:
     return token
 
 
+@pytest.fixture(scope="session")
+def admin_token(stack: Stack) -> str:
+    return _token(stack)
+
+
 @pytest.fixture
 async def api(stack: Stack, admin_token: str) -> Any:
-    """An HTTP client at the gateway, signed in as the admin."""
+    """An HTTP client at the gateway (PostgreSQL stack), signed in as the admin."""
     async with httpx.AsyncClient(
         base_url=stack.gateway_url,
         timeout=30,
         headers={"Authorization": f"Bearer {admin_token}"},
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def sqlite_admin_token(sqlite_stack: Stack) -> str:
+    return _token(sqlite_stack)
+
+
+@pytest.fixture
+async def sqlite_api(sqlite_stack: Stack, sqlite_admin_token: str) -> Any:
+    """An HTTP client at the gateway of the SQLite stack, signed in as the admin."""
+    async with httpx.AsyncClient(
+        base_url=sqlite_stack.gateway_url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {sqlite_admin_token}"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_api(request: pytest.FixtureRequest) -> Any:
+    """The gateway client of the PostgreSQL stack, then of the SQLite stack: a test using
+    it runs once on each database."""
+    return request.getfixturevalue("api" if request.param == "postgresql" else "sqlite_api")
 
 
 async def read_topic(
