@@ -61,7 +61,7 @@ def kafka_bootstrap(server_dir: Path) -> Iterator[str]:
         return
 
     def kafka_container() -> Any:
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         return KafkaContainer().with_kraft()
 
@@ -87,7 +87,7 @@ def redis_url(server_dir: Path) -> Iterator[str]:
         return
 
     def redis_container() -> Any:
-        from testcontainers.redis import RedisContainer
+        from testcontainers.community.redis import RedisContainer
 
         return RedisContainer()
 
@@ -112,7 +112,7 @@ def postgres_url(server_dir: Path) -> Iterator[str]:
         return
 
     def postgres_container() -> Any:
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
         return PostgresContainer("postgres:16-alpine", driver="asyncpg")
 
