@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import jwt
 from fastapi import Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from crm_shared.errors import Problem
 from crm_shared.events import StaffRef, utcnow
@@ -71,7 +71,10 @@ def decode_token(token: str, secret: str) -> StaffClaims:
         raise Unauthorized("token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("invalid token") from exc
-    return StaffClaims.model_validate(payload)
+    try:
+        return StaffClaims.model_validate(payload)
+    except ValidationError as exc:  # signed by us, but not claims we issue
+        raise Unauthorized("invalid token") from exc
 
 
 class Unauthorized(Problem):

@@ -36,7 +36,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
+from redis import exceptions as redis_exc
 from redis.asyncio import Redis
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -59,6 +61,27 @@ P = TypeVar("P", bound=EventData)
 
 class DeadLetter(Exception):
     """Raised by a handler that knows retrying is pointless: dead-letter at once."""
+
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    redis_exc.ConnectionError,
+    redis_exc.TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a handler failed because a backing store is unreachable (retry forever),
+    rather than because of the message (retry a few times, then dead-letter)."""
+    if isinstance(exc, DeadLetter):
+        return False
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _TRANSIENT)
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -244,11 +267,28 @@ class EventConsumer:
             await handler(Delivery(event=event, payload=payload, session=session))
 
         started = time.perf_counter()
-        for attempt in range(1, self._max_attempts + 1):
+        attempt = 0
+        outage = 0
+        while True:
             try:
                 applied = await self._dedupe.run_once(self.group_id, event, effect)
             except Exception as exc:
-                if isinstance(exc, DeadLetter) or attempt == self._max_attempts:
+                if is_transient(exc):
+                    # our database or Redis is down: not the message's fault, so wait
+                    # (without committing) instead of dead-lettering good events
+                    outage += 1
+                    delay = min(self._backoff * 2 ** min(outage, 10), 30.0)
+                    log.warning(
+                        "%s %s: store unavailable (%r); retrying in %.1fs",
+                        event.type,
+                        event.id,
+                        exc,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                attempt += 1
+                if isinstance(exc, DeadLetter) or attempt >= self._max_attempts:
                     log.exception(
                         "%s %s failed %d times; dead-lettering", event.type, event.id, attempt
                     )

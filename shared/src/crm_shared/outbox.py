@@ -155,6 +155,7 @@ class OutboxRelay:
             if not rows:
                 OUTBOX_PENDING.set(0)
                 return 0
+            OUTBOX_PENDING.set(len(rows))  # stays while Kafka refuses them
             headers = cloudevent_headers()
             await self._producer.send_many(
                 [
@@ -166,4 +167,6 @@ class OutboxRelay:
                 sa.delete(OutboxMessage).where(sa.column("seq").in_([row.seq for row in rows]))
             )
         OUTBOX_PUBLISHED.inc(len(rows))
+        if len(rows) < self._batch_size:
+            OUTBOX_PENDING.set(0)
         return len(rows)

@@ -24,7 +24,7 @@ def _system(name: str) -> AliasChoices:
 class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses set ``env_prefix='CRM_<SERVICE>_'``."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore", validate_by_name=True)
 
     service_name: str = "service"
     env: Literal["dev", "test", "prod"] = Field(default="dev", validation_alias=_system("CRM_ENV"))

@@ -147,9 +147,7 @@ def committed_offsets(kafka_bootstrap: str) -> Callable[[str, str], Awaitable[di
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(group_id)
-            return {
-                tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic
-            }
+            return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
         finally:
             await admin.close()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from crm_shared.consumer import (
@@ -78,7 +79,7 @@ class Recorder:
         self.calls.append(delivery.event.id)
         self.times.append(asyncio.get_running_loop().time())
         self.sessions.append(delivery.session)
-        contact_id = delivery.payload.subject
+        contact_id = delivery.payload.event_subject
         if delivery.session is not None:
             await delivery.session.execute(
                 EFFECT.insert().values(event_id=delivery.event.id, contact_id=contact_id)
@@ -181,25 +182,35 @@ async def test_repeated_event_id_is_applied_once(
     assert await effect_rows(effect_db) == [(event.id, contact_id), (sentinel.id, contact_id)]
     assert await processed_ids(effect_db, consumer.group_id) == {event.id, sentinel.id}
     assert all(session is not None for session in handler.sessions)
+    outcomes = {
+        outcome: consumed(fresh_topic, event.type, outcome)
+        for outcome in ("applied", "duplicate", "dead_letter")
+    }
+    assert outcomes == {"applied": 2, "duplicate": 1, "dead_letter": 0}
     # every offset is committed once handled, the skipped duplicate included
     await wait_until(
         lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
     )
 
 
+def consumed(topic: str, type_: str, outcome: str) -> float:
+    labels = {"topic": topic, "type": type_, "outcome": outcome}
+    return REGISTRY.get_sample_value("crm_events_consumed_total", labels) or 0.0
+
+
 async def _equals(awaitable: Awaitable[Any], expected: Any) -> bool:
     return await awaitable == expected
 
 
-async def test_redelivery_to_a_new_consumer_instance_is_skipped(
+async def test_redelivered_event_is_skipped_per_consumer_group(
     effect_db: Database,
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
     wait_until: Any,
 ) -> None:
-    # A replica restarted from scratch (offsets lost) sees the event again: same group
-    # name, same store, so the effect is not repeated.
+    # After a crash before the offset commit the group gets the event again: the store
+    # already has it, so the effect is not repeated; another group still applies it.
     first = Recorder()
     consumer = await run_consumer({"ContactDeleted": first}, DatabaseDeduplicator(effect_db))
     event = deleted()
@@ -322,6 +333,8 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_processing_goes_o
     assert header(record, "crm-dlq-offset") == b"0"
     assert header(record, "crm-dlq-consumer") == consumer.group_id.encode()
     assert header(record, "crm-dlq-event-id") == bad.id.encode()
+    assert REGISTRY.get_sample_value("crm_dead_letters_total", {"topic": fresh_topic}) == 1
+    assert consumed(fresh_topic, bad.type, "dead_letter") == 1
 
     assert await effect_rows(effect_db) == [(good.id, good.subject)]
     assert await processed_ids(effect_db, consumer.group_id) == {good.id}

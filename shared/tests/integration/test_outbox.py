@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
+from prometheus_client import REGISTRY
 
 from crm_shared.db import Database
 from crm_shared.events import (
@@ -68,7 +69,9 @@ async def emit_committed(db: Database, outbox: Outbox, *events: Any) -> list[str
 
 async def test_emit_writes_row_with_the_cloudevent_when_committed(database: Database) -> None:
     contact_id = str(uuid.uuid4())
-    event_id = (await emit_committed(database, Outbox(SOURCE), ContactDeleted(contact_id=contact_id)))[0]
+    event_id = (
+        await emit_committed(database, Outbox(SOURCE), ContactDeleted(contact_id=contact_id))
+    )[0]
 
     rows = await outbox_rows(database)
     assert len(rows) == 1
@@ -259,7 +262,8 @@ async def test_two_relays_on_one_postgresql_database_publish_each_row_once(
     async with db_a.engine.begin() as conn:
         await conn.run_sync(
             lambda sync: OutboxMessage.metadata.create_all(
-                sync, tables=[OutboxMessage.__table__]  # type: ignore[list-item]
+                sync,
+                tables=[OutboxMessage.__table__],  # type: ignore[list-item]
             )
         )
     producer_a = EventProducer(kafka_bootstrap, client_id="relay-a")
@@ -271,9 +275,7 @@ async def test_two_relays_on_one_postgresql_database_publish_each_row_once(
     relays: list[OutboxRelay] = []
     try:
         # a backlog both replicas find at start ...
-        ids = await emit_committed(
-            db_a, outbox, *(updated(contact_id, v) for v in range(1, 151))
-        )
+        ids = await emit_committed(db_a, outbox, *(updated(contact_id, v) for v in range(1, 151)))
         relays = [
             OutboxRelay(db, prod, sweep_seconds=0.1, batch_size=10)
             for db, prod in ((db_a, producer_a), (db_b, producer_b))
@@ -302,3 +304,55 @@ async def test_two_relays_on_one_postgresql_database_publish_each_row_once(
     assert duplicates == {}
     assert set(published) == set(ids)
     assert published == ids, "one contact's events keep their order across replicas"
+
+
+def _metric(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_flush_counts_published_rows_in_the_metrics(
+    database: Database, producer: EventProducer
+) -> None:
+    contact_id = str(uuid.uuid4())
+    await emit_committed(database, Outbox(SOURCE), *(updated(contact_id, v) for v in (1, 2, 3)))
+    before = _metric("crm_outbox_published_total")
+    assert await OutboxRelay(database, producer).flush() == 3
+    assert _metric("crm_outbox_published_total") - before == 3
+
+
+async def _dead_producer(bootstrap: str) -> EventProducer:
+    """A real producer that was closed: it never gets a record acknowledged."""
+    producer = EventProducer(bootstrap, client_id="closed")
+    await producer.start()
+    await producer.stop()
+    return producer
+
+
+async def test_rows_stay_when_kafka_refuses_and_go_out_later(
+    database: Database, producer: EventProducer, kafka_bootstrap: str, collect: Any
+) -> None:
+    contact_id = str(uuid.uuid4())
+    ids = await emit_committed(
+        database, Outbox(SOURCE), *(updated(contact_id, v) for v in (1, 2, 3))
+    )
+    closed = await _dead_producer(kafka_bootstrap)
+
+    with pytest.raises(Exception):  # noqa: B017 - no ack in time (or an error)
+        await asyncio.wait_for(OutboxRelay(database, closed).flush(), 1.5)
+    assert [row.event_id for row in await outbox_rows(database)] == ids
+
+    assert await OutboxRelay(database, producer).flush() == 3
+    records = await collect(Topic.CONTACTS.value, keyed(contact_id), count=3, settle=0.5)
+    assert [parse_cloudevent(r.value).id for r in records] == ids
+
+
+async def test_pending_gauge_shows_rows_waiting_while_kafka_refuses(
+    database: Database, kafka_bootstrap: str
+) -> None:
+    await emit_committed(
+        database, Outbox(SOURCE), *(updated(str(uuid.uuid4()), v) for v in (1, 2, 3))
+    )
+    closed = await _dead_producer(kafka_bootstrap)
+    with pytest.raises(Exception):  # noqa: B017
+        await asyncio.wait_for(OutboxRelay(database, closed).flush(), 1.5)
+    assert _metric("crm_outbox_pending") == 3

@@ -98,10 +98,10 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    specversion: Literal["1.0"] = "1.0"
-    id: str
-    source: str
-    type: str
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
     subject: str | None = None
     time: datetime
     datacontenttype: str = "application/json"
@@ -157,6 +157,7 @@ def make_event(
 ) -> CloudEvent:
     """Wrap a payload into a CloudEvent from ``/crm/<service>`` with a fresh UUID."""
     return CloudEvent(
+        specversion="1.0",
         id=event_id or str(uuid.uuid4()),
         source=source,
         type=event_type(data.event_name),
