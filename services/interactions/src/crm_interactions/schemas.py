@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from crm_shared.events import InteractionKind
+
+ProcedureType = Literal["call", "meeting", "email", "letter", "measure"]
+Direction = Literal["incoming", "outgoing"]
+ProcedureState = Literal["planned", "done", "not_done"]
 
 
 class InteractionCreate(BaseModel):
@@ -52,6 +57,7 @@ class RecorderPublic(BaseModel):
     staff_id: str
     name: str
     initials: str | None
+    email: str | None = None
 
 
 class InteractionPublic(BaseModel):
@@ -76,3 +82,135 @@ class InteractionPublic(BaseModel):
 class InteractionPage(BaseModel):
     items: list[InteractionPublic]
     next_cursor: str | None
+
+
+# --- procedures (Kontaktvorgänge, seed 004) ------------------------------------------
+
+
+class ProcedureCreate(BaseModel):
+    """All fields are required except description, responsible (seed 004) and, by the
+    contract, contact person (a person contact is its own contact person) and campaign."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contact_id: str = Field(min_length=1, max_length=36)
+    contact_person_id: str | None = Field(default=None, min_length=1, max_length=36)
+    responsible_id: str | None = Field(default=None, min_length=1, max_length=36)
+    type: ProcedureType
+    direction: Direction
+    state: Literal["planned", "done"]
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(ge=0, le=100_000)
+    reminder: bool
+    subject: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=100_000)
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+
+class ProcedureUpdate(BaseModel):
+    """Changes to a planned procedure; start, responsible and reminder reschedule it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contact_person_id: str | None = Field(default=None, min_length=1, max_length=36)
+    responsible_id: str | None = Field(default=None, min_length=1, max_length=36)
+    type: ProcedureType | None = None
+    direction: Direction | None = None
+    starts_at: AwareDatetime | None = None
+    reminder: bool | None = None
+    subject: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=100_000)
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+
+class ProcedureComplete(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    outcome: Literal["done", "not_done"]
+    duration_minutes: int | None = Field(default=None, ge=0, le=100_000)
+    starts_at: AwareDatetime | None = None
+    note: str | None = Field(default=None, max_length=100_000)
+
+
+class ProcedurePublic(BaseModel):
+    id: str
+    contact_id: str
+    contact_person_id: str | None
+    responsible_id: str | None
+    created_by: RecorderPublic
+    type: ProcedureType
+    direction: Direction
+    state: ProcedureState
+    starts_at: datetime
+    duration_minutes: int
+    reminder: bool
+    subject: str
+    description: str | None
+    campaign_id: str | None
+    note: str | None
+    completed_at: datetime | None
+    contact: ContactOnInteraction
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProcedurePage(BaseModel):
+    items: list[ProcedurePublic]
+    next_cursor: str | None
+
+
+class ContactMatch(BaseModel):
+    id: str
+    name: str
+    kind: str
+    status: str
+    company_id: str | None
+    customer_number: str | None
+    credit_hold: bool
+
+
+class ContactMatches(BaseModel):
+    items: list[ContactMatch]
+
+
+# --- portal -------------------------------------------------------------------------
+
+
+class LoginLinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+
+
+class PortalSessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+class PortalMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    topic: str = Field(min_length=1, max_length=300)
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class PortalInteraction(BaseModel):
+    """What the customer sees of an interaction: no internal staff fields."""
+
+    id: str
+    topic: str
+    kind: Literal["incoming", "outgoing"]
+    text: str
+    occurred_at: datetime
+    from_portal: bool
+
+
+class PortalInteractionPage(BaseModel):
+    items: list[PortalInteraction]
+    next_cursor: str | None
+
+
+class PortalMe(BaseModel):
+    contact_id: str
+    name: str
