@@ -3,6 +3,7 @@ commits."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,7 +128,8 @@ class ProcedureService:
         await self._check_campaign(data.campaign_id)
         now = utcnow()
         procedure = Procedure(
-            **data.model_dump(exclude={"contact_person_id"}),
+            **data.model_dump(exclude={"contact_person_id", "starts_at"}),
+            starts_at=data.starts_at.astimezone(UTC),
             contact_person_id=data.contact_person_id
             or (contact.contact_id if contact.kind == "person" else None),
             created_by_id=staff.staff_id,
@@ -172,6 +174,8 @@ class ProcedureService:
         if changes.get("campaign_id"):
             await self._check_campaign(changes["campaign_id"])
         old_starts_at = procedure.starts_at
+        if changes.get("starts_at") is not None:
+            changes["starts_at"] = changes["starts_at"].astimezone(UTC)
         for name, value in changes.items():
             setattr(procedure, name, value)
         procedure.updated_at = utcnow()
@@ -202,7 +206,7 @@ class ProcedureService:
                 )
             procedure.duration_minutes = data.duration_minutes
             if data.starts_at is not None:
-                procedure.starts_at = data.starts_at
+                procedure.starts_at = data.starts_at.astimezone(UTC)
         else:  # not_done: still completed, no contact data changed (seed 004)
             for name in ("duration_minutes", "starts_at"):
                 if getattr(data, name) is not None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from crm_shared.events import InteractionKind
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Answers give every time in UTC (SQLite returns naive UTC values)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
 
 ProcedureType = Literal["call", "meeting", "email", "letter", "measure"]
 Direction = Literal["incoming", "outgoing"]
@@ -66,7 +74,7 @@ class InteractionPublic(BaseModel):
     topic: str
     kind: InteractionKind
     text: str
-    occurred_at: datetime
+    occurred_at: UtcDatetime
     follow_up_on: date | None
     recorded_by: RecorderPublic
     contact_name: str | None
@@ -76,7 +84,7 @@ class InteractionPublic(BaseModel):
     reference: str | None
     reply_to: str | None
     contact: ContactOnInteraction
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class InteractionPage(BaseModel):
@@ -141,17 +149,17 @@ class ProcedurePublic(BaseModel):
     type: ProcedureType
     direction: Direction
     state: ProcedureState
-    starts_at: datetime
+    starts_at: UtcDatetime
     duration_minutes: int
     reminder: bool
     subject: str
     description: str | None
     campaign_id: str | None
     note: str | None
-    completed_at: datetime | None
+    completed_at: UtcDatetime | None
     contact: ContactOnInteraction
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class ProcedurePage(BaseModel):
@@ -202,7 +210,7 @@ class PortalInteraction(BaseModel):
     topic: str
     kind: Literal["incoming", "outgoing"]
     text: str
-    occurred_at: datetime
+    occurred_at: UtcDatetime
     from_portal: bool
 
 

@@ -139,3 +139,7 @@ def login_token(message: Message) -> str:
     match = re.search(r"/portal/login\?token=([A-Za-z0-9_\-]+)", body_of(message))
     assert match, body_of(message)
     return match.group(1)
+
+
+def is_login_mail(message: Message) -> bool:
+    return "/portal/login?token=" in body_of(message)
