@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def start(runtime: Runtime) -> None:
         async with runtime.database.unit_of_work() as session:
             await StaffService(session, runtime.outbox).ensure_admin(settings)
-        client = httpx.AsyncClient(timeout=settings.proxy_timeout_seconds)
+        # The proxy client must never keep cookies: one caller's Set-Cookie (a portal
+        # session) would otherwise be sent upstream on every later caller's request.
+        no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        client = httpx.AsyncClient(timeout=settings.proxy_timeout_seconds, cookies=no_cookies)
         runtime.state["http"] = client
 
         def service_ready(url: str):  # type: ignore[no-untyped-def]

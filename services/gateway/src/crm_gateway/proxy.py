@@ -63,6 +63,11 @@ def owner_of(path: str) -> str | None:
 @router.api_route(
     "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
+@router.api_route(
+    "/portal/api/{rest:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
 async def proxy(request: Request, rest: str) -> Response:
     path = request.url.path
     service = owner_of(path)

@@ -1,40 +1,76 @@
-"""HTTP routes of the interactions service."""
+"""HTTP routes of the interactions service for staff: interactions and procedures."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
+from sqlmodel import SQLModel
 
-from crm_interactions.models import ContactCopy
+from crm_interactions.models import CampaignCopy, ContactCopy, StaffCopy
+from crm_interactions.procedures import ProcedureService
+from crm_interactions.procedures import to_public as procedure_public
 from crm_interactions.schemas import (
+    ContactMatch,
+    ContactMatches,
     InteractionCreate,
     InteractionPage,
     InteractionPublic,
     InteractionUpdate,
+    ProcedureComplete,
+    ProcedureCreate,
+    ProcedurePage,
+    ProcedurePublic,
+    ProcedureState,
+    ProcedureUpdate,
 )
 from crm_interactions.service import InteractionService, to_public
+from crm_interactions.settings import Settings
 from crm_shared.auth import CurrentStaff
 from crm_shared.errors import Unprocessable
+from crm_shared.events import StaffRef
 from crm_shared.service import Runtime, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/interactions", tags=["interactions"])
+procedures = APIRouter(prefix="/api/procedures", tags=["procedures"])
+
+M = TypeVar("M", bound=SQLModel)
+
+
+async def wait_for_copy(runtime: Runtime, model: type[M], ident: str) -> M | None:
+    """The local copy of something another service owns (a contact, a staff member, a
+    campaign), waiting a little for one created a moment ago: its event may be on its way.
+    Read in short sessions of their own, outside the request's unit of work."""
+    db = runtime.database
+    settings: Settings = runtime.settings  # type: ignore[assignment]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.contact_wait_seconds
+    while True:
+        async with db.sessionmaker() as session:
+            row = await session.get(model, ident)
+        if row is not None or loop.time() >= deadline:
+            return row
+        await asyncio.sleep(0.05)
 
 
 async def _wait_for_contact(runtime: Runtime, contact_id: str) -> ContactCopy:
-    """The local copy of a contact, waiting a little for one created a moment ago."""
-    db = runtime.database
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + runtime.settings.contact_wait_seconds  # type: ignore[attr-defined]
-    while True:
-        async with db.sessionmaker() as session:
-            contact = await session.get(ContactCopy, contact_id)
-        if contact is not None:
-            return contact
-        if loop.time() >= deadline:
-            raise Unprocessable("contact_id", f"unknown contact {contact_id}")
-        await asyncio.sleep(0.05)
+    contact = await wait_for_copy(runtime, ContactCopy, contact_id)
+    if contact is None:
+        raise Unprocessable("contact_id", f"unknown contact {contact_id}")
+    return contact
+
+
+async def _recorder(runtime: Runtime, staff_id: str | None, me: StaffRef) -> StaffRef:
+    """The staff member named in ``recorded_by`` (default: the caller)."""
+    if staff_id is None or staff_id == me.staff_id:
+        return me
+    staff = await wait_for_copy(runtime, StaffCopy, staff_id)
+    if staff is None or not staff.active:
+        raise Unprocessable("recorded_by", f"unknown staff member {staff_id}")
+    return StaffRef(
+        staff_id=staff.staff_id, name=staff.name, initials=staff.initials, email=staff.email
+    )
 
 
 @router.post("", status_code=201, response_model=InteractionPublic)
@@ -42,8 +78,19 @@ async def log_interaction(
     data: InteractionCreate, runtime: RuntimeDep, staff: CurrentStaff, session: SessionDep
 ) -> InteractionPublic:
     contact = await _wait_for_contact(runtime, data.contact_id)
-    interaction = await InteractionService(session, runtime.outbox).log(data, staff, contact)
+    recorder = await _recorder(runtime, data.recorded_by, staff.ref())
+    interaction = await InteractionService(session, runtime.outbox).log(
+        data, staff, contact, recorder
+    )
     return to_public(interaction, contact)
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.isdigit():
+        raise Unprocessable("cursor", "invalid cursor")
+    return int(cursor)
 
 
 @router.get("", response_model=InteractionPage)
@@ -57,11 +104,7 @@ async def list_interactions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> InteractionPage:
-    offset = 0
-    if cursor:
-        if not cursor.isdigit():
-            raise Unprocessable("cursor", "invalid cursor")
-        offset = int(cursor)
+    offset = _offset(cursor)
     service = InteractionService(session, runtime.outbox)
     rows = await service.repo.page(
         contact_id=contact_id, kind=kind, sort=sort, offset=offset, limit=limit + 1
@@ -101,3 +144,133 @@ async def delete_interaction(
 ) -> Response:
     await InteractionService(session, runtime.outbox).delete(interaction_id)
     return Response(status_code=204)
+
+
+# --- procedures ---------------------------------------------------------------------
+
+
+async def _await_references(
+    runtime: Runtime, campaign_id: str | None, responsible_id: str | None
+) -> None:
+    """Give a campaign or staff member created a moment ago time to arrive by event."""
+    if campaign_id:
+        await wait_for_copy(runtime, CampaignCopy, campaign_id)
+    if responsible_id:
+        await wait_for_copy(runtime, StaffCopy, responsible_id)
+
+
+@procedures.get("/contact-search", response_model=ContactMatches)
+async def search_contacts(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CurrentStaff,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+) -> ContactMatches:
+    """Autocomplete for the procedure form (seed 004): up to two terms, each must be in
+    the name (case-insensitive), at most ten results."""
+    terms = q.split()
+    if not terms:
+        raise Unprocessable("q", "enter a name to search for")
+    if len(terms) > 2:
+        raise Unprocessable("q", "search with at most two terms")
+    rows = await InteractionService(session, runtime.outbox).repo.search_contacts(terms, 10)
+    return ContactMatches(
+        items=[
+            ContactMatch(
+                id=row.contact_id,
+                name=row.name,
+                kind=row.kind,
+                status=row.status,
+                company_id=row.company_id,
+                customer_number=row.customer_number,
+                credit_hold=row.credit_hold,
+            )
+            for row in rows
+        ]
+    )
+
+
+@procedures.post("", status_code=201, response_model=ProcedurePublic)
+async def plan_procedure(
+    data: ProcedureCreate, runtime: RuntimeDep, staff: CurrentStaff, session: SessionDep
+) -> ProcedurePublic:
+    contact = await _wait_for_contact(runtime, data.contact_id)
+    await _await_references(runtime, data.campaign_id, data.responsible_id)
+    procedure = await ProcedureService(session, runtime.outbox).plan(data, staff, contact)
+    return procedure_public(procedure, contact)
+
+
+def _keyset(cursor: str | None) -> tuple[str, str] | None:
+    if not cursor:
+        return None
+    at, sep, last_id = cursor.rpartition("|")
+    if not sep or not at or not last_id:
+        raise Unprocessable("cursor", "invalid cursor")
+    return at, last_id
+
+
+@procedures.get("", response_model=ProcedurePage)
+async def list_procedures(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CurrentStaff,
+    contact_id: str | None = None,
+    state: ProcedureState | None = None,
+    responsible_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> ProcedurePage:
+    service = ProcedureService(session, runtime.outbox)
+    try:
+        rows = await service.repo.procedures(
+            contact_id=contact_id,
+            state=state,
+            responsible_id=responsible_id,
+            after=_keyset(cursor),
+            limit=limit + 1,
+        )
+    except ValueError as exc:
+        raise Unprocessable("cursor", "invalid cursor") from exc
+    contacts = await service.repo.contacts({row.contact_id for row in rows})
+    items = [procedure_public(row, contacts.get(row.contact_id)) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = f"{last.starts_at.isoformat()}|{last.id}"
+    return ProcedurePage(items=items, next_cursor=next_cursor)
+
+
+@procedures.get("/{procedure_id}", response_model=ProcedurePublic)
+async def get_procedure(
+    procedure_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+) -> ProcedurePublic:
+    service = ProcedureService(session, runtime.outbox)
+    procedure = await service.get(procedure_id)
+    return procedure_public(procedure, await service.repo.contact(procedure.contact_id))
+
+
+@procedures.patch("/{procedure_id}", response_model=ProcedurePublic)
+async def update_procedure(
+    procedure_id: str,
+    data: ProcedureUpdate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CurrentStaff,
+) -> ProcedurePublic:
+    await _await_references(runtime, data.campaign_id, data.responsible_id)
+    service = ProcedureService(session, runtime.outbox)
+    procedure = await service.update(procedure_id, data)
+    return procedure_public(procedure, await service.repo.contact(procedure.contact_id))
+
+
+@procedures.post("/{procedure_id}/complete", response_model=ProcedurePublic)
+async def complete_procedure(
+    procedure_id: str,
+    data: ProcedureComplete,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    staff: CurrentStaff,
+) -> ProcedurePublic:
+    service = ProcedureService(session, runtime.outbox)
+    procedure = await service.complete(procedure_id, data, staff)
+    return procedure_public(procedure, await service.repo.contact(procedure.contact_id))

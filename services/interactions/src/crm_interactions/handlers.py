@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 from crm_interactions.service import InteractionService
 from crm_shared.consumer import Delivery, EventConsumer
-from crm_shared.events import ContactDeleted, ContactSnapshot, Topic
+from crm_shared.events import (
+    CampaignCreated,
+    CampaignRetired,
+    ContactDeleted,
+    ContactSnapshot,
+    StaffData,
+    Topic,
+)
 from crm_shared.service import Runtime
 
 
@@ -21,6 +28,15 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         contact_id = delivery.payload_as(ContactDeleted).contact_id
         await service(delivery).erase_contact(contact_id)
 
+    async def on_staff(delivery: Delivery) -> None:
+        await service(delivery).apply_staff(delivery.payload_as(StaffData))
+
+    async def on_campaign_created(delivery: Delivery) -> None:
+        await service(delivery).apply_campaign_created(delivery.payload_as(CampaignCreated))
+
+    async def on_campaign_retired(delivery: Delivery) -> None:
+        await service(delivery).apply_campaign_retired(delivery.payload_as(CampaignRetired))
+
     return [
         runtime.consumer(
             Topic.CONTACTS,
@@ -29,5 +45,10 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
                 "ContactUpdated": on_contact,
                 "ContactDeleted": on_contact_deleted,
             },
+        ),
+        runtime.consumer(Topic.STAFF, {"StaffCreated": on_staff, "StaffUpdated": on_staff}),
+        runtime.consumer(
+            Topic.CAMPAIGNS,
+            {"CampaignCreated": on_campaign_created, "CampaignRetired": on_campaign_retired},
         ),
     ]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from crm_interactions.api import router
+from crm_interactions.api import procedures, router
 from crm_interactions.handlers import consumers
+from crm_interactions.portal_api import router as portal_router
 from crm_interactions.settings import Settings
 from crm_shared.service import create_service_app
 
@@ -19,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CRM interactions",
-        routers=[router],
+        routers=[router, procedures, portal_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,
     )

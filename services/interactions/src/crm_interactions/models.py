@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -11,8 +12,28 @@ from sqlmodel import Field, SQLModel
 from crm_shared.events import utcnow
 
 
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC on both databases: SQLite keeps no offset, so values are
+    converted to UTC before they are stored and read back as UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
 def _tz(nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+    return sa.Column(UtcDateTime(), nullable=nullable)
 
 
 class ContactCopy(SQLModel, table=True):
@@ -28,6 +49,31 @@ class ContactCopy(SQLModel, table=True):
     status: str = Field(max_length=16)
     credit_hold: bool = False
     version: int = 0
+    kind: str = Field(default="person", max_length=16)
+    company_id: str | None = Field(default=None, max_length=36)
+    customer_number: str | None = Field(default=None, max_length=64)
+
+
+class StaffCopy(SQLModel, table=True):
+    """The local copy of a staff member, from StaffCreated/StaffUpdated on crm.staff."""
+
+    __tablename__ = "staff_copy"
+
+    staff_id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    initials: str | None = Field(default=None, max_length=16)
+    email: str | None = Field(default=None, max_length=320)
+    active: bool = True
+
+
+class CampaignCopy(SQLModel, table=True):
+    """The local copy of a campaign, from CampaignCreated/CampaignRetired on crm.campaigns."""
+
+    __tablename__ = "campaign_copy"
+
+    campaign_id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=300)
+    retired: bool = False
 
 
 class Interaction(SQLModel, table=True):
@@ -51,4 +97,57 @@ class Interaction(SQLModel, table=True):
     salesperson: str | None = Field(default=None, max_length=200)
     reference: str | None = Field(default=None, max_length=200)
     reply_to: str | None = Field(default=None, max_length=320)
+    recorded_by_email: str | None = Field(default=None, max_length=320)
+    origin: str = Field(default="staff", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class Procedure(SQLModel, table=True):
+    """A procedure (Kontaktvorgang, seed 004): a call, meeting, email, letter or measure."""
+
+    __tablename__ = "procedure"
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    contact_id: str = Field(max_length=36, index=True)
+    contact_person_id: str | None = Field(default=None, max_length=36)
+    responsible_id: str | None = Field(default=None, max_length=36, index=True)
+    created_by_id: str = Field(max_length=36)
+    created_by_name: str = Field(max_length=200)
+    created_by_initials: str | None = Field(default=None, max_length=16)
+    created_by_email: str | None = Field(default=None, max_length=320)
+    type: str = Field(max_length=16)
+    direction: str = Field(max_length=16)
+    state: str = Field(max_length=16, index=True)
+    starts_at: datetime = Field(sa_column=_tz())
+    duration_minutes: int = 0
+    reminder: bool = False
+    subject: str = Field(max_length=300)
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    campaign_id: str | None = Field(default=None, max_length=36, index=True)
+    note: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    completed_by_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class PortalToken(SQLModel, table=True):
+    """A one-time portal login token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "portal_token"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    contact_id: str = Field(max_length=36, index=True)
+    expires_at: datetime = Field(sa_column=_tz())
+    used_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+
+
+class PortalSession(SQLModel, table=True):
+    """A customer's portal session; the cookie holds a random id, we keep its hash."""
+
+    __tablename__ = "portal_session"
+
+    session_hash: str = Field(primary_key=True, max_length=64)
+    contact_id: str = Field(max_length=36, index=True)
+    expires_at: datetime = Field(sa_column=_tz())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from crm_interactions.models import ContactCopy, Interaction
+from crm_interactions.models import (
+    CampaignCopy,
+    ContactCopy,
+    Interaction,
+    PortalSession,
+    PortalToken,
+    Procedure,
+    StaffCopy,
+)
 
 SORT_KEYS = {
     "occurred_at": (col(Interaction.occurred_at), True),
@@ -55,6 +64,98 @@ class InteractionRepository:
         return (await self.session.scalars(query)).all()
 
     async def delete_for_contact(self, contact_id: str) -> None:
-        await self.session.execute(
-            sa.delete(Interaction).where(col(Interaction.contact_id) == contact_id)
+        """Every row of this service about a contact (GDPR erase)."""
+        for table, column in (
+            (Interaction, col(Interaction.contact_id)),
+            (Procedure, col(Procedure.contact_id)),
+            (PortalToken, col(PortalToken.contact_id)),
+            (PortalSession, col(PortalSession.contact_id)),
+        ):
+            await self.session.execute(sa.delete(table).where(column == contact_id))
+
+    # --- local copies -----------------------------------------------------------------
+
+    async def staff(self, staff_id: str) -> StaffCopy | None:
+        return await self.session.get(StaffCopy, staff_id)
+
+    async def campaign(self, campaign_id: str) -> CampaignCopy | None:
+        return await self.session.get(CampaignCopy, campaign_id)
+
+    async def contact_by_email(self, email: str) -> ContactCopy | None:
+        rows = await self.session.scalars(
+            select(ContactCopy)
+            .where(sa.func.lower(col(ContactCopy.email)) == email.lower())
+            .where(col(ContactCopy.status) != "deleted")
+            .order_by(col(ContactCopy.contact_id))
         )
+        return rows.first()
+
+    async def search_contacts(self, terms: list[str], limit: int) -> Sequence[ContactCopy]:
+        """Contacts whose name contains every term (case-insensitive)."""
+        query = select(ContactCopy).where(col(ContactCopy.status) != "deleted")
+        for term in terms:
+            escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(
+                sa.func.lower(col(ContactCopy.name)).like(f"%{escaped}%", escape="\\")
+            )
+        # Names starting with the first term come first (prefix before substring).
+        first = terms[0].lower() if terms else ""
+        starts = sa.case(
+            (sa.func.lower(col(ContactCopy.name)).startswith(first, autoescape=True), 0), else_=1
+        )
+        query = query.order_by(starts, col(ContactCopy.name), col(ContactCopy.contact_id))
+        return (await self.session.scalars(query.limit(limit))).all()
+
+    # --- procedures -------------------------------------------------------------------
+
+    async def procedure(self, procedure_id: str) -> Procedure | None:
+        return await self.session.get(Procedure, procedure_id)
+
+    async def procedures(
+        self,
+        *,
+        contact_id: str | None,
+        state: str | None,
+        responsible_id: str | None,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> Sequence[Procedure]:
+        """Keyset page ordered by start time, then id (``after`` = last (starts_at, id))."""
+        query = select(Procedure)
+        if contact_id:
+            query = query.where(col(Procedure.contact_id) == contact_id)
+        if state:
+            query = query.where(col(Procedure.state) == state)
+        if responsible_id:
+            query = query.where(col(Procedure.responsible_id) == responsible_id)
+        if after is not None:
+            at, last_id = datetime.fromisoformat(after[0]), after[1]
+            query = query.where(
+                sa.or_(
+                    col(Procedure.starts_at) > at,
+                    sa.and_(col(Procedure.starts_at) == at, col(Procedure.id) > last_id),
+                )
+            )
+        query = query.order_by(col(Procedure.starts_at), col(Procedure.id)).limit(limit)
+        return (await self.session.scalars(query)).all()
+
+    # --- portal -----------------------------------------------------------------------
+
+    async def token(self, token_hash: str) -> PortalToken | None:
+        return await self.session.get(PortalToken, token_hash, with_for_update=True)
+
+    async def portal_session(self, session_hash: str) -> PortalSession | None:
+        return await self.session.get(PortalSession, session_hash)
+
+    async def portal_interactions(
+        self, contact_id: str, offset: int, limit: int
+    ) -> Sequence[Interaction]:
+        query = (
+            select(Interaction)
+            .where(col(Interaction.contact_id) == contact_id)
+            .where(col(Interaction.kind) != "internal")
+            .order_by(col(Interaction.occurred_at).desc(), col(Interaction.id))
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.session.scalars(query)).all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_interactions.models import ContactCopy, Interaction
+from crm_interactions.models import CampaignCopy, ContactCopy, Interaction, StaffCopy
 from crm_interactions.repository import InteractionRepository
 from crm_interactions.schemas import (
     ContactOnInteraction,
@@ -16,37 +16,67 @@ from crm_interactions.schemas import (
 from crm_shared.auth import StaffClaims
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
-    ContactCopy as EventContact,
-)
-from crm_shared.events import (
+    CampaignCreated,
+    CampaignRetired,
     ContactSnapshot,
     InteractionDeleted,
     InteractionLogged,
     InteractionUpdated,
+    PortalMessageReceived,
+    StaffData,
     StaffRef,
     utcnow,
+)
+from crm_shared.events import (
+    ContactCopy as EventContact,
 )
 from crm_shared.outbox import Outbox
 
 # Kinds that email the customer: the recorder's address must be there for reply-to.
 CUSTOMER_FACING = {"incoming", "outgoing"}
 DELETED = "deleted"
+# Messages written by the customer in the portal are recorded by this fixed "staff member".
+PORTAL_RECORDER = StaffRef(
+    staff_id="00000000-0000-0000-0000-000000000001", name="Kundenportal", initials="KP"
+)
+
+
+def check_contact_usable(contact: ContactCopy, what: str) -> None:
+    """Deleted contacts are gone (404); inbox contacts have limited functions (409)."""
+    if contact.status == DELETED:
+        raise NotFound("contact", contact.contact_id)
+    if contact.status == "inbox":
+        raise Conflict(
+            f"the contact is in the inbox (Eingang): accept it before logging {what}",
+            field="contact_id",
+        )
+
+
+def contact_summary(contact: ContactCopy | None, fallback_name: str | None) -> ContactOnInteraction:
+    return ContactOnInteraction(
+        name=contact.name if contact else fallback_name or "",
+        credit_hold=contact.credit_hold if contact else False,
+    )
 
 
 def to_public(interaction: Interaction, contact: ContactCopy | None) -> InteractionPublic:
     return InteractionPublic(
         **interaction.model_dump(
-            exclude={"recorded_by_id", "recorded_by_name", "recorded_by_initials"}
+            exclude={
+                "recorded_by_id",
+                "recorded_by_name",
+                "recorded_by_initials",
+                "recorded_by_email",
+                "origin",
+            }
         ),
         recorded_by=RecorderPublic(
             staff_id=interaction.recorded_by_id,
             name=interaction.recorded_by_name,
             initials=interaction.recorded_by_initials,
+            email=interaction.recorded_by_email,
         ),
-        contact=ContactOnInteraction(
-            name=contact.name if contact else interaction.contact_name or "",
-            credit_hold=contact.credit_hold if contact else False,
-        ),
+        contact=contact_summary(contact, interaction.contact_name),
     )
 
 
@@ -57,34 +87,73 @@ class InteractionService:
         self.outbox = outbox
 
     async def log(
-        self, data: InteractionCreate, staff: StaffClaims, contact: ContactCopy
+        self,
+        data: InteractionCreate,
+        staff: StaffClaims,
+        contact: ContactCopy,
+        recorder: StaffRef | None = None,
     ) -> Interaction:
-        if contact.status == DELETED:
-            raise NotFound("contact", contact.contact_id)
-        if contact.status == "inbox":
-            raise Conflict(
-                "the contact is in the inbox (Eingang): accept it before logging interactions"
-            )
-        if data.recorded_by and data.recorded_by != staff.staff_id:
-            raise Unprocessable("recorded_by", "interactions are recorded as yourself")
+        """Record an interaction. ``recorder`` is the staff member named in
+        ``recorded_by`` (default: the caller); the customer's email carries the recorder's
+        address as reply-to, and the caller needs an email address to send at all."""
+        check_contact_usable(contact, "interactions")
+        recorder = recorder or staff.ref()
         if data.kind in CUSTOMER_FACING and not staff.email:
             raise Unprocessable(
                 "kind",
                 f"an {data.kind} interaction emails the customer with your address "
                 "as reply-to, and your staff record has no email address",
             )
+        reply_to = str(data.reply_to) if data.reply_to else recorder.email or staff.email
         interaction = Interaction(
             **data.model_dump(
                 exclude={"recorded_by", "occurred_at", "contact_name", "contact_phone", "reply_to"}
             ),
             occurred_at=data.occurred_at or utcnow(),
-            recorded_by_id=staff.staff_id,
-            recorded_by_name=staff.name,
-            recorded_by_initials=staff.initials,
+            recorded_by_id=recorder.staff_id,
+            recorded_by_name=recorder.name,
+            recorded_by_initials=recorder.initials,
+            recorded_by_email=recorder.email,
             contact_name=data.contact_name or contact.name,
             contact_phone=data.contact_phone or contact.phone,
-            reply_to=str(data.reply_to) if data.reply_to else staff.email,
+            reply_to=reply_to,
         )
+        return await self._add(interaction, contact, recorder)
+
+    async def log_portal_message(self, contact: ContactCopy, topic: str, text: str) -> Interaction:
+        """A customer's portal message: an ``incoming`` interaction plus
+        PortalMessageReceived (the notifier pushes it to the assigned staff)."""
+        check_contact_usable(contact, "portal messages")
+        interaction = Interaction(
+            contact_id=contact.contact_id,
+            topic=topic,
+            kind="incoming",
+            text=text,
+            occurred_at=utcnow(),
+            recorded_by_id=PORTAL_RECORDER.staff_id,
+            recorded_by_name=PORTAL_RECORDER.name,
+            recorded_by_initials=PORTAL_RECORDER.initials,
+            contact_name=contact.name,
+            contact_phone=contact.phone,
+            origin="portal",
+        )
+        await self._add(interaction, contact, PORTAL_RECORDER)
+        self.outbox.emit(
+            self.session,
+            PortalMessageReceived(
+                interaction_id=interaction.id,
+                contact_id=contact.contact_id,
+                contact_name=contact.name,
+                topic=topic,
+                text=text,
+                received_at=interaction.occurred_at,
+            ),
+        )
+        return interaction
+
+    async def _add(
+        self, interaction: Interaction, contact: ContactCopy, recorder: StaffRef
+    ) -> Interaction:
         self.session.add(interaction)
         await self.session.flush()
         self.outbox.emit(
@@ -93,16 +162,11 @@ class InteractionService:
                 interaction_id=interaction.id,
                 contact_id=interaction.contact_id,
                 topic=interaction.topic,
-                kind=data.kind,
+                kind=interaction.kind,
                 text=interaction.text,
                 occurred_at=interaction.occurred_at,
                 follow_up_on=interaction.follow_up_on,
-                recorded_by=StaffRef(
-                    staff_id=staff.staff_id,
-                    name=staff.name,
-                    initials=staff.initials,
-                    email=staff.email,
-                ),
+                recorded_by=recorder,
                 reply_to=interaction.reply_to,
                 contact=EventContact(
                     name=contact.name,
@@ -110,6 +174,7 @@ class InteractionService:
                     language=contact.language,
                     credit_hold=contact.credit_hold,
                 ),
+                origin="portal" if interaction.origin == "portal" else "staff",
             ),
         )
         return interaction
@@ -142,6 +207,12 @@ class InteractionService:
                 text=interaction.text,
                 occurred_at=interaction.occurred_at,
                 follow_up_on=interaction.follow_up_on,
+                recorded_by=StaffRef(
+                    staff_id=interaction.recorded_by_id,
+                    name=interaction.recorded_by_name,
+                    initials=interaction.recorded_by_initials,
+                    email=interaction.recorded_by_email,
+                ),
                 changed=changed,
             ),
         )
@@ -175,6 +246,9 @@ class InteractionService:
         copy.status = snapshot.status
         copy.credit_hold = snapshot.credit_hold
         copy.version = snapshot.version
+        copy.kind = snapshot.kind
+        copy.company_id = snapshot.company_id
+        copy.customer_number = snapshot.customer_number
         await self.session.flush()
 
     async def erase_contact(self, contact_id: str) -> None:
@@ -185,4 +259,35 @@ class InteractionService:
             copy = ContactCopy(contact_id=contact_id, name="", status=DELETED)
             self.session.add(copy)
         copy.name, copy.email, copy.phone, copy.status = "", None, None, DELETED
+        copy.customer_number = copy.company_id = None
+        await self.session.flush()
+
+    # --- staff and campaign events ----------------------------------------------------
+
+    async def apply_staff(self, data: StaffData) -> None:
+        """Keep name, initials and email of a staff member (the newest event wins: the
+        gateway emits one staff member's events in order, keyed by the staff id)."""
+        copy = await self.repo.staff(data.staff_id)
+        if copy is None:
+            copy = StaffCopy(staff_id=data.staff_id, name=data.name)
+            self.session.add(copy)
+        copy.name, copy.initials, copy.email = data.name, data.initials, data.email
+        copy.active = data.active
+        await self.session.flush()
+
+    async def apply_campaign_created(self, data: CampaignCreated) -> None:
+        copy = await self.repo.campaign(data.campaign_id)
+        if copy is None:
+            self.session.add(CampaignCopy(campaign_id=data.campaign_id, name=data.name))
+        else:  # a retirement may have overtaken it; retired stays retired
+            copy.name = data.name
+        await self.session.flush()
+
+    async def apply_campaign_retired(self, data: CampaignRetired) -> None:
+        """A retired campaign is not selectable any more; existing links stay untouched."""
+        copy = await self.repo.campaign(data.campaign_id)
+        if copy is None:
+            copy = CampaignCopy(campaign_id=data.campaign_id, name=data.name)
+            self.session.add(copy)
+        copy.retired = True
         await self.session.flush()

@@ -95,6 +95,10 @@ class ProcedureData(EventData):
     subject: str
     description: str | None = None
     campaign_id: str | None = None
+    contact_name: str | None = None
+    responsible: StaffRef | None = Field(
+        default=None, description="the responsible staff member, when one is set"
+    )
 
 
 @event("ProcedurePlanned", Topic.PROCEDURES)
@@ -109,6 +113,7 @@ class ProcedureRescheduled(ProcedureData):
     """A planned procedure's start, responsible or reminder flag changed."""
 
     old_starts_at: datetime
+    changed: list[str] = Field(default_factory=list)
 
 
 @event("ProcedureCompleted", Topic.PROCEDURES)

@@ -1,0 +1,140 @@
+"""Rules of the customer portal (seed 001): login links, sessions, the customer's view.
+
+Secrets never rest in the database: a login token and a session id are random values
+handed to the customer; only their SHA-256 hashes are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_interactions.models import ContactCopy, Interaction, PortalSession, PortalToken
+from crm_interactions.repository import InteractionRepository
+from crm_interactions.schemas import PortalInteraction
+from crm_shared.errors import NotFound, Problem
+from crm_shared.events import EmailRequested, utcnow
+from crm_shared.outbox import Outbox
+
+LOGIN_TEMPLATE = "portal_login_link"
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class PortalUnauthorized(Problem):
+    def __init__(self, detail: str) -> None:
+        super().__init__(401, detail)
+
+
+def to_portal(interaction: Interaction) -> PortalInteraction:
+    return PortalInteraction(
+        id=interaction.id,
+        topic=interaction.topic,
+        kind=interaction.kind,
+        text=interaction.text,
+        occurred_at=interaction.occurred_at,
+        from_portal=interaction.origin == "portal",
+    )
+
+
+class PortalService:
+    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
+        self.session = session
+        self.repo = InteractionRepository(session)
+        self.outbox = outbox
+
+    async def request_login_link(
+        self, email: str, *, base_url: str, ttl: timedelta
+    ) -> ContactCopy | None:
+        """Mail a one-time link when a contact has this address; silent otherwise, so the
+        answer never tells which addresses exist."""
+        contact = await self.repo.contact_by_email(email)
+        if contact is None or contact.status == "inbox" or not contact.email:
+            return None
+        token = secrets.token_urlsafe(32)
+        self.session.add(
+            PortalToken(
+                token_hash=digest(token),
+                contact_id=contact.contact_id,
+                expires_at=utcnow() + ttl,
+            )
+        )
+        link = f"{base_url.rstrip('/')}/portal/login?{urlencode({'token': token})}"
+        self.outbox.emit(
+            self.session,
+            EmailRequested(
+                request_id=str(uuid.uuid4()),
+                contact_id=contact.contact_id,
+                recipient=contact.email,
+                language=contact.language,
+                template=LOGIN_TEMPLATE,
+                context={
+                    "name": contact.name,
+                    "link": link,
+                    "expires_minutes": int(ttl.total_seconds() // 60),
+                },
+            ),
+        )
+        await self.session.flush()
+        return contact
+
+    async def open_session(self, token: str, *, ttl: timedelta) -> tuple[str, PortalSession]:
+        """Consume a login token (once) and start a session; returns the cookie value."""
+        row = await self.repo.token(digest(token))
+        now = utcnow()
+        if row is None or row.used_at is not None or _aware(row.expires_at) <= now:
+            raise PortalUnauthorized("this login link is invalid, used or expired")
+        contact = await self.repo.contact(row.contact_id)
+        if contact is None or contact.status == "deleted":
+            raise PortalUnauthorized("this login link is invalid, used or expired")
+        row.used_at = now
+        session_id = secrets.token_urlsafe(32)
+        portal_session = PortalSession(
+            session_hash=digest(session_id), contact_id=row.contact_id, expires_at=now + ttl
+        )
+        self.session.add(portal_session)
+        await self.session.flush()
+        return session_id, portal_session
+
+    async def contact_of(self, session_id: str | None) -> ContactCopy:
+        """The contact signed in with this session cookie, or a 401."""
+        if not session_id:
+            raise PortalUnauthorized("not signed in to the portal")
+        row = await self.repo.portal_session(digest(session_id))
+        if row is None or _aware(row.expires_at) <= utcnow():
+            raise PortalUnauthorized("the portal session has expired; request a new link")
+        contact = await self.repo.contact(row.contact_id)
+        if contact is None or contact.status == "deleted":
+            raise PortalUnauthorized("not signed in to the portal")
+        return contact
+
+    async def end_session(self, session_id: str | None) -> None:
+        if not session_id:
+            return
+        row = await self.repo.portal_session(digest(session_id))
+        if row is not None:
+            await self.session.delete(row)
+            await self.session.flush()
+
+    async def interaction(self, contact: ContactCopy, interaction_id: str) -> Interaction:
+        """One of the contact's own non-internal interactions; anything else is a 404,
+        so guessing ids reveals nothing."""
+        interaction = await self.repo.get(interaction_id)
+        if (
+            interaction is None
+            or interaction.contact_id != contact.contact_id
+            or interaction.kind == "internal"
+        ):
+            raise NotFound("interaction", interaction_id)
+        return interaction

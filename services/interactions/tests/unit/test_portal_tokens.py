@@ -1,0 +1,122 @@
+"""Portal tokens and sessions on a real SQLite database built by the migrations: what the
+gateway tests cannot wait for (expiry) and what must never be stored (the secrets)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from crm_interactions.main import MIGRATIONS
+from crm_interactions.models import ContactCopy, PortalSession, PortalToken, Procedure
+from crm_interactions.portal import PortalService, PortalUnauthorized, digest
+from crm_interactions.service import InteractionService
+from crm_shared import migrations
+from crm_shared.db import Database
+from crm_shared.events import utcnow
+from crm_shared.outbox import Outbox, OutboxMessage
+
+BASE = "https://crm.example.com"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'interactions.db'}")
+    await migrations.upgrade(database, MIGRATIONS)
+    async with database.unit_of_work() as session:
+        session.add(
+            ContactCopy(contact_id="c1", name="Erika", email="erika@example.com", status="customer")
+        )
+    yield database
+    await database.dispose()
+
+
+async def request_link(db: Database, email: str, ttl: timedelta) -> str | None:
+    async with db.unit_of_work() as session:
+        contact = await PortalService(session, Outbox("/crm/interactions")).request_login_link(
+            email, base_url=BASE, ttl=ttl
+        )
+        if contact is None:
+            return None
+        row = (await session.scalars(select(OutboxMessage))).all()[-1]
+        return row.body
+
+
+def token_in(body: str) -> str:
+    return body.split("token=")[1].split('"')[0]
+
+
+async def test_only_the_hash_is_stored_and_the_mail_carries_the_token(db: Database) -> None:
+    body = await request_link(db, "ERIKA@example.com", timedelta(minutes=15))
+    assert body is not None
+    assert '"template":"portal_login_link"' in body
+    assert f"{BASE}/portal/login?token=" in body
+    token = token_in(body)
+    async with db.sessionmaker() as session:
+        [row] = (await session.scalars(select(PortalToken))).all()
+    assert row.token_hash == digest(token) and token not in row.token_hash
+
+
+async def test_unknown_or_deleted_addresses_create_nothing(db: Database) -> None:
+    assert await request_link(db, "nobody@example.com", timedelta(minutes=15)) is None
+    async with db.unit_of_work() as session:
+        await InteractionService(session, Outbox("/crm/interactions")).erase_contact("c1")
+    assert await request_link(db, "erika@example.com", timedelta(minutes=15)) is None
+
+
+async def test_token_works_once_and_expires(db: Database) -> None:
+    token = token_in(await request_link(db, "erika@example.com", timedelta(minutes=15)) or "")
+    async with db.unit_of_work() as session:
+        session_id, _ = await PortalService(session, Outbox("x")).open_session(
+            token, ttl=timedelta(hours=1)
+        )
+    async with db.unit_of_work() as session:
+        service = PortalService(session, Outbox("x"))
+        assert (await service.contact_of(session_id)).contact_id == "c1"
+        with pytest.raises(PortalUnauthorized):
+            await service.open_session(token, ttl=timedelta(hours=1))
+
+    expired = token_in(await request_link(db, "erika@example.com", timedelta(minutes=-1)) or "")
+    async with db.unit_of_work() as session:
+        with pytest.raises(PortalUnauthorized):
+            await PortalService(session, Outbox("x")).open_session(expired, ttl=timedelta(hours=1))
+
+
+async def test_expired_session_is_refused(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        session.add(
+            PortalSession(
+                session_hash=digest("s1"), contact_id="c1", expires_at=utcnow() - timedelta(1)
+            )
+        )
+    async with db.unit_of_work() as session:
+        with pytest.raises(PortalUnauthorized):
+            await PortalService(session, Outbox("x")).contact_of("s1")
+
+
+async def test_gdpr_erase_removes_tokens_sessions_and_procedures(db: Database) -> None:
+    await request_link(db, "erika@example.com", timedelta(minutes=15))
+    async with db.unit_of_work() as session:
+        session.add(PortalSession(session_hash="h", contact_id="c1", expires_at=utcnow()))
+        session.add(
+            Procedure(
+                contact_id="c1",
+                created_by_id="s",
+                created_by_name="S",
+                type="call",
+                direction="outgoing",
+                state="planned",
+                starts_at=utcnow(),
+                subject="x",
+            )
+        )
+    async with db.unit_of_work() as session:
+        await InteractionService(session, Outbox("x")).erase_contact("c1")
+    async with db.sessionmaker() as session:
+        for table in (PortalToken, PortalSession, Procedure):
+            assert (await session.scalars(select(table))).all() == []
+        copy = await session.get(ContactCopy, "c1")
+        assert copy is not None and copy.status == "deleted" and copy.email is None
