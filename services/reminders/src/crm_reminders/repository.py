@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_, select
@@ -48,6 +48,8 @@ class ReminderRepository:
         )
         if after is not None:
             due, rid = after
+            if self.session.get_bind().dialect.name == "sqlite":  # stored as naive UTC
+                due = due.astimezone(UTC).replace(tzinfo=None)
             query = query.where(
                 or_(
                     col(Reminder.due_at) > due,
