@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from crm_shared.kafka import EventProducer
 
@@ -34,6 +35,19 @@ class Replayed:
     target: str
     reason: str
     error: str
+
+
+async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    """The partition numbers of ``topic`` (empty when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-dlq-replay")
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if not described or described[0].get("error_code"):
+        return []
+    return sorted(int(p["partition"]) for p in described[0].get("partitions", []))
 
 
 def original_topic(dlq_topic: str, headers: dict[str, bytes]) -> str:
@@ -64,9 +78,8 @@ async def replay(
         await producer.start()
     done: list[Replayed] = []
     try:
-        await consumer.topics()  # loads the metadata of every topic
         partitions = [
-            TopicPartition(dlq_topic, p) for p in consumer.partitions_for_topic(dlq_topic) or ()
+            TopicPartition(dlq_topic, p) for p in await topic_partitions(bootstrap, dlq_topic)
         ]
         if not partitions:
             raise SystemExit(f"topic {dlq_topic} does not exist")

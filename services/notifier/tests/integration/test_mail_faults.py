@@ -81,7 +81,7 @@ async def test_notifier_killed_mid_batch_loses_and_repeats_nothing(
     try:
         assert sum(arrived(mail, run).values()) < COUNT, "the kill must fall inside the batch"
     finally:
-        stack.start("notifier").wait_ready(60)
+        stack.start("notifier").wait_ready(150)
     wait_arrived(mail, run, COUNT, 60)
     time.sleep(2)
     assert_each_once(arrived(mail, run), run)

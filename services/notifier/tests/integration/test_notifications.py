@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from typing import Any
 
 import httpx
@@ -202,7 +203,8 @@ async def test_reminder_due_is_pushed_and_the_email_stage_mailed(
     assert pushed["body"] == "Fällig am 01.12.2026 10:30"  # Europe/Berlin
     assert pushed["link"] == f"/procedures/{common['procedure_id']}"
     [message] = mail.wait_for(staff["email"], timeout=10)
-    assert message["Subject"] == "Erinnerung: Rückruf Angebot am 01.12.2026 10:30"
+    subject = str(make_header(decode_header(message["Subject"])))
+    assert subject == "Erinnerung: Rückruf Angebot am 01.12.2026 10:30"
     assert len(mail.wait_for(staff["email"], count=2, timeout=2)) == 1
 
 

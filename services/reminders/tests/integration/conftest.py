@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from crm_shared.dlq import topic_partitions
 from crm_shared.events import CloudEvent, EventData, StaffRef, make_event, parse_cloudevent
 from crm_shared.kafka import EventProducer
 
@@ -21,6 +22,7 @@ class TopicTail:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
+        self.bootstrap = bootstrap
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
         )
@@ -28,11 +30,9 @@ class TopicTail:
 
     async def __aenter__(self) -> TopicTail:
         await self.consumer.start()
-        await self.consumer.topics()
-        parts = [
-            TopicPartition(self.topic, p)
-            for p in self.consumer.partitions_for_topic(self.topic) or ()
-        ]
+        numbers = await topic_partitions(self.bootstrap, self.topic)
+        parts = [TopicPartition(self.topic, p) for p in numbers]
+        assert parts, f"no topic {self.topic}"
         self.consumer.assign(parts)
         await self.consumer.seek_to_end(*parts)
         for part in parts:
