@@ -35,7 +35,7 @@ class Notification(SQLModel, table=True):
 class ContactCopy(SQLModel, table=True):
     """Who looks after a contact, from ContactCreated/ContactUpdated/ContactAssigned."""
 
-    __tablename__ = "contact_copy"
+    __tablename__ = "notifier_contact_copy"
 
     contact_id: str = Field(primary_key=True, max_length=36)
     name: str = Field(max_length=300)
@@ -48,7 +48,7 @@ class ContactCopy(SQLModel, table=True):
 class CompetenceCopy(SQLModel, table=True):
     """A competence's members, from CompetenceChanged."""
 
-    __tablename__ = "competence_copy"
+    __tablename__ = "notifier_competence_copy"
 
     competence_id: str = Field(primary_key=True, max_length=36)
     name: str = Field(max_length=200)
@@ -60,7 +60,7 @@ class CompetenceCopy(SQLModel, table=True):
 class StaffCopy(SQLModel, table=True):
     """A staff member's language and whether they are active, from StaffCreated/Updated."""
 
-    __tablename__ = "staff_copy"
+    __tablename__ = "notifier_staff_copy"
 
     staff_id: str = Field(primary_key=True, max_length=36)
     language: str = Field(default="de", max_length=2)

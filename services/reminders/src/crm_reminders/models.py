@@ -51,7 +51,7 @@ class Reminder(SQLModel, table=True):
 class StaffCopy(SQLModel, table=True):
     """A staff member's address and language, kept from StaffCreated/StaffUpdated."""
 
-    __tablename__ = "staff_copy"
+    __tablename__ = "reminder_staff_copy"
 
     staff_id: str = Field(primary_key=True, max_length=36)
     name: str = Field(max_length=200)
