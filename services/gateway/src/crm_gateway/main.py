@@ -12,6 +12,8 @@ from crm_gateway.api import dev_router, router
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
 from crm_gateway.staff import StaffService
+from crm_gateway.stream import NotificationHub
+from crm_gateway.stream import router as stream_router
 from crm_shared.service import Runtime, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,15 +40,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         for name, url in settings.service_urls().items():
             runtime.checks[name] = service_ready(url)
+        hub = NotificationHub(runtime.redis_client)
+        await hub.start()
+        runtime.state["hub"] = hub
 
     async def stop(runtime: Runtime) -> None:
+        await runtime.state["hub"].stop()
         await runtime.state["http"].aclose()
 
     return create_service_app(
         settings,
         title="CRM gateway",
-        routers=[router, dev_router, proxy_router],
+        # the stream route is matched before the proxy's catch-all /api/{rest:path}
+        routers=[router, dev_router, stream_router, proxy_router],
         migrations_dir=MIGRATIONS,
         on_start=[start],
         on_stop=[stop],
+        uses_redis=True,
     )

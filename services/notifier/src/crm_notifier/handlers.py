@@ -1,22 +1,51 @@
-"""Kafka subscribers of the notifier: which event sends which email."""
+"""Kafka subscribers of the notifier: which event sends which email or push notification.
+
+Two consumer groups, because the two kinds of effect need different guards:
+
+- ``notifier`` (emails): deduplicated in Redis, each mail guarded by its send-once key,
+  so a long SMTP outage never holds a database transaction open;
+- ``notifier-push`` (notifications and the copies they need): deduplicated in the
+  database in the same transaction as the stored notification.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateNotFound
 
 from crm_notifier.mailer import Email, Mailer, Templates
-from crm_shared.consumer import DeadLetter, Delivery, EventConsumer
-from crm_shared.events import EmailRequested, InteractionLogged, Topic
+from crm_notifier.push import PushService
+from crm_shared.consumer import (
+    DatabaseDeduplicator,
+    DeadLetter,
+    Delivery,
+    EventConsumer,
+    Handler,
+    RedisDeduplicator,
+)
+from crm_shared.events import (
+    CompetenceChanged,
+    ContactAssigned,
+    ContactDeleted,
+    ContactSnapshot,
+    EmailRequested,
+    InteractionLogged,
+    PortalMessageReceived,
+    ReminderDue,
+    StaffData,
+    Topic,
+)
 from crm_shared.service import Runtime
 
 log = logging.getLogger(__name__)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DATE_FORMATS = {"de": "%d.%m.%Y %H:%M", "en": "%d %b %Y, %H:%M"}
+MAIL_GROUP = "notifier"
+PUSH_GROUP = "notifier-push"
 
 
 def interaction_email(delivery: Delivery, templates: Templates) -> Email | None:
@@ -70,9 +99,56 @@ def requested_email(delivery: Delivery, templates: Templates) -> Email:
     )
 
 
+def reminder_email(delivery: Delivery, templates: Templates) -> Email | None:
+    """The reminder email to the staff member (stage "email", the lead time before)."""
+    event = delivery.payload_as(ReminderDue)
+    if event.stage != "email":
+        return None
+    if not event.staff_email:
+        log.info("staff member %s has no email address; no reminder email", event.staff_id)
+        return None
+    language = event.staff_language
+    subject, body = templates.render(
+        "reminder_email",
+        language,
+        {
+            "subject": event.subject,
+            "due_at": event.due_at.astimezone(BERLIN).strftime(DATE_FORMATS[language]),
+            "kind": "procedure" if event.procedure_id else "follow_up",
+        },
+    )
+    return Email(
+        cause_event_id=delivery.event.id,
+        contact_id=event.contact_id,
+        template="reminder_email",
+        recipient=event.staff_email,
+        subject=subject,
+        body=body,
+    )
+
+
 def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     templates = Templates()
     mailer: Mailer = runtime.state["mailer"]
+    settings = runtime.settings
+
+    def consumer(topic: str, group: str, handlers: Mapping[str, Handler]) -> EventConsumer:
+        dedupe = (
+            RedisDeduplicator(runtime.redis_client)
+            if group == MAIL_GROUP
+            else DatabaseDeduplicator(runtime.database)
+        )
+        return EventConsumer(
+            topic=topic,
+            group_id=group,
+            handlers=handlers,
+            dedupe=dedupe,
+            producer=runtime.producer,
+            max_attempts=settings.consumer_max_attempts,
+            hold_before_ack_seconds=settings.fault_hold_before_ack_seconds,
+        )
+
+    # --- emails -------------------------------------------------------------------------
 
     async def on_interaction_logged(delivery: Delivery) -> None:
         email = interaction_email(delivery, templates)
@@ -86,7 +162,64 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             raise DeadLetter(f"unknown template {exc.name}") from exc
         await mailer.send_once(email)
 
+    async def on_reminder_email(delivery: Delivery) -> None:
+        email = reminder_email(delivery, templates)
+        if email is not None:
+            await mailer.send_once(email)
+
+    # --- push notifications ---------------------------------------------------------------
+
+    def push(delivery: Delivery) -> PushService:
+        return PushService(delivery.tx, runtime.outbox, runtime.redis_client)
+
+    async def on_contact(delivery: Delivery) -> None:
+        await push(delivery).apply_assignment(delivery.payload_as(ContactSnapshot))
+
+    async def on_contact_assigned(delivery: Delivery) -> None:
+        event = delivery.payload_as(ContactAssigned)
+        await push(delivery).contact_assigned(event, delivery.event.id)
+
+    async def on_contact_deleted(delivery: Delivery) -> None:
+        await push(delivery).erase_contact(delivery.payload_as(ContactDeleted).contact_id)
+
+    async def on_portal_message(delivery: Delivery) -> None:
+        event = delivery.payload_as(PortalMessageReceived)
+        await push(delivery).portal_message(event, delivery.event.id)
+
+    async def on_reminder_due(delivery: Delivery) -> None:
+        event = delivery.payload_as(ReminderDue)
+        if event.stage == "due":
+            await push(delivery).reminder_due(event, delivery.event.id)
+
+    async def on_competence(delivery: Delivery) -> None:
+        await push(delivery).apply_competence(delivery.payload_as(CompetenceChanged))
+
+    async def on_staff(delivery: Delivery) -> None:
+        await push(delivery).apply_staff(delivery.payload_as(StaffData))
+
     return [
-        runtime.consumer(Topic.INTERACTIONS, {"InteractionLogged": on_interaction_logged}),
-        runtime.consumer(Topic.NOTIFICATIONS, {"EmailRequested": on_email_requested}),
+        consumer(Topic.INTERACTIONS, MAIL_GROUP, {"InteractionLogged": on_interaction_logged}),
+        consumer(Topic.NOTIFICATIONS, MAIL_GROUP, {"EmailRequested": on_email_requested}),
+        consumer(Topic.REMINDERS, MAIL_GROUP, {"ReminderDue": on_reminder_email}),
+        consumer(
+            Topic.CONTACTS,
+            PUSH_GROUP,
+            {
+                "ContactCreated": on_contact,
+                "ContactUpdated": on_contact,
+                "ContactAssigned": on_contact_assigned,
+                "ContactDeleted": on_contact_deleted,
+            },
+        ),
+        consumer(Topic.INTERACTIONS, PUSH_GROUP, {"PortalMessageReceived": on_portal_message}),
+        consumer(Topic.REMINDERS, PUSH_GROUP, {"ReminderDue": on_reminder_due}),
+        consumer(
+            Topic.STAFF,
+            PUSH_GROUP,
+            {
+                "StaffCreated": on_staff,
+                "StaffUpdated": on_staff,
+                "CompetenceChanged": on_competence,
+            },
+        ),
     ]

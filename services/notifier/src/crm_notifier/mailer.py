@@ -1,15 +1,17 @@
 """Sending email once: templates, SMTP with retries, and the send-once guard.
 
 The guard is a Redis key per (cause event, template, recipient), written right after the
-mail server accepted the message. A redelivered event finds the key and sends nothing.
-The only window for a duplicate is a crash between the server's acceptance and that
-write (milliseconds); the Message-ID is derived from the cause event, so a receiving
+mail server accepted the message (before the SMTP session is closed). A redelivered
+event finds the key and sends nothing. The only window for a duplicate is a crash between
+the server's acceptance and that write (well under a millisecond); the Message-ID is
+derived from the cause event, so a receiving
 system can drop such a duplicate too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -95,10 +97,12 @@ class Mailer:
         message.set_content(email.body)
         return message
 
-    async def _smtp_send(self, message: EmailMessage) -> None:
+    async def _smtp_send(self, message: EmailMessage, guard_key: str) -> None:
+        """Hand the message over and set the send-once guard right after the server
+        accepted it, before QUIT: the window for a duplicate after a crash is only the
+        time between the server's "250" and the Redis write."""
         s = self._settings
-        await aiosmtplib.send(
-            message,
+        smtp = aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,
             username=s.smtp_username,
@@ -106,6 +110,13 @@ class Mailer:
             start_tls=s.smtp_starttls,
             timeout=s.smtp_timeout_seconds,
         )
+        await smtp.connect()
+        try:
+            await smtp.send_message(message)
+            await self._redis.set(guard_key, "1", ex=SENT_TTL_SECONDS)
+        finally:
+            with contextlib.suppress(Exception):
+                await smtp.quit()
 
     async def send_once(self, email: Email) -> bool:
         """Send unless already sent; retries while the server is down. False if skipped."""
@@ -119,7 +130,7 @@ class Mailer:
         delay = 0.5
         while True:
             try:
-                await self._smtp_send(message)
+                await self._smtp_send(message, key)
                 break
             except (aiosmtplib.SMTPException, OSError) as exc:
                 permanent = (
@@ -131,7 +142,6 @@ class Mailer:
                 log.warning("SMTP send failed (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-        await self._redis.set(key, "1", ex=SENT_TTL_SECONDS)
         log.info("mail %s sent to %s (%s)", email.message_id, email.recipient, email.template)
         await self._producer.publish(
             Topic.NOTIFICATIONS,

@@ -1,16 +1,23 @@
-"""The notifier service: ``create_app(settings)``. No database: Redis guards the sends."""
+"""The notifier service: ``create_app(settings)``.
+
+Emails are guarded in Redis (send-once keys); staff notifications live in its database.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
 
+from crm_notifier.api import router
 from crm_notifier.handlers import consumers
 from crm_notifier.mailer import Mailer
 from crm_notifier.settings import Settings
 from crm_shared.consumer import EventConsumer
 from crm_shared.service import Runtime, create_service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CRM notifier",
+        routers=[router],
+        migrations_dir=MIGRATIONS,
         consumers=wire,
         uses_redis=True,
     )

@@ -1,0 +1,67 @@
+"""Tables of the notifier: staff notifications and the copies needed to address them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from crm_shared.events import utcnow
+
+
+def _tz(nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+class Notification(SQLModel, table=True):
+    """A push notification for one staff member (the list behind the bell icon)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (sa.Index("ix_notification_staff_created", "staff_id", "created_at", "id"),)
+
+    # derived from (cause event, staff member): a repeated cause stores nothing new
+    id: str = Field(primary_key=True, max_length=36)
+    staff_id: str = Field(max_length=36)
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=500)
+    body: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    contact_id: str | None = Field(default=None, max_length=36, index=True)
+    link: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    read_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+
+
+class ContactCopy(SQLModel, table=True):
+    """Who looks after a contact, from ContactCreated/ContactUpdated/ContactAssigned."""
+
+    __tablename__ = "notifier_contact_copy"
+
+    contact_id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=300)
+    mode: str = Field(default="all", max_length=16)
+    staff_id: str | None = Field(default=None, max_length=36)
+    competence_id: str | None = Field(default=None, max_length=36)
+    version: int = 0
+
+
+class CompetenceCopy(SQLModel, table=True):
+    """A competence's members, from CompetenceChanged."""
+
+    __tablename__ = "notifier_competence_copy"
+
+    competence_id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    member_ids: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+
+
+class StaffCopy(SQLModel, table=True):
+    """A staff member's language and whether they are active, from StaffCreated/Updated."""
+
+    __tablename__ = "notifier_staff_copy"
+
+    staff_id: str = Field(primary_key=True, max_length=36)
+    language: str = Field(default="de", max_length=2)
+    active: bool = True

@@ -1,0 +1,125 @@
+"""Helpers for the reminders tests: staff through the gateway, events straight to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from crm_shared.dlq import topic_partitions
+from crm_shared.events import CloudEvent, EventData, StaffRef, make_event, parse_cloudevent
+from crm_shared.kafka import EventProducer
+
+
+class TopicTail:
+    """Reads a topic from its end as it is now: what arrives, with arrival times."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.bootstrap = bootstrap
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        )
+        self.events: list[tuple[float, CloudEvent]] = []
+
+    async def __aenter__(self) -> TopicTail:
+        await self.consumer.start()
+        numbers = await topic_partitions(self.bootstrap, self.topic)
+        parts = [TopicPartition(self.topic, p) for p in numbers]
+        assert parts, f"no topic {self.topic}"
+        self.consumer.assign(parts)
+        await self.consumer.seek_to_end(*parts)
+        for part in parts:
+            await self.consumer.position(part)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def collect(
+        self, until: Callable[[list[CloudEvent]], bool], timeout: float = 10.0
+    ) -> list[tuple[float, CloudEvent]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if until([e for _, e in self.events]):
+                break
+            batches = await self.consumer.getmany(timeout_ms=50)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    try:
+                        self.events.append((now, parse_cloudevent(record.value)))
+                    except Exception:  # noqa: S112 - not ours
+                        continue
+        return self.events
+
+    def named(self, name: str, **data: Any) -> list[tuple[float, CloudEvent]]:
+        return [
+            (t, e)
+            for t, e in self.events
+            if e.name == name and all(e.data.get(k) == v for k, v in data.items())
+        ]
+
+
+async def publish(bootstrap: str, *payloads: EventData) -> list[CloudEvent]:
+    producer = EventProducer(bootstrap, client_id="test")
+    await producer.start()
+    try:
+        events = [make_event(p, source="/crm/test") for p in payloads]
+        for event in events:
+            await producer.publish(type(event.payload()).kafka_topic, event)
+        return events
+    finally:
+        await producer.stop()
+
+
+async def new_staff(api: httpx.AsyncClient, language: str = "de") -> dict[str, Any]:
+    name = f"staff{uuid.uuid4().hex[:10]}"
+    response = await api.post(
+        "/api/staff",
+        json={
+            "username": name,
+            "password": "pw-" + name,
+            "name": f"Anna {name}",
+            "initials": "AB",
+            "email": f"{name}@firma.example",
+            "roles": ["crm_user"],
+            "language": language,
+        },
+    )
+    assert response.status_code == 201, response.text
+    staff = response.json()
+    token = await api.post("/api/auth/token", json={"username": name, "password": "pw-" + name})
+    assert token.status_code == 200, token.text
+    staff["token"] = token.json()["access_token"]
+    staff["ref"] = StaffRef(staff_id=staff["id"], name=staff["name"], email=staff["email"])
+    return staff
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.1)
+
+
+class Kit:
+    """The helpers above, handed to tests as a fixture (test files import no conftest)."""
+
+    TopicTail = TopicTail
+    publish = staticmethod(publish)
+    new_staff = staticmethod(new_staff)
+    wait_until = staticmethod(wait_until)
+
+
+@pytest.fixture
+def kit() -> type[Kit]:
+    return Kit
