@@ -1,0 +1,66 @@
+"""Tables of the campaigns service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from crm_shared.events import utcnow
+
+
+def _tz(nullable: bool = False) -> Any:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ContactCopy(SQLModel, table=True):
+    """The local copy of a contact and its CRM facts, kept from contact events only.
+
+    A deleted contact stays as a tombstone (``status = "deleted"``, no personal data) so a
+    late ``ContactUpdated`` cannot bring it back.
+    """
+
+    __tablename__ = "contact_copy"
+
+    contact_id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=300)
+    status: str = Field(max_length=16)
+    company_id: str | None = Field(default=None, max_length=36, index=True)
+    company_size: str | None = Field(default=None, max_length=100)
+    company_group: str | None = Field(default=None, max_length=200)
+    revenue_group: str | None = Field(default=None, max_length=100)
+    employees: int | None = None
+    version: int = 0
+
+
+class Campaign(SQLModel, table=True):
+    """A time-limited sales project (Kampagne). Retired for good once ``retired_at`` is set."""
+
+    __tablename__ = "campaign"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200, index=True)
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    starts_on: date
+    ends_on: date
+    products: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    retired_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class CampaignMember(SQLModel, table=True):
+    """A contact assigned to a campaign."""
+
+    __tablename__ = "campaign_member"
+
+    campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=36)
+    contact_id: str = Field(primary_key=True, max_length=36, index=True)
+    added_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
