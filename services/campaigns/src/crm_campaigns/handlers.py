@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_campaigns.opportunities import OpportunityService
 from crm_campaigns.service import CampaignService
 from crm_shared.consumer import Delivery, EventConsumer
 from crm_shared.events import ContactDeleted, ContactSnapshot, Topic
@@ -17,6 +18,7 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
 
     async def on_contact_deleted(delivery: Delivery) -> None:
         contact_id = delivery.payload_as(ContactDeleted).contact_id
+        await OpportunityService(delivery.tx, runtime.outbox).erase_contact(contact_id)
         await CampaignService(delivery.tx, runtime.outbox).erase_contact(contact_id)
 
     return [

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from crm_campaigns.api import router as campaigns_router
+from crm_campaigns.crm_api import router as crm_router
 from crm_campaigns.handlers import consumers
 from crm_campaigns.settings import Settings
 from crm_shared.service import create_service_app
@@ -19,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CRM campaigns",
-        routers=[campaigns_router],
+        routers=[campaigns_router, crm_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,
     )

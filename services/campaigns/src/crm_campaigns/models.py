@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,3 +65,63 @@ class CampaignMember(SQLModel, table=True):
     campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=36)
     contact_id: str = Field(primary_key=True, max_length=36, index=True)
     added_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class CrmSettings(SQLModel, table=True):
+    """The admin lists of seed 003 (one row, id 1); defaults until an admin saves them."""
+
+    __tablename__ = "crm_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class Opportunity(SQLModel, table=True):
+    """A sales case on a contact or company (seed 003 "CRM im Ticket").
+
+    ``products`` and ``campaign_ids`` are kept twice: as JSON for reading, and as the link
+    tables below, which filters and the dashboard's GROUP BY join.
+    """
+
+    __tablename__ = "opportunity"
+    __table_args__ = (sa.Index("ix_opportunity_created_at_id", "created_at", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    contact_id: str = Field(max_length=36, index=True)
+    title: str = Field(max_length=300)
+    crm_status: str = Field(max_length=100, index=True)
+    closing_probability: int
+    revenue_potential: Decimal = Field(sa_column=sa.Column(sa.Numeric(14, 2), nullable=False))
+    currency: str = Field(default="EUR", max_length=3)
+    expected_users: int | None = None
+    assignee_id: str | None = Field(default=None, max_length=36, index=True)
+    products: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    campaign_ids: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class OpportunityProduct(SQLModel, table=True):
+    __tablename__ = "opportunity_product"
+
+    opportunity_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(36), sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    product: str = Field(primary_key=True, max_length=200, index=True)
+
+
+class OpportunityCampaign(SQLModel, table=True):
+    __tablename__ = "opportunity_campaign"
+
+    opportunity_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(36), sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    campaign_id: str = Field(primary_key=True, max_length=36, index=True)
