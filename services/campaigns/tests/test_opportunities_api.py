@@ -302,6 +302,18 @@ async def test_each_filter(api: httpx.AsyncClient) -> None:
         assert w.names(await listed(api, params)) == expected, extra
         [total] = await dashboard(api, params)
         assert total["count"] == len(expected), extra
+    # the company's facts change: its opportunities and its persons' follow
+    patched = await api.patch(
+        f"/api/contacts/{w.contacts['A']}",
+        json={"crm": {"company_size": "50-249", "company_group": "Handel"}},
+    )
+    assert patched.status_code == 200, patched.text
+
+    async def moved() -> bool:
+        found = await listed(api, {**w.base, "company_size": "50-249"})
+        return w.names(found) == {"o1", "o2"}
+
+    assert await eventually(moved)
     bad = await api.get("/api/opportunities", params={"users_from": 5, "users_to": 1})
     assert bad.status_code == 422
     assert problem_fields(bad) == ["users_to"]
@@ -375,6 +387,7 @@ async def test_exports_match_the_list_and_the_dashboard(any_api: httpx.AsyncClie
     assert o1["products"] == "CRM Cloud;Support"
     assert o1["contact_name"] == "Paula Alpha"
     assert o1["revenue_group"] == "mittel"
+    assert o1["company_size"] == "10-49"  # Paula's company's, not her own
 
     params = {**w.base, "group_by": "crm_status,product"}
     groups = await dashboard(any_api, params)

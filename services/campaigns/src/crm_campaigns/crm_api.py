@@ -148,6 +148,8 @@ OPPORTUNITY_COLUMNS = [
     "products",
     "campaign_ids",
     "assignee_id",
+    "company_size",
+    "company_group",
     "version",
     "created_at",
     "updated_at",

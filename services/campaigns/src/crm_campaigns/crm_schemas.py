@@ -166,6 +166,8 @@ class OpportunityPublic(BaseModel):
     campaign_ids: list[str]
     products: list[str]
     assignee_id: str | None
+    company_size: str | None = Field(description="of the contact's company (or the contact)")
+    company_group: str | None = Field(description="of the contact's company (or the contact)")
     version: int
     created_at: UtcDatetime
     updated_at: UtcDatetime

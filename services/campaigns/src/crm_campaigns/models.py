@@ -96,6 +96,12 @@ class Opportunity(SQLModel, table=True):
     currency: str = Field(default="EUR", max_length=3)
     expected_users: int | None = None
     assignee_id: str | None = Field(default=None, max_length=36, index=True)
+    # The company facts the dashboard groups by, kept here so it needs no join: the
+    # company of a contact person (its company_id), else the contact itself ("org").
+    # Refreshed from contact events (see repository.refresh_company_facts).
+    org_id: str | None = Field(default=None, max_length=36, index=True)
+    company_size: str | None = Field(default=None, max_length=100)
+    company_group: str | None = Field(default=None, max_length=200)
     products: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     campaign_ids: list[str] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)

@@ -27,6 +27,7 @@ from crm_campaigns.models import (
     OpportunityProduct,
 )
 from crm_campaigns.queries import OpportunityFilter, opportunity_ids_page
+from crm_campaigns.repository import org_of
 from crm_campaigns.service import DELETED
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import (
@@ -119,9 +120,10 @@ class OpportunityService:
                 )
 
     @staticmethod
-    def _check_contact(contact_id: str, contact: ContactCopy | None) -> None:
+    def _check_contact(contact_id: str, contact: ContactCopy | None) -> ContactCopy:
         if contact is None or contact.status == DELETED:
             raise Unprocessable("contact_id", f"unknown contact {contact_id}")
+        return contact
 
     # --- changes --------------------------------------------------------------------
 
@@ -154,8 +156,16 @@ class OpportunityService:
             **{name: getattr(opportunity, name) for name in EVENT_FIELDS},
         }
 
+    async def _set_company(self, opportunity: Opportunity, contact: ContactCopy) -> None:
+        opportunity.org_id = org_of(contact)
+        org = contact
+        if opportunity.org_id != contact.contact_id:
+            org = await self.session.get(ContactCopy, opportunity.org_id)  # type: ignore[assignment]
+        opportunity.company_size = org.company_size if org else None
+        opportunity.company_group = org.company_group if org else None
+
     async def create(self, data: OpportunityCreate, contact: ContactCopy | None) -> Opportunity:
-        self._check_contact(data.contact_id, contact)
+        known = self._check_contact(data.contact_id, contact)
         settings = await self.settings()
         products = list(dict.fromkeys(data.products))
         campaign_ids = list(dict.fromkeys(data.campaign_ids))
@@ -166,6 +176,7 @@ class OpportunityService:
             products=products,
             campaign_ids=campaign_ids,
         )
+        await self._set_company(opportunity, known)
         self.session.add(opportunity)
         await self.session.flush()
         await self._set_links(opportunity, products, campaign_ids)
@@ -206,6 +217,8 @@ class OpportunityService:
             )
         for name in changed:
             setattr(opportunity, name, values[name])
+        if "contact_id" in changed and contact is not None:
+            await self._set_company(opportunity, contact)
         opportunity.version += 1
         opportunity.updated_at = utcnow()
         await self.session.flush()

@@ -1,8 +1,11 @@
 """The opportunity filters and the CRM dashboard as SQL (one GROUP BY per dashboard).
 
 Company facts (company size and group) come from the contact copies: for a person with
-a ``company_id`` the company's facts win, a contact's own facts fill in what its company
-lacks. The revenue group is derived from the opportunity's ``revenue_potential`` with the
+a ``company_id`` its company's facts, else the contact's own. They are copied onto each
+opportunity (``org_id``, ``company_size``, ``company_group``) and refreshed by the contact
+events, so the dashboard reads one table plus the link tables, never a join to contacts.
+
+The revenue group is derived from the opportunity's ``revenue_potential`` with the
 admin's ``revenue_groups`` list (first group in list order with min <= x <= max), as a
 CASE expression, so changing the list re-groups every opportunity at once.
 """
@@ -19,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_campaigns.crm_schemas import CENT, CrmSettingsData
 from crm_campaigns.models import (
-    ContactCopy,
     Opportunity,
     OpportunityCampaign,
     OpportunityProduct,
@@ -27,9 +29,6 @@ from crm_campaigns.models import (
 from crm_shared.errors import Unprocessable
 
 OPP = Opportunity.__table__  # type: ignore[attr-defined]
-_contact = ContactCopy.__table__  # type: ignore[attr-defined]
-C = _contact.alias("c")
-ORG = _contact.alias("org")
 P = OpportunityProduct.__table__.alias("p")  # type: ignore[attr-defined]
 K = OpportunityCampaign.__table__.alias("k")  # type: ignore[attr-defined]
 
@@ -61,10 +60,6 @@ class OpportunityFilter:
     users_from: int | None = None
     users_to: int | None = None
 
-    @property
-    def needs_contacts(self) -> bool:
-        return bool(self.company_size or self.company_group)
-
 
 def split(values: list[str] | None) -> list[str]:
     """``?a=x&a=y`` and ``?a=x,y`` both mean x or y."""
@@ -72,11 +67,11 @@ def split(values: list[str] | None) -> list[str]:
 
 
 def company_size_expr() -> Any:
-    return sa.func.coalesce(ORG.c.company_size, C.c.company_size)
+    return OPP.c.company_size
 
 
 def company_group_expr() -> Any:
-    return sa.func.coalesce(ORG.c.company_group, C.c.company_group)
+    return OPP.c.company_group
 
 
 def revenue_group_expr(settings: CrmSettingsData) -> Any:
@@ -89,13 +84,6 @@ def revenue_group_expr(settings: CrmSettingsData) -> Any:
     if not whens:
         return sa.null()
     return sa.case(*whens, else_=sa.null())
-
-
-def with_contacts(from_: Any) -> Any:
-    """Join the contact copy and, for a person, its company's copy."""
-    return from_.outerjoin(C, C.c.contact_id == OPP.c.contact_id).outerjoin(
-        ORG, ORG.c.contact_id == C.c.company_id
-    )
 
 
 def conditions(flt: OpportunityFilter, settings: CrmSettingsData) -> list[Any]:
@@ -113,8 +101,7 @@ def conditions(flt: OpportunityFilter, settings: CrmSettingsData) -> list[Any]:
         where.append(sa.or_(*ranges) if ranges else sa.false())
     if flt.contact_id:
         # a company's id also selects the opportunities of its contact persons
-        persons = sa.select(_contact.c.contact_id).where(_contact.c.company_id.in_(flt.contact_id))
-        where.append(sa.or_(OPP.c.contact_id.in_(flt.contact_id), OPP.c.contact_id.in_(persons)))
+        where.append(sa.or_(OPP.c.contact_id.in_(flt.contact_id), OPP.c.org_id.in_(flt.contact_id)))
     if flt.company_size:
         where.append(company_size_expr().in_(flt.company_size))
     if flt.company_group:
@@ -147,8 +134,6 @@ def opportunity_ids_page(
 ) -> Any:
     """Ids of one page, newest first (keyset on created_at, id)."""
     from_: Any = OPP
-    if flt.needs_contacts:
-        from_ = with_contacts(from_)
     query = (
         sa.select(OPP.c.id, OPP.c.created_at).select_from(from_).where(*conditions(flt, settings))
     )
@@ -177,8 +162,6 @@ def dashboard_query(flt: OpportunityFilter, settings: CrmSettingsData, group_by:
     once in each of its groups; one without any lands in the group whose key is null.
     """
     from_: Any = OPP
-    if flt.needs_contacts or {"company_size", "company_group"} & set(group_by):
-        from_ = with_contacts(from_)
     if "product" in group_by:
         from_ = from_.outerjoin(P, P.c.opportunity_id == OPP.c.id)
     if "campaign" in group_by:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from crm_campaigns.models import Campaign, CampaignMember, ContactCopy
+from crm_campaigns.models import Campaign, CampaignMember, ContactCopy, Opportunity
 
 
 class ContactRepository:
@@ -90,3 +90,34 @@ class CampaignRepository:
             .where(col(CampaignMember.contact_id) == contact_id)
         )
         return [(m, c) for m, c in (await self.session.execute(query)).all()]
+
+
+def org_of(contact: ContactCopy) -> str:
+    """Whose company facts count for a contact: its company's, else its own."""
+    return contact.company_id or contact.contact_id
+
+
+async def refresh_company_facts(session: AsyncSession, contact: ContactCopy) -> None:
+    """After a contact's copy changed: its opportunities follow its (new) company, and the
+    opportunities whose company it is get its facts."""
+    opp = Opportunity.__table__  # type: ignore[attr-defined]
+    org = ContactCopy.__table__.alias("org")  # type: ignore[attr-defined]
+    org_id = org_of(contact)
+    await session.execute(
+        sa.update(opp)
+        .where(opp.c.contact_id == contact.contact_id)
+        .values(
+            org_id=org_id,
+            company_size=sa.select(org.c.company_size)
+            .where(org.c.contact_id == org_id)
+            .scalar_subquery(),
+            company_group=sa.select(org.c.company_group)
+            .where(org.c.contact_id == org_id)
+            .scalar_subquery(),
+        )
+    )
+    await session.execute(
+        sa.update(opp)
+        .where(opp.c.org_id == contact.contact_id)
+        .values(company_size=contact.company_size, company_group=contact.company_group)
+    )

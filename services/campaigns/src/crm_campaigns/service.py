@@ -5,7 +5,11 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_campaigns.models import Campaign, CampaignMember, ContactCopy
-from crm_campaigns.repository import CampaignRepository, ContactRepository
+from crm_campaigns.repository import (
+    CampaignRepository,
+    ContactRepository,
+    refresh_company_facts,
+)
 from crm_campaigns.schemas import CampaignCreate, CampaignPublic, MembersAdded
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
@@ -144,6 +148,7 @@ class CampaignService:
         copy.employees = crm.employees
         copy.version = snapshot.version
         await self.session.flush()
+        await refresh_company_facts(self.session, copy)
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: a deleted contact loses its memberships (each an event) and keeps only a
@@ -164,3 +169,4 @@ class CampaignService:
         copy.company_size = copy.company_group = copy.revenue_group = None
         copy.employees = None
         await self.session.flush()
+        await refresh_company_facts(self.session, copy)
