@@ -93,6 +93,11 @@ class Opportunity(SQLModel, table=True):
     crm_status: str = Field(max_length=100, index=True)
     closing_probability: int
     revenue_potential: Decimal = Field(sa_column=sa.Column(sa.Numeric(14, 2), nullable=False))
+    # The same amount in cents: the dashboard sums and compares integers, several times
+    # faster than NUMERIC over 200,000 rows. Always set together with revenue_potential.
+    revenue_cents: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
     currency: str = Field(default="EUR", max_length=3)
     expected_users: int | None = None
     assignee_id: str | None = Field(default=None, max_length=36, index=True)

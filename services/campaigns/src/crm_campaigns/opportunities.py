@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crm_campaigns.crm_schemas import (
+    CENT,
     DEFAULT_SETTINGS,
     CrmSettingsData,
     OpportunityCreate,
@@ -68,6 +70,10 @@ async def save_settings(session: AsyncSession, data: CrmSettingsData) -> CrmSett
     row.updated_at = utcnow()
     await session.flush()
     return data
+
+
+def cents(amount: Decimal) -> int:
+    return int(Decimal(amount).quantize(CENT) * 100)
 
 
 def to_public(
@@ -176,6 +182,7 @@ class OpportunityService:
             products=products,
             campaign_ids=campaign_ids,
         )
+        opportunity.revenue_cents = cents(opportunity.revenue_potential)
         await self._set_company(opportunity, known)
         self.session.add(opportunity)
         await self.session.flush()
@@ -217,6 +224,7 @@ class OpportunityService:
             )
         for name in changed:
             setattr(opportunity, name, values[name])
+        opportunity.revenue_cents = cents(opportunity.revenue_potential)
         if "contact_id" in changed and contact is not None:
             await self._set_company(opportunity, contact)
         opportunity.version += 1
