@@ -6,7 +6,7 @@ import json
 import uuid
 
 import httpx
-from helpers import create_campaign, create_contact, eventually, problem_fields
+from campaigns_helpers import create_campaign, create_contact, eventually, problem_fields
 
 from crm_dev.stack import Stack
 from crm_dev.testing import read_topic
