@@ -1,17 +1,26 @@
-"""The campaigns service: ``create_app(settings)``.
-
-Only the runtime so far (health, readiness, metrics, Kafka); its features come with
-issue #4.
-"""
+"""The campaigns service: ``create_app(settings)``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
+from crm_campaigns.api import router as campaigns_router
+from crm_campaigns.crm_api import router as crm_router
+from crm_campaigns.handlers import consumers
 from crm_campaigns.settings import Settings
 from crm_shared.service import create_service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return create_service_app(settings, title="CRM campaigns")
+    return create_service_app(
+        settings,
+        title="CRM campaigns",
+        routers=[campaigns_router, crm_router],
+        migrations_dir=MIGRATIONS,
+        consumers=consumers,
+    )

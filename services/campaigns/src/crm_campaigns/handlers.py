@@ -1,0 +1,33 @@
+"""Kafka subscribers of the campaigns service (thin: rules live in the services)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crm_campaigns.opportunities import OpportunityService
+from crm_campaigns.service import CampaignService
+from crm_shared.consumer import Delivery, EventConsumer
+from crm_shared.events import ContactDeleted, ContactSnapshot, Topic
+from crm_shared.service import Runtime
+
+
+def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+    async def on_contact(delivery: Delivery) -> None:
+        service = CampaignService(delivery.tx, runtime.outbox)
+        await service.apply_contact(delivery.payload_as(ContactSnapshot))
+
+    async def on_contact_deleted(delivery: Delivery) -> None:
+        contact_id = delivery.payload_as(ContactDeleted).contact_id
+        await OpportunityService(delivery.tx, runtime.outbox).erase_contact(contact_id)
+        await CampaignService(delivery.tx, runtime.outbox).erase_contact(contact_id)
+
+    return [
+        runtime.consumer(
+            Topic.CONTACTS,
+            {
+                "ContactCreated": on_contact,
+                "ContactUpdated": on_contact,
+                "ContactDeleted": on_contact_deleted,
+            },
+        ),
+    ]

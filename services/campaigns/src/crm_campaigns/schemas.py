@@ -1,0 +1,76 @@
+"""API request and response models of the campaigns service."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from crm_shared.errors import Unprocessable
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite gives back naive datetimes; every stored time is UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    starts_on: date
+    ends_on: date
+    products: list[str] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.starts_on > self.ends_on:
+            raise Unprocessable("ends_on", "must not be before starts_on")
+        self.products = list(dict.fromkeys(p.strip() for p in self.products if p.strip()))
+        return self
+
+
+class CampaignPublic(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    starts_on: date
+    ends_on: date
+    products: list[str]
+    retired: bool
+    retired_at: UtcDatetime | None
+    created_at: UtcDatetime
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignPublic]
+    next_cursor: str | None
+
+
+class MembersAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class MembersAdded(BaseModel):
+    campaign_id: str
+    added: list[str] = Field(description="contacts that became members with this request")
+    already_members: list[str]
+
+
+class MemberPublic(BaseModel):
+    contact_id: str
+    name: str
+    kind: str
+    added_at: UtcDatetime
+
+
+class MemberPage(BaseModel):
+    items: list[MemberPublic]
+    next_cursor: str | None
