@@ -138,7 +138,7 @@ async def seed(url: str, opportunities: int, companies: int) -> None:
     conn = await connect(url)
     try:
         await conn.copy_records_to_table(
-            "contact_copy",
+            "campaign_contact",
             records=[(*c, None, None, 1) for c in contacts],
             columns=[
                 "contact_id",

@@ -28,7 +28,7 @@ class ContactCopy(SQLModel, table=True):
     late ``ContactUpdated`` cannot bring it back.
     """
 
-    __tablename__ = "contact_copy"
+    __tablename__ = "campaign_contact"
 
     contact_id: str = Field(primary_key=True, max_length=36)
     kind: str = Field(max_length=16)

@@ -29,13 +29,13 @@ def upgrade() -> None:
     # opportunities written before: take the facts from the contact copies
     op.execute(
         "UPDATE opportunity SET org_id = (SELECT COALESCE(c.company_id, c.contact_id) "
-        "FROM contact_copy c WHERE c.contact_id = opportunity.contact_id)"
+        "FROM campaign_contact c WHERE c.contact_id = opportunity.contact_id)"
     )
     op.execute(
         "UPDATE opportunity SET "
-        "company_size = (SELECT o.company_size FROM contact_copy o "
+        "company_size = (SELECT o.company_size FROM campaign_contact o "
         "WHERE o.contact_id = opportunity.org_id), "
-        "company_group = (SELECT o.company_group FROM contact_copy o "
+        "company_group = (SELECT o.company_group FROM campaign_contact o "
         "WHERE o.contact_id = opportunity.org_id)"
     )
     # ### end Alembic commands ###

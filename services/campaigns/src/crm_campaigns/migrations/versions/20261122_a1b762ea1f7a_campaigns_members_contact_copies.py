@@ -34,7 +34,7 @@ def upgrade() -> None:
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_name'), ['name'], unique=False)
 
-    op.create_table('contact_copy',
+    op.create_table('campaign_contact',
     sa.Column('contact_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
@@ -45,10 +45,10 @@ def upgrade() -> None:
     sa.Column('revenue_group', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('employees', sa.Integer(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('contact_id', name=op.f('pk_contact_copy'))
+    sa.PrimaryKeyConstraint('contact_id', name=op.f('pk_campaign_contact'))
     )
-    with op.batch_alter_table('contact_copy', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contact_copy_company_id'), ['company_id'], unique=False)
+    with op.batch_alter_table('campaign_contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_contact_company_id'), ['company_id'], unique=False)
 
     op.create_table('outbox_message',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -87,10 +87,10 @@ def downgrade() -> None:
     op.drop_table('campaign_member')
     op.drop_table('processed_event')
     op.drop_table('outbox_message')
-    with op.batch_alter_table('contact_copy', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_contact_copy_company_id'))
+    with op.batch_alter_table('campaign_contact', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_contact_company_id'))
 
-    op.drop_table('contact_copy')
+    op.drop_table('campaign_contact')
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_name'))
 
