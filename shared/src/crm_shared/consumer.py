@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -206,22 +206,8 @@ class EventConsumer:
         self._hold_before_ack = hold_before_ack_seconds
 
     def register(self, broker: KafkaBroker) -> None:
-        """Attach the subscriber to ``broker`` (at-least-once: offsets after effects)."""
-
-        async def on_message(message: KafkaMessage) -> None:
-            await self.handle(message)
-
-        broker.subscriber(
-            self.topic,
-            group_id=self.group_id,
-            ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest",
-            # a crashed replica's partitions move on after 6 s (the broker's minimum)
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=2000,
-            # a handler may retry a while (the notifier waits out an SMTP outage)
-            max_poll_interval_ms=15 * 60 * 1000,
-        )(on_message)
+        """Attach a subscriber for this consumer alone (see :func:`register_consumers`)."""
+        register_consumers(broker, [self])
 
     async def handle(self, message: Any) -> None:
         """Process one FastStream Kafka message; commit or seek back."""
@@ -344,3 +330,40 @@ class EventConsumer:
             reason,
             error[:200],
         )
+
+
+def register_consumers(broker: KafkaBroker, consumers: Sequence[EventConsumer]) -> None:
+    """One Kafka consumer per group, over all the topics of that group's consumers.
+
+    A service with several topics then joins its group once (one rebalance on restart,
+    not one per topic); each message goes to the consumer of its topic. At least once:
+    offsets are committed only after the effect (``AckPolicy.MANUAL``).
+    """
+    groups: dict[str, dict[str, EventConsumer]] = {}
+    for consumer in consumers:
+        by_topic = groups.setdefault(consumer.group_id, {})
+        if consumer.topic in by_topic:
+            raise ValueError(f"two consumers for {consumer.topic} in group {consumer.group_id}")
+        by_topic[consumer.topic] = consumer
+    for group_id, by_topic in groups.items():
+        broker.subscriber(
+            *by_topic,
+            group_id=group_id,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            # a crashed replica's partitions move on after 6 s (the broker's minimum)
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
+            # a handler may retry a while (the notifier waits out an SMTP outage)
+            max_poll_interval_ms=15 * 60 * 1000,
+        )(_dispatcher(by_topic))
+
+
+def _dispatcher(by_topic: dict[str, EventConsumer]) -> Callable[[Any], Awaitable[None]]:
+    # FastStream fills a handler's parameters from the message, so the routing table is
+    # bound in a closure, never as a parameter.
+    async def on_message(message: KafkaMessage) -> None:
+        record: ConsumerRecord[Any, Any] = message.raw_message
+        await by_topic[record.topic].handle(message)
+
+    return on_message

@@ -29,6 +29,7 @@ from crm_shared.consumer import (
     EventConsumer,
     Handler,
     RedisDeduplicator,
+    register_consumers,
 )
 from crm_shared.db import Database
 from crm_shared.errors import install_problem_handlers
@@ -139,8 +140,7 @@ def create_service_app(
         if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
             await ensure_topics(settings.kafka_bootstrap)
         broker = create_broker(settings.kafka_bootstrap, client_id=settings.service_name)
-        for consumer in consumers(runtime) if consumers else ():
-            consumer.register(broker)
+        register_consumers(broker, consumers(runtime) if consumers else ())
         if runtime.db is not None:
             runtime.relay = OutboxRelay(
                 runtime.db,
