@@ -130,9 +130,10 @@ class EventCounter:
 
     async def start(self) -> None:
         await self.consumer.start()
+        cluster = await self.consumer._client.fetch_all_metadata()
         partitions = [
             TopicPartition("crm.history", p)
-            for p in sorted(self.consumer.partitions_for_topic("crm.history") or ())
+            for p in sorted(cluster.partitions_for_topic("crm.history") or ())
         ]
         self.consumer.assign(partitions)
         await self.consumer.seek_to_end(*partitions)

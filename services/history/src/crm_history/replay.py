@@ -48,11 +48,15 @@ async def replay(settings: Settings, *, clear: bool = True, batch: int = 500) ->
             async with db.unit_of_work() as session:
                 await HistoryService(session, outbox).repo.clear_timeline()
         await consumer.start()
+        # the consumer's public partitions_for_topic() only knows topics it has seen
+        cluster = await consumer._client.fetch_all_metadata()
         partitions = [
             TopicPartition(topic.value, p)
             for topic in TIMELINE_TOPICS
-            for p in sorted(consumer.partitions_for_topic(topic.value) or ())
+            for p in sorted(cluster.partitions_for_topic(topic.value) or ())
         ]
+        if not partitions:
+            return counts
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = {tp: o for tp, o in (await consumer.end_offsets(partitions)).items() if o > 0}
@@ -90,6 +94,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     started = time.monotonic()
     counts = asyncio.run(replay(Settings(), clear=not args.keep))
+    if counts["read"] == 0:
+        log.warning("no events found on %s", ", ".join(t.value for t in TIMELINE_TOPICS))
     print(
         f"replayed {counts['read']} events ({counts['skipped']} unreadable skipped) "
         f"in {time.monotonic() - started:.1f}s"
