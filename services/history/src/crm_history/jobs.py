@@ -25,7 +25,7 @@ from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from crm_history.models import ContactCopy, Job
+from crm_history.models import Job
 from crm_history.repository import DELETED
 from crm_history.schemas import EntryFields
 from crm_history.service import HistoryService, job_entry_id
@@ -64,7 +64,7 @@ def compile_template(field: str, source: str) -> Any:
     return template
 
 
-def template_context(contact: ContactCopy) -> dict[str, Any]:
+def template_context(contact: Any) -> dict[str, Any]:
     return {
         "name": contact.name,
         "customer_number": contact.customer_number or "",
@@ -176,7 +176,7 @@ class JobRunner:
                 return True
             chunk = prepared.contact_ids[job.done : job.done + self.batch_size]
             if chunk:
-                contacts = await service.repo.contacts(chunk)
+                contacts = await service.repo.contact_rows(chunk)
                 now = utcnow()
                 rows: list[dict[str, Any]] = []
                 mails: list[tuple[EventData, str, dt.datetime]] = []
@@ -211,7 +211,7 @@ class JobRunner:
             return job.state != "running"
 
     def _mail(
-        self, prepared: _Prepared, contact: ContactCopy, now: dt.datetime
+        self, prepared: _Prepared, contact: Any, now: dt.datetime
     ) -> tuple[EventData, str, dt.datetime]:
         context = template_context(contact)
         request_id = derived_event_id("history", "mailing", prepared.job.id, contact.contact_id)

@@ -102,6 +102,18 @@ class HistoryRepository:
             found.update({row.contact_id: row for row in rows})
         return found
 
+    async def contact_rows(self, ids: Sequence[str]) -> dict[str, Any]:
+        """Contact copies as plain rows (attribute access, no ORM identity map): for jobs."""
+        table = _table(ContactCopy)
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            result = await self.session.execute(
+                sa.select(table).where(table.c.contact_id.in_(chunk))
+            )
+            found.update({row.contact_id: row for row in result})
+        return found
+
     async def live_contact_ids(self, ids: Sequence[str]) -> set[str]:
         live: set[str] = set()
         for start in range(0, len(ids), _CHUNK):

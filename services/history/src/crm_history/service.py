@@ -31,7 +31,7 @@ from crm_history.schemas import (
     HistorySettingsBody,
     Selection,
 )
-from crm_history.timeline import timeline_item
+from crm_history.timeline import item_for, timeline_item
 from crm_shared.auth import StaffClaims
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import (
@@ -63,6 +63,10 @@ ENTRY_FIELDS = (
     "field6",
     "text",
 )
+
+
+def source_of_outbox(outbox: Outbox) -> str:
+    return outbox.source.removeprefix("/crm/")
 
 
 def today_berlin() -> dt.date:
@@ -195,12 +199,9 @@ class HistoryService:
         return self.repo.emit_many(self.outbox.source, events), timeline
 
     def timeline_row(self, event_id: str, at: dt.datetime, payload: EventData) -> dict[str, Any]:
-        cloud = CloudEvent(
-            id=event_id, source=self.outbox.source, type="", time=at, subject=None, data={}
-        )
-        item = timeline_item(cloud, payload)
+        item = item_for(event_id, at, source_of_outbox(self.outbox), payload)
         assert item is not None  # noqa: S101 - every history event has an item
-        return item.model_dump()
+        return item.row()
 
     async def write_entries(
         self, rows: list[dict[str, Any]], cls: type[HistoryEntryCreated] = HistoryEntryCreated
@@ -384,4 +385,4 @@ class HistoryService:
         copy = await self.repo.contact(item.contact_id)
         if copy is not None and copy.status == DELETED:
             return
-        await self.repo.insert_ignoring_duplicates(TimelineItem, [item.model_dump()])
+        await self.repo.insert_ignoring_duplicates(TimelineItem, [item.row()])

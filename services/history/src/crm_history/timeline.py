@@ -10,8 +10,10 @@ a deleted interaction add an item of their own; only ``ContactDeleted`` erases (
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from crm_history.models import TimelineItem
 from crm_shared.events import (
     CampaignMemberAdded,
     CampaignMemberRemoved,
@@ -164,19 +166,41 @@ def source_of(event: CloudEvent) -> str:
     return event.source.removeprefix("/crm/")
 
 
-def timeline_item(event: CloudEvent, payload: EventData) -> TimelineItem | None:
-    """The timeline item an event adds, or None for events the timeline does not show."""
+@dataclass(frozen=True)
+class Item:
+    """A timeline item as a plain value (cheap to build in bulk; a row of TimelineItem)."""
+
+    id: str
+    contact_id: str
+    at: datetime
+    type: str
+    source: str
+    summary: str
+    ref_id: str | None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "contact_id": self.contact_id,
+            "at": self.at,
+            "type": self.type,
+            "source": self.source,
+            "summary": self.summary,
+            "ref_id": self.ref_id,
+        }
+
+
+def item_for(event_id: str, at: datetime, source: str, payload: EventData) -> Item | None:
+    """The item for a payload with its event id, time and producing service."""
     for projection in _PROJECTIONS:
         found = projection(payload)
         if found is not None:
             kind, summary, ref_id = found
-            return TimelineItem(
-                id=event.id,
-                contact_id=str(payload.contact_id),  # type: ignore[attr-defined]
-                at=event.time,
-                type=kind,
-                source=source_of(event),
-                summary=summary[:500],
-                ref_id=ref_id,
-            )
+            contact_id = str(payload.contact_id)  # type: ignore[attr-defined]
+            return Item(event_id, contact_id, at, kind, source, summary[:500], ref_id)
     return None
+
+
+def timeline_item(event: CloudEvent, payload: EventData) -> Item | None:
+    """The timeline item an event adds, or None for events the timeline does not show."""
+    return item_for(event.id, event.time, source_of(event), payload)
