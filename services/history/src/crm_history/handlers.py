@@ -1,0 +1,64 @@
+"""Kafka subscribers of the history service (thin: rules live in the service).
+
+One consumer group (``history``) per topic: contact events keep the local contact copy
+and the group projection; every event about a contact adds its timeline item. The
+history service's own events are not consumed: their timeline items are written in the
+transaction of the entry itself (the replay reads ``crm.history`` too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crm_history.service import HistoryService
+from crm_history.timeline import TIMELINE_TOPICS
+from crm_shared.consumer import Delivery, EventConsumer, Handler
+from crm_shared.events import (
+    ContactDeleted,
+    ContactSnapshot,
+    ContactStatusChanged,
+    GroupChanged,
+    Topic,
+    registered_events,
+)
+from crm_shared.service import Runtime
+
+
+def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+    def service(delivery: Delivery) -> HistoryService:
+        return HistoryService(delivery.tx, runtime.outbox)
+
+    async def on_timeline_event(delivery: Delivery) -> None:
+        await service(delivery).project(delivery.event, delivery.payload)
+
+    async def on_contact(delivery: Delivery) -> None:
+        await service(delivery).apply_contact(delivery.payload_as(ContactSnapshot))
+        await on_timeline_event(delivery)
+
+    async def on_status(delivery: Delivery) -> None:
+        await service(delivery).apply_status(delivery.payload_as(ContactStatusChanged))
+        await on_timeline_event(delivery)
+
+    async def on_contact_deleted(delivery: Delivery) -> None:
+        await service(delivery).erase_contact(delivery.payload_as(ContactDeleted).contact_id)
+
+    async def on_group(delivery: Delivery) -> None:
+        await service(delivery).apply_group(delivery.payload_as(GroupChanged))
+
+    special: dict[str, Handler] = {
+        "ContactCreated": on_contact,
+        "ContactUpdated": on_contact,
+        "ContactStatusChanged": on_status,
+        "ContactAssigned": on_timeline_event,
+        "ContactDeleted": on_contact_deleted,
+        "GroupChanged": on_group,
+    }
+    by_topic: dict[Topic, dict[str, Handler]] = {t: {} for t in TIMELINE_TOPICS}
+    for name, cls in registered_events().items():
+        if cls.kafka_topic in by_topic:
+            by_topic[cls.kafka_topic][name] = special.get(name, on_timeline_event)
+    return [
+        runtime.consumer(topic, handlers)
+        for topic, handlers in by_topic.items()
+        if topic != Topic.HISTORY
+    ]

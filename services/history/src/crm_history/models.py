@@ -1,0 +1,142 @@
+"""Tables of the history service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from crm_shared.events import utcnow
+
+
+def _tz(nullable: bool = False) -> Any:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+def _json() -> Any:
+    return sa.Column(sa.JSON, nullable=False)
+
+
+class HistorySettings(SQLModel, table=True):
+    """The admin's pick lists and field labels (one row, id 1)."""
+
+    __tablename__ = "history_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    actions: list[str] = Field(default_factory=list, sa_column=_json())
+    infos: list[str] = Field(default_factory=list, sa_column=_json())
+    field_labels: dict[str, str] = Field(default_factory=dict, sa_column=_json())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class ContactCopy(SQLModel, table=True):
+    """The local copy of a contact, kept from contact events only (never a call).
+
+    A deleted contact stays as a tombstone (status ``deleted``, no personal data), so
+    late events about it are ignored."""
+
+    __tablename__ = "contact_copy"
+
+    contact_id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=300)
+    email: str | None = Field(default=None, max_length=320)
+    language: str = Field(default="de", max_length=2)
+    customer_number: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(max_length=16, index=True)
+    version: int = 0
+
+
+class GroupCopy(SQLModel, table=True):
+    """A contact group as known from ``GroupChanged`` events."""
+
+    __tablename__ = "group_copy"
+
+    group_id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=300)
+    kind: str = Field(max_length=16)
+    deleted: bool = False
+
+
+class GroupMember(SQLModel, table=True):
+    """Static group membership from ``GroupChanged`` members_added/members_removed."""
+
+    __tablename__ = "group_member"
+
+    group_id: str = Field(primary_key=True, max_length=36)
+    contact_id: str = Field(primary_key=True, max_length=36, index=True)
+
+
+class HistoryEntry(SQLModel, table=True):
+    """A customer history entry (Kundenhistory, seed 000)."""
+
+    __tablename__ = "history_entry"
+    __table_args__ = (sa.Index("ix_history_entry_contact_order", "contact_id", "date", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    contact_id: str = Field(max_length=36)
+    date: dt.date
+    staff_initials: str | None = Field(default=None, max_length=16)
+    action: str | None = Field(default=None, max_length=200)
+    info: str | None = Field(default=None, max_length=200)
+    field1: str | None = Field(default=None, max_length=500)
+    field2: str | None = Field(default=None, max_length=500)
+    field3: str | None = Field(default=None, max_length=500)
+    field4: str | None = Field(default=None, max_length=500)
+    field5: bool = False
+    field6: bool = False
+    text: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_by_id: str | None = Field(default=None, max_length=36)
+    created_by_name: str | None = Field(default=None, max_length=200)
+    job_id: str | None = Field(default=None, max_length=36, index=True)
+    # Order of creation within a day (newest first in the pager); microseconds since epoch.
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class Job(SQLModel, table=True):
+    """A tracked background job (bulk entry, mailing). ``done`` is the cursor into the
+    selection, advanced in the same transaction as the rows of each batch."""
+
+    __tablename__ = "job"
+
+    id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)
+    state: str = Field(default="running", max_length=16, index=True)
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
+    created_by: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    finished_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+
+
+class JobSelection(SQLModel, table=True):
+    """The contact ids a job resolved at creation, in processing order (kept apart from
+    the small, often-read job row)."""
+
+    __tablename__ = "job_selection"
+
+    job_id: str = Field(primary_key=True, max_length=36)
+    contact_ids: list[str] = Field(default_factory=list, sa_column=_json())
+
+
+class TimelineItem(SQLModel, table=True):
+    """One item of a contact's CRM timeline (CRM-Historie, seed 004). Keyed by the id of
+    the event it came from, so a replayed event never adds a second item."""
+
+    __tablename__ = "timeline_item"
+    __table_args__ = (sa.Index("ix_timeline_item_contact_at", "contact_id", "at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    contact_id: str = Field(max_length=36)
+    at: datetime = Field(sa_column=_tz())
+    type: str = Field(max_length=32)
+    source: str = Field(max_length=64)
+    summary: str = Field(max_length=500)
+    ref_id: str | None = Field(default=None, max_length=64)

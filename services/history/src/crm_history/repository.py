@@ -1,0 +1,231 @@
+"""Queries of the history service: add and flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col, select
+
+from crm_history.models import (
+    ContactCopy,
+    GroupCopy,
+    GroupMember,
+    HistoryEntry,
+    HistorySettings,
+    Job,
+    JobSelection,
+    TimelineItem,
+)
+from crm_shared.db import OUTBOX_DIRTY
+from crm_shared.events import EventData, make_event
+from crm_shared.outbox import OutboxMessage
+
+DELETED = "deleted"
+_CHUNK = 5000
+
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+class HistoryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    async def insert_ignoring_duplicates(
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert rows; a row whose key exists already is skipped (replays, redelivery)."""
+        if not rows:
+            return
+        table = _table(model)
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        stmt = dialect.insert(table).on_conflict_do_nothing()
+        await self.session.execute(stmt, list(rows))
+
+    async def insert_many(self, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(sa.insert(_table(model)), list(rows))
+
+    def emit_many(
+        self, source: str, events: Iterable[tuple[EventData, str, datetime]]
+    ) -> list[dict[str, Any]]:
+        """Outbox rows for ``(payload, event id, time)``; the caller inserts them in the
+        transaction of the change (like ``Outbox.emit``, but in bulk and with the time
+        fixed, so the timeline item and the event carry the same time)."""
+        rows = []
+        for data, event_id, time in events:
+            event = make_event(data, source=source, event_id=event_id, time=time)
+            rows.append(
+                {
+                    "event_id": event.id,
+                    "topic": data.kafka_topic.value,
+                    "key": event.subject,
+                    "body": event.to_bytes().decode(),
+                    "created_at": time,
+                }
+            )
+        return rows
+
+    async def write_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.insert_many(OutboxMessage, rows)
+            self.session.info[OUTBOX_DIRTY] = True
+
+    # --- settings ----------------------------------------------------------------------
+
+    async def settings(self) -> HistorySettings | None:
+        return await self.session.get(HistorySettings, 1)
+
+    # --- contacts and groups -----------------------------------------------------------
+
+    async def contact(self, contact_id: str) -> ContactCopy | None:
+        return await self.session.get(ContactCopy, contact_id)
+
+    async def contacts(self, ids: Sequence[str]) -> dict[str, ContactCopy]:
+        found: dict[str, ContactCopy] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = await self.session.scalars(
+                select(ContactCopy).where(col(ContactCopy.contact_id).in_(chunk))
+            )
+            found.update({row.contact_id: row for row in rows})
+        return found
+
+    async def contact_rows(self, ids: Sequence[str]) -> dict[str, Any]:
+        """Contact copies as plain rows (attribute access, no ORM identity map): for jobs."""
+        table = _table(ContactCopy)
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            result = await self.session.execute(
+                sa.select(table).where(table.c.contact_id.in_(chunk))
+            )
+            found.update({row.contact_id: row for row in result})
+        return found
+
+    async def live_contact_ids(self, ids: Sequence[str]) -> set[str]:
+        live: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = await self.session.scalars(
+                select(col(ContactCopy.contact_id)).where(
+                    col(ContactCopy.contact_id).in_(chunk), col(ContactCopy.status) != DELETED
+                )
+            )
+            live.update(rows)
+        return live
+
+    async def filter_contact_ids(
+        self, *, q: str | None, status: str | None, customer_number: str | None
+    ) -> list[str]:
+        query = select(col(ContactCopy.contact_id)).where(col(ContactCopy.status) != DELETED)
+        if q:
+            query = query.where(sa.func.lower(col(ContactCopy.name)).contains(q.lower()))
+        if status:
+            query = query.where(col(ContactCopy.status) == status)
+        if customer_number:
+            query = query.where(col(ContactCopy.customer_number) == customer_number)
+        return list(await self.session.scalars(query.order_by(col(ContactCopy.contact_id))))
+
+    async def group(self, group_id: str) -> GroupCopy | None:
+        return await self.session.get(GroupCopy, group_id)
+
+    async def group_contact_ids(self, group_id: str) -> list[str]:
+        query = (
+            select(col(GroupMember.contact_id))
+            .join(ContactCopy, col(ContactCopy.contact_id) == col(GroupMember.contact_id))
+            .where(col(GroupMember.group_id) == group_id, col(ContactCopy.status) != DELETED)
+            .order_by(col(GroupMember.contact_id))
+        )
+        return list(await self.session.scalars(query))
+
+    async def add_members(self, group_id: str, contact_ids: Sequence[str]) -> None:
+        await self.insert_ignoring_duplicates(
+            GroupMember, [{"group_id": group_id, "contact_id": c} for c in contact_ids]
+        )
+
+    async def remove_members(self, group_id: str, contact_ids: Sequence[str] | None) -> None:
+        stmt = sa.delete(GroupMember).where(col(GroupMember.group_id) == group_id)
+        if contact_ids is not None:
+            stmt = stmt.where(col(GroupMember.contact_id).in_(contact_ids))
+        await self.session.execute(stmt)
+
+    # --- entries -----------------------------------------------------------------------
+
+    async def entry(self, entry_id: str) -> HistoryEntry | None:
+        return await self.session.get(HistoryEntry, entry_id)
+
+    async def entry_page(
+        self, contact_id: str, *, offset: int, limit: int
+    ) -> tuple[Sequence[HistoryEntry], int]:
+        where = col(HistoryEntry.contact_id) == contact_id
+        total = await self.session.scalar(
+            select(sa.func.count()).select_from(HistoryEntry).where(where)
+        )
+        rows = await self.session.scalars(
+            select(HistoryEntry)
+            .where(where)
+            .order_by(
+                col(HistoryEntry.date).desc(), col(HistoryEntry.seq).desc(), col(HistoryEntry.id)
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), int(total or 0)
+
+    # --- jobs --------------------------------------------------------------------------
+
+    async def job(self, job_id: str, *, lock: bool = False) -> Job | None:
+        query = select(Job).where(col(Job.id) == job_id)
+        if lock and self._dialect == "postgresql":
+            query = query.with_for_update()
+        return (await self.session.scalars(query)).first()
+
+    async def running_job_ids(self) -> list[str]:
+        query = select(col(Job.id)).where(col(Job.state) == "running").order_by(col(Job.created_at))
+        return list(await self.session.scalars(query))
+
+    async def selection(self, job_id: str) -> list[str]:
+        row = await self.session.get(JobSelection, job_id)
+        return list(row.contact_ids) if row else []
+
+    # --- timeline ----------------------------------------------------------------------
+
+    async def timeline_page(
+        self, contact_id: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> Sequence[TimelineItem]:
+        query = select(TimelineItem).where(col(TimelineItem.contact_id) == contact_id)
+        if after is not None:
+            at, item_id = after
+            query = query.where(
+                sa.or_(
+                    col(TimelineItem.at) < at,
+                    sa.and_(col(TimelineItem.at) == at, col(TimelineItem.id) < item_id),
+                )
+            )
+        query = query.order_by(col(TimelineItem.at).desc(), col(TimelineItem.id).desc())
+        return (await self.session.scalars(query.limit(limit))).all()
+
+    async def clear_timeline(self) -> None:
+        await self.session.execute(sa.delete(TimelineItem))
+
+    # --- GDPR --------------------------------------------------------------------------
+
+    async def erase_contact(self, contact_id: str) -> None:
+        for model, column in (
+            (HistoryEntry, col(HistoryEntry.contact_id)),
+            (TimelineItem, col(TimelineItem.contact_id)),
+            (GroupMember, col(GroupMember.contact_id)),
+        ):
+            await self.session.execute(sa.delete(model).where(column == contact_id))

@@ -1,0 +1,209 @@
+"""API request and response models of the history service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crm_shared.events import ContactStatus
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+
+FIELD_NAMES = ("field1", "field2", "field3", "field4", "field5", "field6")
+DEFAULT_LABELS = {
+    "field1": "Feld 1",
+    "field2": "Feld 2",
+    "field3": "Feld 3",
+    "field4": "Feld 4",
+    "field5": "Feld 5",
+    "field6": "Feld 6",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class FieldLabels(_Strict):
+    """Labels of the six free fields; field5 and field6 are shown as checkboxes."""
+
+    field1: str = Field(default="Feld 1", min_length=1, max_length=100)
+    field2: str = Field(default="Feld 2", min_length=1, max_length=100)
+    field3: str = Field(default="Feld 3", min_length=1, max_length=100)
+    field4: str = Field(default="Feld 4", min_length=1, max_length=100)
+    field5: str = Field(default="Feld 5", min_length=1, max_length=100)
+    field6: str = Field(default="Feld 6", min_length=1, max_length=100)
+
+
+PickValue = str
+
+
+def _pick_list(values: list[str]) -> list[str]:
+    cleaned = [v.strip() for v in values]
+    if any(not v or len(v) > 200 for v in cleaned):
+        raise ValueError("entries must be 1 to 200 characters")
+    if len(set(cleaned)) != len(cleaned):
+        raise ValueError("entries must be unique")
+    return cleaned
+
+
+class HistorySettingsBody(_Strict):
+    """Pick lists for ``action`` and ``info`` and the labels of fields 1-6."""
+
+    actions: list[str] = Field(default_factory=list, max_length=500)
+    infos: list[str] = Field(default_factory=list, max_length=500)
+    field_labels: FieldLabels = Field(default_factory=FieldLabels)
+
+    _actions = field_validator("actions", "infos")(_pick_list)
+
+
+class EntryFields(_Strict):
+    """The fields of an entry a user fills in (shared by create, update, bulk, mailing)."""
+
+    date: dt.date | None = Field(default=None, description="default: today (Europe/Berlin)")
+    staff_initials: str | None = Field(
+        default=None, max_length=16, description="default: yours, from your staff record"
+    )
+    action: str | None = Field(default=None, max_length=200)
+    info: str | None = Field(default=None, max_length=200)
+    field1: str | None = Field(default=None, max_length=500)
+    field2: str | None = Field(default=None, max_length=500)
+    field3: str | None = Field(default=None, max_length=500)
+    field4: str | None = Field(default=None, max_length=500)
+    field5: bool = False
+    field6: bool = False
+    text: str | None = Field(default=None, max_length=100_000)
+
+
+class EntryCreate(EntryFields):
+    pass
+
+
+class EntryUpdate(_Strict):
+    date: dt.date | None = None
+    staff_initials: str | None = Field(default=None, max_length=16)
+    action: str | None = Field(default=None, max_length=200)
+    info: str | None = Field(default=None, max_length=200)
+    field1: str | None = Field(default=None, max_length=500)
+    field2: str | None = Field(default=None, max_length=500)
+    field3: str | None = Field(default=None, max_length=500)
+    field4: str | None = Field(default=None, max_length=500)
+    field5: bool | None = None
+    field6: bool | None = None
+    text: str | None = Field(default=None, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> EntryUpdate:
+        for name in ("date", "field5", "field6"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class CreatedBy(BaseModel):
+    staff_id: str
+    name: str | None
+
+
+class EntryPublic(BaseModel):
+    id: str
+    contact_id: str
+    date: dt.date
+    staff_initials: str | None
+    action: str | None
+    info: str | None
+    field1: str | None
+    field2: str | None
+    field3: str | None
+    field4: str | None
+    field5: bool
+    field6: bool
+    text: str | None
+    created_by: CreatedBy | None
+    job_id: str | None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class EntryPage(BaseModel):
+    """One page of a contact's entries, newest first; ``total`` for "1 von 2"."""
+
+    items: list[EntryPublic]
+    total: int
+    offset: int
+    limit: int
+
+
+class ContactFilter(_Strict):
+    """The contact filter the history service can evaluate on its local contact copy.
+    Anything else is refused by name (the contacts service owns the full filter)."""
+
+    q: str | None = Field(default=None, min_length=1, max_length=300, description="name contains")
+    status: ContactStatus | None = None
+    customer_number: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class Selection(_Strict):
+    """Exactly one of ``contact_ids``, ``group_id`` or ``filter``."""
+
+    contact_ids: list[str] | None = Field(default=None, max_length=1_000_000)
+    group_id: str | None = Field(default=None, min_length=1, max_length=36)
+    filter: ContactFilter | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Selection:
+        given = [n for n in ("contact_ids", "group_id", "filter") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of contact_ids, group_id, filter")
+        return self
+
+
+class BulkEntryRequest(_Strict):
+    selection: Selection
+    entry: EntryFields
+
+
+class MailingRequest(_Strict):
+    selection: Selection
+    subject: str = Field(min_length=1, max_length=500)
+    body: str = Field(min_length=1, max_length=100_000)
+    entry: EntryFields | None = Field(
+        default=None, description="the history entry per contact; default: text = subject"
+    )
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: Literal["bulk_entry", "mailing"]
+    state: Literal["running", "done", "failed"]
+    total: int
+    done: int
+    skipped: int
+    error: str | None
+    created_at: UtcDateTime
+    finished_at: UtcDateTime | None
+
+
+class TimelineItemPublic(BaseModel):
+    at: UtcDateTime
+    type: str
+    source: str
+    summary: str
+    ref_id: str | None
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineItemPublic]
+    next_cursor: str | None
