@@ -38,7 +38,7 @@ class ContactCopy(SQLModel, table=True):
     A deleted contact stays as a tombstone (status ``deleted``, no personal data), so
     late events about it are ignored."""
 
-    __tablename__ = "contact_copy"
+    __tablename__ = "history_contact"
 
     contact_id: str = Field(primary_key=True, max_length=36)
     name: str = Field(max_length=300)
@@ -63,7 +63,7 @@ class GroupCopy(SQLModel, table=True):
 class GroupMember(SQLModel, table=True):
     """Static group membership from ``GroupChanged`` members_added/members_removed."""
 
-    __tablename__ = "group_member"
+    __tablename__ = "history_group_member"
 
     group_id: str = Field(primary_key=True, max_length=36)
     contact_id: str = Field(primary_key=True, max_length=36, index=True)
