@@ -147,9 +147,8 @@ def main() -> None:
     print(f"through the API:      {elapsed:8.2f} s  {result['created'] / elapsed:10,.0f} rows/s")
     print(f"floor (bare COPY):    {floor:8.2f} s  {args.rows / floor:10,.0f} rows/s")
     print(f"ratio API / floor:    {elapsed / floor:8.1f}")
-    print(
-        f"goal <= 30 s for 100,000 rows: {'ok' if elapsed <= 30 * args.rows / 100_000 else 'MISSED'}"
-    )
+    verdict = "ok" if elapsed <= 30 * args.rows / 100_000 else "MISSED"
+    print(f"goal <= 30 s for 100,000 rows: {verdict}")
 
 
 if __name__ == "__main__":
