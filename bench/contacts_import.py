@@ -61,7 +61,8 @@ async def post_csv(gateway: str, lines: list[str]) -> tuple[float, dict[str, Any
             headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
         )
         elapsed = time.monotonic() - started
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise SystemExit(f"import failed: {response.status_code} {response.text}")
         return elapsed, response.json()
 
 

@@ -22,6 +22,7 @@ from crm_contacts.schemas import (
     BulkResult,
     ContactCreate,
     ContactFilter,
+    ContactImport,
     ContactPage,
     ContactPublic,
     ContactUpdate,
@@ -191,7 +192,7 @@ def _csv_value(name: str, raw: str) -> Any:
     return raw
 
 
-def _row_to_contact(header: list[str], values: list[str]) -> ContactCreate:
+def _row_to_contact(header: list[str], values: list[str]) -> ContactImport:
     if len(values) != len(header):
         raise ValueError(f"expected {len(header)} columns, got {len(values)}")
     body: dict[str, Any] = {}
@@ -204,7 +205,7 @@ def _row_to_contact(header: list[str], values: list[str]) -> ContactCreate:
             body.setdefault(group, {})[key] = value
         else:
             body[name] = value
-    return ContactCreate.model_validate({**body, "status": "inbox"}, strict=False)
+    return ContactImport.model_validate({**body, "status": "inbox"}, strict=False)
 
 
 def _row_errors(exc: ValidationError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -97,6 +98,23 @@ class ContactCreate(BaseModel):
     assignment: AssignmentIn | None = None
     address: AddressIn | None = None
     crm: CrmIn = Field(default_factory=CrmIn)
+
+
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+
+
+class ContactImport(ContactCreate):
+    """A CSV row: as ``ContactCreate``, with a quick email shape check (the full check
+    cost more per row than everything else of an import together)."""
+
+    email: str | None = Field(default=None, max_length=320)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("value is not a valid email address")
+        return value
 
 
 class ContactUpdate(BaseModel):
