@@ -134,6 +134,14 @@ def main() -> None:
             },
         )
     )
+    log_file = work / "services.log"
+    print(f"service logs: {log_file}")
+
+    def to_file(name: str, line: str) -> None:
+        with open(log_file, "a") as handle:
+            handle.write(f"{name}: {line}\n")
+
+    stack.sink = to_file
     tag = uuid.uuid4().hex[:8]
     lines = csv_lines(args.rows, tag)
     try:
