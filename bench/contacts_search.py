@@ -159,7 +159,7 @@ async def seed(url: str, rows: int) -> None:
 
 def queries(rnd: random.Random) -> dict[str, tuple[Callable[[], ContactFilter], Any]]:
     """Name → (a new filter for each run, the same query as bare SQL with its params)."""
-    base = "SELECT * FROM contact WHERE {} ORDER BY name, id LIMIT 51"
+    base = 'SELECT * FROM contact WHERE {} ORDER BY lower(name) COLLATE "C", id LIMIT 51'
     state: dict[str, Any] = {}
 
     def prefix() -> ContactFilter:
@@ -190,7 +190,10 @@ def queries(rnd: random.Random) -> dict[str, tuple[Callable[[], ContactFilter], 
     return {
         "name prefix": (
             prefix,
-            lambda: (base.format("lower(name) LIKE :p"), {"p": state["prefix"] + "%"}),
+            lambda: (
+                base.format('lower(name) COLLATE "C" LIKE :p'),
+                {"p": state["prefix"] + "%"},
+            ),
         ),
         "substring": (
             substring,

@@ -139,7 +139,8 @@ async def _page(
     rows = await service.repo.page(f, after=after, limit=limit + 1)
     items = [to_public(c) for c in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
-    return ContactPage(items=items, next_cursor=encode_cursor(last.name, last.id) if last else None)
+    cursor_out = encode_cursor(last.name.lower(), last.id) if last else None
+    return ContactPage(items=items, next_cursor=cursor_out)
 
 
 # --- contacts -----------------------------------------------------------------------
@@ -342,7 +343,7 @@ async def export_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff
             out.truncate()
             if len(page) < EXPORT_PAGE:
                 return
-            after = (page[-1].name, page[-1].id)
+            after = (page[-1].name.lower(), page[-1].id)
 
     return StreamingResponse(
         rows(),

@@ -116,8 +116,10 @@ class ContactRepository:
         c: list[sa.ColumnElement[bool]] = []
         if f.q:
             needle = _like_escape(f.q.lower())
-            pattern = f"{needle}%" if f.match == "prefix" else f"%{needle}%"
-            c.append(sa.func.lower(col(Contact.name)).like(pattern, escape="\\"))
+            if f.match == "prefix":  # a range on the sort key's index
+                c.append(self.sort_key().like(f"{needle}%", escape="\\"))
+            else:  # the trigram index on lower(name)
+                c.append(sa.func.lower(col(Contact.name)).like(f"%{needle}%", escape="\\"))
         for name in ("kind", "status", "customer_number", "company_id", "credit_hold"):
             value = getattr(f, name)
             if value is not None:
@@ -204,14 +206,24 @@ class ContactRepository:
             )
         ]
 
+    def sort_key(self) -> sa.ColumnElement[str]:
+        """The list order: lower(name) in code point order (``COLLATE "C"`` on
+        PostgreSQL, SQLite's default), so one index serves both the order and a prefix
+        search, and the first page stops after ``limit`` index entries."""
+        key = sa.func.lower(col(Contact.name))
+        if self.session.get_bind().dialect.name == "postgresql":
+            return key.collate("C")
+        return key
+
     async def page(
         self, f: ContactFilter, *, after: tuple[str, str] | None, limit: int
     ) -> Sequence[Contact]:
-        """Contacts matching ``f`` ordered by (name, id), after a keyset cursor."""
+        """Contacts matching ``f`` ordered by (lower(name), id), after a keyset cursor."""
+        key = self.sort_key()
         query = select(Contact).where(*await self.filter_conditions(f))
         if after:
-            query = query.where(sa.tuple_(col(Contact.name), col(Contact.id)) > after)
-        query = query.order_by(col(Contact.name), col(Contact.id)).limit(limit)
+            query = query.where(sa.tuple_(key, col(Contact.id)) > after)
+        query = query.order_by(key, col(Contact.id)).limit(limit)
         return (await self.session.scalars(query)).all()
 
     async def ids(self, f: ContactFilter) -> list[str]:
