@@ -2,26 +2,100 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import codecs
+import csv
+import io
 import json
-from typing import Annotated
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
-from crm_contacts.schemas import ContactCreate, ContactPage, ContactPublic, ContactUpdate
-from crm_contacts.service import ContactService, to_public
+from crm_contacts.schemas import (
+    BulkRequest,
+    BulkResult,
+    ContactCreate,
+    ContactFilter,
+    ContactImport,
+    ContactPage,
+    ContactPublic,
+    ContactUpdate,
+    CustomerNumberRequest,
+    GroupCreate,
+    GroupPage,
+    GroupPublic,
+    ImportResult,
+    MembersIn,
+    NumberRangeCreate,
+    NumberRangePage,
+    NumberRangePublic,
+    StatusChange,
+)
+from crm_contacts.service import ContactService, group_public, to_public
 from crm_shared.auth import CurrentStaff
-from crm_shared.errors import Unprocessable
-from crm_shared.service import RuntimeDep, SessionDep
+from crm_shared.errors import Problem, Unprocessable
+from crm_shared.events import Assignment
+from crm_shared.service import Runtime, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
+ranges_router = APIRouter(prefix="/api/number-ranges", tags=["number ranges"])
+groups_router = APIRouter(prefix="/api/groups", tags=["groups"])
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+IMPORT_BATCH = 1000
+EXPORT_PAGE = 1000
+IMPORT_FIELDS = (
+    "kind",
+    "name",
+    "email",
+    "phone",
+    "language",
+    "company_id",
+    "customer_number",
+    "credit_hold",
+)
+EXPORT_FIELDS = (
+    "id",
+    "kind",
+    "name",
+    "email",
+    "phone",
+    "language",
+    "status",
+    "company_id",
+    "customer_number",
+    "credit_hold",
+    "assignment.mode",
+    "assignment.staff_id",
+    "assignment.competence_id",
+    "crm.crm_status",
+    "crm.company_group",
+    "crm.company_size",
+    "crm.employees",
+    "crm.revenue_group",
+    "crm.products",
+    "crm.newsletter",
+    "crm.data_source",
+    "crm.interested",
+    "crm.comment1",
+    "crm.comment2",
+    "crm.comment3",
+    "crm.comment4",
+    "crm.characteristics",
+)
 
 
-def _encode_cursor(name: str, ident: str) -> str:
+def encode_cursor(name: str, ident: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([name, ident]).encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str]:
+def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         name, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return str(name), str(ident)
@@ -29,32 +103,253 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
         raise Unprocessable("cursor", "invalid cursor") from exc
 
 
+def filter_from_query(params: Mapping[str, str]) -> ContactFilter:
+    """The contact filter of a query string (``limit`` and ``cursor`` aside)."""
+    values = {k: v for k, v in params.items() if k not in ("limit", "cursor")}
+    try:
+        return ContactFilter.model_validate(values)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]
+        ) from exc
+
+
+async def wait_for_assignee(runtime: Runtime, assignment: Assignment | None) -> None:
+    """Wait a little for a staff member or competence created a moment ago in the gateway
+    to reach our local copy (``crm.staff``); then 422 if it is still unknown."""
+    if assignment is None or assignment.mode == "all":
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + runtime.settings.assignee_wait_seconds  # type: ignore[attr-defined]
+    while True:
+        async with runtime.database.sessionmaker() as session:
+            try:
+                await ContactService(session, runtime.outbox).check_assignment(assignment)
+                return
+            except Unprocessable:
+                if loop.time() >= deadline:
+                    raise
+        await asyncio.sleep(0.1)
+
+
+async def _page(
+    service: ContactService, f: ContactFilter, cursor: str | None, limit: int
+) -> ContactPage:
+    after = decode_cursor(cursor) if cursor else None
+    rows = await service.repo.page(f, after=after, limit=limit + 1)
+    items = [to_public(c) for c in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    cursor_out = encode_cursor(last.name.lower(), last.id) if last else None
+    return ContactPage(items=items, next_cursor=cursor_out)
+
+
+# --- contacts -----------------------------------------------------------------------
+
+
 @router.post("", status_code=201, response_model=ContactPublic)
 async def create_contact(
-    data: ContactCreate, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+    data: ContactCreate, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
 ) -> ContactPublic:
-    contact = await ContactService(session, runtime.outbox).create(data)
+    await wait_for_assignee(runtime, data.assignment)
+    contact = await ContactService(session, runtime.outbox).create(data, staff)
     return to_public(contact)
 
 
 @router.get("", response_model=ContactPage)
 async def list_contacts(
+    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     _: CurrentStaff,
-    q: str | None = None,
-    status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> ContactPage:
-    service = ContactService(session, runtime.outbox)
-    after = _decode_cursor(cursor) if cursor else None
-    rows = await service.repo.page(q=q, status=status, after=after, limit=limit + 1)
-    items = [to_public(c) for c in rows[:limit]]
-    next_cursor = (
-        _encode_cursor(rows[limit - 1].name, rows[limit - 1].id) if len(rows) > limit else None
+    f = filter_from_query(request.query_params)
+    return await _page(ContactService(session, runtime.outbox), f, cursor, limit)
+
+
+@router.post("/bulk", response_model=BulkResult)
+async def bulk_action(
+    data: BulkRequest, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
+) -> BulkResult:
+    return await ContactService(session, runtime.outbox).bulk(data, staff)
+
+
+def _csv_value(name: str, raw: str) -> Any:
+    if name == "credit_hold" or name in ("crm.newsletter", "crm.interested"):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "ja", "x"):
+            return True
+        if lowered in ("0", "false", "no", "nein", ""):
+            return False
+        return raw
+    if name == "crm.products":
+        return [p.strip() for p in raw.split(";") if p.strip()]
+    if name == "crm.characteristics":
+        pairs = (p.partition("=") for p in raw.split(";") if p.strip())
+        return {k.strip(): v.strip() for k, _, v in pairs}
+    if name == "crm.employees":
+        return int(raw) if raw.strip().isdigit() else raw
+    return raw
+
+
+def _row_to_contact(header: list[str], values: list[str]) -> ContactImport:
+    if len(values) != len(header):
+        raise ValueError(f"expected {len(header)} columns, got {len(values)}")
+    body: dict[str, Any] = {}
+    for name, raw in zip(header, values, strict=True):
+        if raw == "":
+            continue
+        value = _csv_value(name, raw)
+        if "." in name:
+            group, key = name.split(".", 1)
+            body.setdefault(group, {})[key] = value
+        else:
+            body[name] = value
+    return ContactImport.model_validate({**body, "status": "inbox"}, strict=False)
+
+
+def _row_errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in exc.errors()
     )
-    return ContactPage(items=items, next_cursor=next_cursor)
+
+
+async def csv_records(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """CSV records from a byte stream, decoded and parsed incrementally.
+
+    A record is complete when its quotes balance, so quoted fields may hold newlines."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    buffer = ""
+    pending = ""
+
+    def parse(record: str) -> list[str] | None:
+        if not record.strip():
+            return None
+        return next(csv.reader(io.StringIO(record)))
+
+    async for chunk in chunks:
+        buffer += decoder.decode(chunk)
+        *lines, buffer = buffer.split("\n")
+        for line in lines:
+            pending += line + "\n"
+            if pending.count('"') % 2 == 0:
+                if (record := parse(pending)) is not None:
+                    yield record
+                pending = ""
+    pending += buffer + decoder.decode(b"", final=True)
+    if (record := parse(pending)) is not None:
+        yield record
+
+
+@router.post("/import", response_model=ImportResult)
+async def import_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff) -> ImportResult:
+    """Create ``inbox`` contacts from CSV; good rows are kept, bad rows reported by line
+    number (the header is line 1). Batches commit as they are read."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("text/csv"):
+        raise Problem(415, "send the CSV with Content-Type: text/csv")
+    records = csv_records(request.stream())
+    header_row = await anext(records, None)
+    if header_row is None:
+        raise Unprocessable("body", "the CSV is empty; expected a header row")
+    header = [h.strip() for h in header_row]
+    allowed = set(IMPORT_FIELDS)
+    for name in header:
+        prefix, _dot, key = name.partition(".")
+        ok = name in allowed or (prefix in ("crm", "address") and key)
+        if not ok:
+            raise Unprocessable("header", f"unknown column {name!r}")
+    if "kind" not in header or "name" not in header:
+        raise Unprocessable("header", "the columns kind and name are required")
+
+    created = 0
+    errors: list[tuple[int, str]] = []
+    batch: list[tuple[int, ContactCreate]] = []
+
+    async def flush() -> None:
+        nonlocal created
+        if not batch:
+            return
+        try:
+            async with runtime.database.unit_of_work() as session:
+                bad = await ContactService(session, runtime.outbox).import_batch(batch)
+        except IntegrityError:  # a concurrent writer took a number: isolate the row
+            bad = []
+            for row in batch:
+                try:
+                    async with runtime.database.unit_of_work() as session:
+                        bad += await ContactService(session, runtime.outbox).import_batch([row])
+                except IntegrityError:
+                    bad.append((row[0], "customer_number: already used"))
+        errors.extend(bad)
+        created += len(batch) - len(bad)
+        batch.clear()
+
+    line = 1
+    async for values in records:
+        line += 1
+        try:
+            batch.append((line, _row_to_contact(header, values)))
+        except ValidationError as exc:
+            errors.append((line, _row_errors(exc)))
+        except ValueError as exc:
+            errors.append((line, str(exc)))
+        if len(batch) >= IMPORT_BATCH:
+            await flush()
+    await flush()
+    errors.sort()
+    return ImportResult.model_validate(
+        {"created": created, "errors": [{"row": r, "message": m} for r, m in errors]}
+    )
+
+
+def _export_row(contact: ContactPublic) -> list[str]:
+    data = contact.model_dump(mode="json")
+    out: list[str] = []
+    for name in EXPORT_FIELDS:
+        value: Any = data
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, list):
+            value = ";".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ";".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        out.append("" if value is None else str(value))
+    return out
+
+
+@router.get("/export")
+async def export_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff) -> Response:
+    """CSV of every contact matching the filters, streamed page by page."""
+    f = filter_from_query(request.query_params)
+
+    async def rows() -> AsyncIterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_FIELDS)
+        after: tuple[str, str] | None = None
+        while True:
+            async with runtime.database.sessionmaker() as session:
+                page = await ContactService(session, runtime.outbox).repo.page(
+                    f, after=after, limit=EXPORT_PAGE
+                )
+            for contact in page:
+                writer.writerow(_export_row(to_public(contact)))
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+            if len(page) < EXPORT_PAGE:
+                return
+            after = (page[-1].name.lower(), page[-1].id)
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
+    )
 
 
 @router.get("/{contact_id}", response_model=ContactPublic)
@@ -70,9 +365,11 @@ async def update_contact(
     data: ContactUpdate,
     session: SessionDep,
     runtime: RuntimeDep,
-    _: CurrentStaff,
+    staff: CurrentStaff,
 ) -> ContactPublic:
-    return to_public(await ContactService(session, runtime.outbox).update(contact_id, data))
+    await wait_for_assignee(runtime, data.assignment)
+    contact = await ContactService(session, runtime.outbox).update(contact_id, data, staff)
+    return to_public(contact)
 
 
 @router.delete("/{contact_id}", status_code=204)
@@ -81,3 +378,115 @@ async def delete_contact(
 ) -> Response:
     await ContactService(session, runtime.outbox).delete(contact_id)
     return Response(status_code=204)
+
+
+@router.post("/{contact_id}/status", response_model=ContactPublic)
+async def change_status(
+    contact_id: str,
+    data: StatusChange,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    staff: CurrentStaff,
+) -> ContactPublic:
+    contact = await ContactService(session, runtime.outbox).change_status(contact_id, data, staff)
+    return to_public(contact)
+
+
+@router.post("/{contact_id}/customer-number", response_model=ContactPublic)
+async def generate_customer_number(
+    contact_id: str,
+    data: CustomerNumberRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    staff: CurrentStaff,
+) -> ContactPublic:
+    service = ContactService(session, runtime.outbox)
+    contact = await service.generate_customer_number(contact_id, data.number_range_id, staff)
+    return to_public(contact)
+
+
+# --- number ranges ------------------------------------------------------------------
+
+
+@ranges_router.get("", response_model=NumberRangePage)
+async def list_number_ranges(
+    session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+) -> NumberRangePage:
+    ranges = await ContactService(session, runtime.outbox).repo.number_ranges()
+    return NumberRangePage(items=[NumberRangePublic.model_validate(r.model_dump()) for r in ranges])
+
+
+@ranges_router.post("", status_code=201, response_model=NumberRangePublic)
+async def create_number_range(
+    data: NumberRangeCreate, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+) -> NumberRangePublic:
+    number_range = await ContactService(session, runtime.outbox).create_number_range(data)
+    return NumberRangePublic.model_validate(number_range.model_dump())
+
+
+# --- groups -------------------------------------------------------------------------
+
+
+@groups_router.get("", response_model=GroupPage)
+async def list_groups(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CurrentStaff,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> GroupPage:
+    after = decode_cursor(cursor) if cursor else None
+    repo = ContactService(session, runtime.outbox).repo
+    rows = await repo.groups(after=after, limit=limit + 1)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return GroupPage(
+        items=[group_public(g) for g in rows[:limit]],
+        next_cursor=encode_cursor(last.name, last.id) if last else None,
+    )
+
+
+@groups_router.post("", status_code=201, response_model=GroupPublic)
+async def create_group(
+    data: GroupCreate, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+) -> GroupPublic:
+    await wait_for_assignee(runtime, data.assignment)
+    return group_public(await ContactService(session, runtime.outbox).create_group(data))
+
+
+@groups_router.get("/{group_id}", response_model=GroupPublic)
+async def get_group(
+    group_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+) -> GroupPublic:
+    return group_public(await ContactService(session, runtime.outbox).get_group(group_id))
+
+
+@groups_router.delete("/{group_id}", status_code=204)
+async def delete_group(
+    group_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+) -> Response:
+    service = ContactService(session, runtime.outbox)
+    await service.delete_group(await service.get_group(group_id))
+    return Response(status_code=204)
+
+
+@groups_router.post("/{group_id}/members")
+async def add_group_members(
+    group_id: str, data: MembersIn, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+) -> dict[str, Any]:
+    service = ContactService(session, runtime.outbox)
+    added = await service.add_members(await service.get_group(group_id), data.contact_ids)
+    return {"group_id": group_id, "added": len(added)}
+
+
+@groups_router.get("/{group_id}/members", response_model=ContactPage)
+async def list_group_members(
+    group_id: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CurrentStaff,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> ContactPage:
+    service = ContactService(session, runtime.outbox)
+    await service.get_group(group_id)
+    return await _page(service, ContactFilter(group_id=group_id), cursor, limit)

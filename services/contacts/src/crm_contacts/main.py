@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from crm_contacts.api import router
+from crm_contacts.api import groups_router, ranges_router, router
+from crm_contacts.handlers import consumers
 from crm_contacts.settings import Settings
 from crm_shared.service import create_service_app
 
@@ -16,5 +17,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service_app(
-        settings, title="CRM contacts", routers=[router], migrations_dir=MIGRATIONS
+        settings,
+        title="CRM contacts",
+        routers=[router, ranges_router, groups_router],
+        migrations_dir=MIGRATIONS,
+        consumers=consumers,
     )

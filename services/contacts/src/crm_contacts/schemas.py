@@ -2,31 +2,85 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from crm_shared.events import Assignment, ContactKind, Language
+from crm_shared.events import Assignment, ContactKind, CrmProperties, Language
+
+Name = Field(default=None, max_length=100)
 
 
 class AssignmentIn(Assignment):
     """Assignment as sent by a client; the mode decides which id is needed."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("staff_id", "competence_id")
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         return value.strip() or None if value else None
 
+    @model_validator(mode="after")
+    def _ids_match_mode(self) -> AssignmentIn:
+        if self.mode == "staff" and not self.staff_id:
+            raise ValueError("mode 'staff' needs staff_id")
+        if self.mode == "competence" and not self.competence_id:
+            raise ValueError("mode 'competence' needs competence_id")
+        if self.mode != "staff":
+            self.staff_id = None
+        if self.mode != "competence":
+            self.competence_id = None
+        return self
 
-def _check_assignment(assignment: AssignmentIn | None) -> AssignmentIn | None:
-    if assignment is None:
-        return None
-    if assignment.mode == "staff" and not assignment.staff_id:
-        raise ValueError("mode 'staff' needs staff_id")
-    if assignment.mode == "competence" and not assignment.competence_id:
-        raise ValueError("mode 'competence' needs competence_id")
-    return assignment
+
+class CrmIn(CrmProperties):
+    """CRM properties as sent by a client: the shape of ``CrmProperties``, no other keys.
+
+    Values of the admin lists (CRM status, company size, ...) are names; the lists
+    themselves belong to the campaigns service (``/api/crm/settings``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+    crm_status: str | None = Field(default=None, max_length=100)
+    company_group: str | None = Field(default=None, max_length=100)
+    company_size: str | None = Field(default=None, max_length=100)
+    employees: int | None = Field(default=None, ge=0)
+    revenue_group: str | None = Field(default=None, max_length=100)
+    products: list[str] = Field(default_factory=list, max_length=100)
+    data_source: str | None = Field(default=None, max_length=100)
+    comment1: str | None = Field(default=None, max_length=4000)
+    comment2: str | None = Field(default=None, max_length=4000)
+    comment3: str | None = Field(default=None, max_length=4000)
+    comment4: str | None = Field(default=None, max_length=4000)
+    characteristics: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("products")
+    @classmethod
+    def _products(cls, value: list[str]) -> list[str]:
+        cleaned = list(dict.fromkeys(p.strip() for p in value if p.strip()))
+        if any(len(p) > 200 for p in cleaned):
+            raise ValueError("a product name has at most 200 characters")
+        return cleaned
+
+    @field_validator("characteristics")
+    @classmethod
+    def _characteristics(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key.strip() or len(key) > 100 or len(item) > 500:
+                raise ValueError("keys have 1-100 characters, values at most 500")
+        return value
+
+
+class AddressIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    street: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, max_length=100)
 
 
 class ContactCreate(BaseModel):
@@ -42,14 +96,33 @@ class ContactCreate(BaseModel):
     customer_number: str | None = Field(default=None, min_length=1, max_length=64)
     credit_hold: bool = False
     assignment: AssignmentIn | None = None
-    crm: dict[str, Any] = Field(default_factory=dict)
+    address: AddressIn | None = None
+    crm: CrmIn = Field(default_factory=CrmIn)
 
-    _assignment = field_validator("assignment")(_check_assignment)
+
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+
+
+class ContactImport(ContactCreate):
+    """A CSV row: as ``ContactCreate``, with a quick email shape check (the full check
+    cost more per row than everything else of an import together)."""
+
+    email: str | None = Field(default=None, max_length=320)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("value is not a valid email address")
+        return value
 
 
 class ContactUpdate(BaseModel):
+    """A partial change; ``crm`` is merged key by key (a key set to null is cleared)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    kind: ContactKind | None = None
     name: str | None = Field(default=None, min_length=1, max_length=300)
     email: EmailStr | None = None
     phone: str | None = Field(default=None, max_length=64)
@@ -58,9 +131,8 @@ class ContactUpdate(BaseModel):
     customer_number: str | None = Field(default=None, min_length=1, max_length=64)
     credit_hold: bool | None = None
     assignment: AssignmentIn | None = None
+    address: AddressIn | None = None
     crm: dict[str, Any] | None = None
-
-    _assignment = field_validator("assignment")(_check_assignment)
 
 
 class ContactPublic(BaseModel):
@@ -71,10 +143,12 @@ class ContactPublic(BaseModel):
     phone: str | None
     language: Language
     status: str
+    status_before_archive: str | None = None
     company_id: str | None
     customer_number: str | None
     credit_hold: bool
     assignment: Assignment
+    address: dict[str, Any] | None = None
     crm: dict[str, Any]
     version: int
     created_at: datetime
@@ -84,3 +158,179 @@ class ContactPublic(BaseModel):
 class ContactPage(BaseModel):
     items: list[ContactPublic]
     next_cursor: str | None
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["inbox", "prospect", "customer", "archived", "restore"]
+    confirm: bool = False
+
+
+class ContactFilter(BaseModel):
+    """The filters of the contact list, of dynamic groups and of bulk selections.
+
+    History fields are named ``history.<field>`` in query strings and saved filters."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    q: str | None = Field(default=None, max_length=300)
+    match: Literal["contains", "prefix"] = "contains"
+    kind: ContactKind | None = None
+    status: Literal["inbox", "prospect", "customer", "archived"] | None = None
+    customer_number: str | None = Field(default=None, max_length=64)
+    assigned_to: str | None = None
+    group_id: str | None = None
+    campaign_id: str | None = None
+    company_id: str | None = None
+    credit_hold: bool | None = None
+    crm_status: str | None = Name
+    company_group: str | None = Name
+    company_size: str | None = Name
+    revenue_group: str | None = Name
+    data_source: str | None = Name
+    newsletter: bool | None = None
+    interested: bool | None = None
+    product: str | None = Field(default=None, max_length=200)
+    characteristic: str | None = Field(
+        default=None, max_length=601, description="key:value (or key alone: any value)"
+    )
+    employees_from: int | None = Field(default=None, ge=0)
+    employees_to: int | None = Field(default=None, ge=0)
+    history_action: str | None = Field(default=None, alias="history.action")
+    history_info: str | None = Field(default=None, alias="history.info")
+    history_staff_initials: str | None = Field(default=None, alias="history.staff_initials")
+    history_field1: str | None = Field(default=None, alias="history.field1")
+    history_field2: str | None = Field(default=None, alias="history.field2")
+    history_field3: str | None = Field(default=None, alias="history.field3")
+    history_field4: str | None = Field(default=None, alias="history.field4")
+    history_field5: bool | None = Field(default=None, alias="history.field5")
+    history_field6: bool | None = Field(default=None, alias="history.field6")
+    history_date_from: date | None = Field(default=None, alias="history.date_from")
+    history_date_to: date | None = Field(default=None, alias="history.date_to")
+
+    def saved(self) -> dict[str, Any]:
+        """The filter as stored in a dynamic group (only what is set, by alias)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+class NumberRangeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    prefix: str = Field(default="", max_length=20)
+    suffix: str = Field(default="", max_length=20)
+    next_value: int = Field(default=1, ge=0, le=10**15)
+    width: int = Field(default=0, ge=0, le=20)
+
+
+class NumberRangePublic(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    suffix: str
+    next_value: int
+    width: int
+
+
+class NumberRangePage(BaseModel):
+    items: list[NumberRangePublic]
+    next_cursor: str | None = None
+
+
+class CustomerNumberRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number_range_id: str
+
+
+GroupKind = Literal["static", "dynamic", "temporary"]
+
+
+class GroupCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    number: str | None = Field(default=None, max_length=64)
+    kind: GroupKind = "static"
+    filter: ContactFilter | None = None
+    assignment: AssignmentIn | None = None
+    contact_ids: list[str] = Field(default_factory=list, max_length=10000)
+
+    @model_validator(mode="after")
+    def _filter_for_dynamic(self) -> GroupCreate:
+        if self.kind == "dynamic" and self.filter is None:
+            raise ValueError("a dynamic group needs a filter")
+        if self.kind != "dynamic" and self.filter is not None:
+            raise ValueError("only a dynamic group has a filter")
+        if self.kind == "dynamic" and self.contact_ids:
+            raise ValueError("a dynamic group's members come from its filter")
+        return self
+
+
+class GroupPublic(BaseModel):
+    id: str
+    name: str
+    number: str | None
+    kind: GroupKind
+    filter: dict[str, Any] | None
+    assignment: Assignment
+    created_at: datetime
+
+
+class GroupPage(BaseModel):
+    items: list[GroupPublic]
+    next_cursor: str | None
+
+
+class MembersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ids: list[str] = Field(min_length=1, max_length=10000)
+
+
+class Selection(BaseModel):
+    """Which contacts a bulk action applies to: exactly one of the three."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ids: list[str] | None = Field(default=None, max_length=100000)
+    group_id: str | None = None
+    filter: ContactFilter | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Selection:
+        given = [self.contact_ids is not None, self.group_id is not None, self.filter is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of contact_ids, group_id, filter")
+        return self
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    selection: Selection
+    action: Literal["archive", "delete", "add_to_group"]
+    group_id: str | None = None
+
+    @model_validator(mode="after")
+    def _group_for_add(self) -> BulkRequest:
+        if self.action == "add_to_group" and not self.group_id:
+            raise ValueError("add_to_group needs group_id")
+        return self
+
+
+class BulkResult(BaseModel):
+    action: str
+    selected: int
+    changed: int
+
+
+class ImportError_(BaseModel):
+    row: int
+    message: str
+
+
+class ImportResult(BaseModel):
+    created: int
+    errors: list[ImportError_]

@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
 
-from crm_contacts.models import Contact
-from crm_contacts.repository import ContactRepository
-from crm_contacts.schemas import ContactCreate, ContactPublic, ContactUpdate
-from crm_shared.errors import Conflict, NotFound
+from crm_contacts.models import (
+    Contact,
+    ContactGroup,
+    NumberRange,
+)
+from crm_contacts.repository import CRM_COLUMNS, ContactRepository, crm_rows
+from crm_contacts.schemas import (
+    AssignmentIn,
+    BulkRequest,
+    BulkResult,
+    ContactCreate,
+    ContactFilter,
+    ContactPublic,
+    ContactUpdate,
+    CrmIn,
+    GroupCreate,
+    GroupPublic,
+    NumberRangeCreate,
+    StatusChange,
+)
+from crm_shared.auth import StaffClaims
+from crm_shared.db import OUTBOX_DIRTY
+from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
     Assignment,
+    ContactAssigned,
     ContactCreated,
     ContactDeleted,
+    ContactStatusChanged,
     ContactUpdated,
     CrmProperties,
+    GroupChanged,
+    StaffRef,
+    make_event,
     utcnow,
 )
 from crm_shared.outbox import Outbox
@@ -31,10 +61,11 @@ _SNAPSHOT_FIELDS = (
     "company_id",
     "customer_number",
     "credit_hold",
+    "address",
 )
 
 
-def assignment_of(contact: Contact) -> Assignment:
+def assignment_of(contact: Contact | ContactGroup) -> Assignment:
     return Assignment(
         mode=contact.assignment_mode,
         staff_id=contact.assigned_staff_id,
@@ -48,7 +79,12 @@ def to_public(contact: Contact) -> ContactPublic:
     )
 
 
-def _snapshot(contact: Contact) -> dict[str, Any]:
+def group_public(group: ContactGroup) -> GroupPublic:
+    return GroupPublic.model_validate({**group.model_dump(), "assignment": assignment_of(group)})
+
+
+def snapshot(contact: Contact) -> dict[str, Any]:
+    """The whole state of a contact as carried on ContactCreated/ContactUpdated."""
     return {
         "contact_id": contact.id,
         **{name: getattr(contact, name) for name in _SNAPSHOT_FIELDS},
@@ -58,14 +94,44 @@ def _snapshot(contact: Contact) -> dict[str, Any]:
     }
 
 
+def staff_ref(staff: StaffClaims | None) -> StaffRef | None:
+    if staff is None:
+        return None
+    return StaffRef(
+        staff_id=staff.staff_id, name=staff.name, initials=staff.initials, email=staff.email
+    )
+
+
+def crm_columns(crm: dict[str, Any]) -> dict[str, Any]:
+    """The indexed columns mirrored from the CRM properties."""
+    return {name: crm.get(name) for name in CRM_COLUMNS}
+
+
+def validate_crm(raw: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
+    """Check CRM properties against the shape of ``CrmProperties``; 422 naming the key."""
+    try:
+        crm = CrmIn.model_validate(raw, strict=strict)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", "crm", *e["loc"])} for e in exc.errors()]
+        ) from exc
+    return crm.model_dump(exclude_none=True)
+
+
+def format_number(number_range: NumberRange, value: int) -> str:
+    return f"{number_range.prefix}{value:0{number_range.width}d}{number_range.suffix}"
+
+
 class ContactService:
     def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
         self.session = session
         self.repo = ContactRepository(session)
         self.outbox = outbox
 
-    async def get(self, contact_id: str) -> Contact:
-        contact = await self.repo.get(contact_id)
+    # --- contacts -------------------------------------------------------------------
+
+    async def get(self, contact_id: str, *, for_update: bool = False) -> Contact:
+        contact = await self.repo.get(contact_id, for_update=for_update)
         if contact is None:
             raise NotFound("contact", contact_id)
         return contact
@@ -77,39 +143,108 @@ class ContactService:
         if holder is not None and holder.id != contact_id:
             raise Conflict(f"customer number {number} is already used", field="customer_number")
 
+    async def _ensure_company(self, company_id: str | None, contact_id: str | None) -> None:
+        if company_id is None:
+            return
+        company = await self.repo.get(company_id)
+        if company is None or company.kind != "company" or company.id == contact_id:
+            raise Unprocessable("company_id", f"{company_id} is not a company (Geschäftspartner)")
+
     async def _flush(self) -> None:
         try:
             await self.session.flush()
         except IntegrityError as exc:  # a concurrent writer took the number first
             raise Conflict("customer number is already used", field="customer_number") from exc
 
-    async def create(self, data: ContactCreate) -> Contact:
+    async def check_assignment(self, assignment: Assignment) -> list[str]:
+        """422 for an unknown staff member or competence; returns the staff to notify."""
+        if assignment.mode == "staff" and assignment.staff_id:
+            if not await self.repo.staff_exists(assignment.staff_id):
+                raise Unprocessable(
+                    "assignment.staff_id", f"unknown staff member {assignment.staff_id}"
+                )
+            return [assignment.staff_id]
+        if assignment.mode == "competence" and assignment.competence_id:
+            if not await self.repo.competence_exists(assignment.competence_id):
+                raise Unprocessable(
+                    "assignment.competence_id", f"unknown competence {assignment.competence_id}"
+                )
+            return await self.repo.competence_members(assignment.competence_id)
+        return []
+
+    def _emit_assigned(
+        self, contact: Contact, notify: list[str], staff: StaffClaims | None
+    ) -> None:
+        self.outbox.emit(
+            self.session,
+            ContactAssigned(
+                contact_id=contact.id,
+                contact_name=contact.name,
+                assignment=assignment_of(contact),
+                notify_staff_ids=notify,
+                assigned_by=staff_ref(staff),
+                version=contact.version,
+            ),
+        )
+
+    async def create(self, data: ContactCreate, staff: StaffClaims | None = None) -> Contact:
         await self._ensure_number_free(data.customer_number, None)
-        assignment = data.assignment or Assignment()
+        if data.kind == "company" and data.company_id:
+            raise Unprocessable("company_id", "a company is not a contact person of a company")
+        await self._ensure_company(data.company_id, None)
+        assignment = data.assignment or AssignmentIn()
+        notify = await self.check_assignment(assignment)
+        crm = data.crm.model_dump(exclude_none=True)
         contact = Contact(
-            **data.model_dump(exclude={"assignment"}),
+            **data.model_dump(exclude={"assignment", "crm", "address"}),
+            address=data.address.model_dump(exclude_none=True) if data.address else None,
+            crm=crm,
+            **crm_columns(crm),
             assignment_mode=assignment.mode,
             assigned_staff_id=assignment.staff_id,
             assigned_competence_id=assignment.competence_id,
         )
         self.session.add(contact)
         await self._flush()
-        self.outbox.emit(self.session, ContactCreated(**_snapshot(contact)))
+        await self.repo.set_crm_rows(contact.id, crm)
+        self.outbox.emit(self.session, ContactCreated(**snapshot(contact)))
+        if assignment.mode != "all":
+            self._emit_assigned(contact, notify, staff)
         return contact
 
-    async def update(self, contact_id: str, data: ContactUpdate) -> Contact:
-        contact = await self.get(contact_id)
+    async def update(
+        self, contact_id: str, data: ContactUpdate, staff: StaffClaims | None = None
+    ) -> Contact:
+        contact = await self.get(contact_id, for_update=True)
         changes = data.model_dump(exclude_unset=True)
         await self._ensure_number_free(changes.get("customer_number"), contact.id)
+        if "company_id" in changes:
+            await self._ensure_company(changes["company_id"], contact.id)
+        if changes.get("kind") == "company" and (changes.get("company_id") or contact.company_id):
+            raise Unprocessable("kind", "a contact person of a company cannot become a company")
         changed: list[str] = []
+        notify: list[str] | None = None
         assignment = changes.pop("assignment", None)
         if assignment is not None:
             new = Assignment.model_validate(assignment)
             if new != assignment_of(contact):
+                notify = await self.check_assignment(new)
                 contact.assignment_mode = new.mode
                 contact.assigned_staff_id = new.staff_id
                 contact.assigned_competence_id = new.competence_id
                 changed.append("assignment")
+        crm_patch = changes.pop("crm", None)
+        if crm_patch is not None:
+            merged = {**contact.crm, **crm_patch}
+            crm = validate_crm({k: v for k, v in merged.items() if v is not None})
+            if crm != contact.crm:
+                contact.crm = crm
+                for name, value in crm_columns(crm).items():
+                    setattr(contact, name, value)
+                await self.repo.set_crm_rows(contact.id, crm)
+                changed.append("crm")
+        if "address" in changes and changes["address"] is not None:
+            changes["address"] = {k: v for k, v in changes["address"].items() if v is not None}
         for name, value in changes.items():
             if getattr(contact, name) != value:
                 setattr(contact, name, value)
@@ -119,10 +254,281 @@ class ContactService:
         contact.version += 1
         contact.updated_at = utcnow()
         await self._flush()
-        self.outbox.emit(self.session, ContactUpdated(**_snapshot(contact), changed=changed))
+        self.outbox.emit(self.session, ContactUpdated(**snapshot(contact), changed=changed))
+        if notify is not None:
+            self._emit_assigned(contact, notify, staff)
         return contact
 
+    async def change_status(
+        self, contact_id: str, change: StatusChange, staff: StaffClaims | None = None
+    ) -> Contact:
+        contact = await self.get(contact_id, for_update=True)
+        await self._set_status(contact, change.status, change.confirm, staff)
+        return contact
+
+    async def _set_status(
+        self, contact: Contact, wanted: str, confirm: bool, staff: StaffClaims | None
+    ) -> bool:
+        """Apply the status rules; returns whether the status changed."""
+        old = contact.status
+        if wanted == "restore":
+            if old != "archived":
+                raise Conflict(f"only an archived contact can be restored (it is {old})")
+            new = contact.status_before_archive or "prospect"
+        else:
+            new = wanted
+            if new == old:
+                return False
+            if old == "archived":
+                raise Conflict(
+                    'an archived contact goes back to its status before with {"status": "restore"}'
+                )
+            if new == "inbox":
+                raise Conflict("only imported contacts are in the inbox (Eingang)")
+            if old == "prospect" and new == "customer" and not confirm:
+                raise Conflict(
+                    'changing a prospect (Interessent) to a customer (Kunde) needs "confirm": true',
+                    field="confirm",
+                )
+        contact.status_before_archive = old if new == "archived" else None
+        contact.status = new
+        contact.version += 1
+        contact.updated_at = utcnow()
+        await self._flush()
+        self.outbox.emit(
+            self.session,
+            ContactStatusChanged(
+                contact_id=contact.id,
+                old_status=old,
+                status=new,
+                changed_by=staff_ref(staff),
+                version=contact.version,
+            ),
+        )
+        # The snapshot too: consumers keeping a copy (interactions) follow the status.
+        self.outbox.emit(self.session, ContactUpdated(**snapshot(contact), changed=["status"]))
+        return True
+
     async def delete(self, contact_id: str) -> None:
-        contact = await self.get(contact_id)
+        contact = await self.get(contact_id, for_update=True)
+        await self._delete(contact)
+
+    async def _delete(self, contact: Contact) -> None:
+        if contact.kind == "company":
+            # Its contact persons stay, without the company.
+            for person in await self.repo.persons_of(contact.id):
+                person.company_id = None
+                person.version += 1
+                person.updated_at = utcnow()
+                self.outbox.emit(
+                    self.session, ContactUpdated(**snapshot(person), changed=["company_id"])
+                )
         await self.repo.delete(contact)
-        self.outbox.emit(self.session, ContactDeleted(contact_id=contact_id))
+        self.outbox.emit(self.session, ContactDeleted(contact_id=contact.id))
+
+    # --- customer numbers -----------------------------------------------------------
+
+    async def create_number_range(self, data: NumberRangeCreate) -> NumberRange:
+        number_range = NumberRange(**data.model_dump())
+        self.session.add(number_range)
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"a number range named {data.name} exists", field="name") from exc
+        return number_range
+
+    async def generate_customer_number(
+        self, contact_id: str, range_id: str, staff: StaffClaims | None = None
+    ) -> Contact:
+        # The range is advanced first: on SQLite that takes the write lock at once, so
+        # the transaction never has to upgrade a read lock (which could fail under load).
+        for _ in range(10000):
+            taken = await self.repo.take_next_value(range_id)
+            if taken is None:
+                raise Unprocessable("number_range_id", f"unknown number range {range_id}")
+            number = format_number(*taken)
+            if await self.repo.by_customer_number(number) is None:
+                break  # numbers entered by hand are skipped
+        else:
+            raise Conflict("the number range has no free number left", field="number_range_id")
+        await self.update(contact_id, ContactUpdate(customer_number=number), staff)
+        return await self.get(contact_id)
+
+    # --- groups ---------------------------------------------------------------------
+
+    async def get_group(self, group_id: str) -> ContactGroup:
+        group = await self.session.get(ContactGroup, group_id)
+        if group is None:
+            raise NotFound("group", group_id)
+        return group
+
+    async def create_group(self, data: GroupCreate) -> ContactGroup:
+        assignment = data.assignment or AssignmentIn()
+        await self.check_assignment(assignment)
+        group = ContactGroup(
+            name=data.name,
+            number=data.number,
+            kind=data.kind,
+            filter=data.filter.saved() if data.filter else None,
+            assignment_mode=assignment.mode,
+            assigned_staff_id=assignment.staff_id,
+            assigned_competence_id=assignment.competence_id,
+        )
+        self.session.add(group)
+        await self.session.flush()
+        self._emit_group(group, "created", [])
+        if data.contact_ids:
+            await self.add_members(group, data.contact_ids)
+        return group
+
+    def _emit_group(self, group: ContactGroup, action: str, contact_ids: list[str]) -> None:
+        self.outbox.emit(
+            self.session,
+            GroupChanged(
+                group_id=group.id,
+                name=group.name,
+                kind=group.kind,
+                action=action,
+                contact_ids=contact_ids,
+            ),
+        )
+
+    async def add_members(self, group: ContactGroup, contact_ids: Sequence[str]) -> list[str]:
+        if group.kind == "dynamic":
+            raise Conflict("a dynamic group's members come from its filter", field="group_id")
+        ids = list(dict.fromkeys(contact_ids))
+        existing = set(await self.repo.existing_ids(ids))
+        missing = [i for i in ids if i not in existing]
+        if missing:
+            raise Unprocessable("contact_ids", f"unknown contacts: {', '.join(missing[:10])}")
+        added = await self.repo.add_members(group.id, ids)
+        if added:
+            self._emit_group(group, "members_added", added)
+        return added
+
+    async def delete_group(self, group: ContactGroup) -> None:
+        await self.repo.delete_group(group)
+        self._emit_group(group, "deleted", [])
+
+    async def members_filter(self, group: ContactGroup) -> ContactFilter:
+        return ContactFilter(group_id=group.id)
+
+    # --- bulk -----------------------------------------------------------------------
+
+    async def selected_ids(self, request: BulkRequest) -> list[str]:
+        selection = request.selection
+        if selection.contact_ids is not None:
+            return await self.repo.existing_ids(list(dict.fromkeys(selection.contact_ids)))
+        if selection.group_id is not None:
+            await self.get_group(selection.group_id)
+            return await self.repo.ids(ContactFilter(group_id=selection.group_id))
+        return await self.repo.ids(selection.filter or ContactFilter())
+
+    async def bulk(self, request: BulkRequest, staff: StaffClaims | None = None) -> BulkResult:
+        ids = await self.selected_ids(request)
+        changed = 0
+        if request.action == "add_to_group":
+            target = await self.get_group(request.group_id or "")
+            changed = len(await self.add_members(target, ids)) if ids else 0
+        else:
+            for contact_id in ids:
+                contact = await self.repo.get(contact_id, for_update=True)
+                if contact is None:
+                    continue
+                if request.action == "archive":
+                    changed += await self._set_status(contact, "archived", False, staff)
+                else:
+                    await self._delete(contact)
+                    changed += 1
+        group_id = request.selection.group_id
+        if group_id is not None:
+            group = await self.get_group(group_id)
+            if group.kind == "temporary":  # kept for one action only
+                await self.delete_group(group)
+        return BulkResult(action=request.action, selected=len(ids), changed=changed)
+
+    # --- import ---------------------------------------------------------------------
+
+    async def import_batch(self, rows: list[tuple[int, ContactCreate]]) -> list[tuple[int, str]]:
+        """Insert a batch of imported contacts (status ``inbox``); returns row errors.
+
+        Written with multi-row Core inserts (contacts, their CRM rows and their outbox
+        rows) in the caller's transaction: building ORM objects per row cost more than
+        the database did."""
+        errors: list[tuple[int, str]] = []
+        numbers = [d.customer_number for _, d in rows if d.customer_number]
+        taken = await self.repo.numbers_taken(numbers)
+        company_ids = {d.company_id for _, d in rows if d.company_id}
+        companies = set()
+        for company_id in company_ids:
+            company = await self.repo.get(company_id)
+            if company is not None and company.kind == "company":
+                companies.add(company_id)
+        now = utcnow()
+        contacts: list[dict[str, Any]] = []
+        products: list[dict[str, str]] = []
+        characteristics: list[dict[str, str]] = []
+        outbox: list[dict[str, Any]] = []
+        for row, data in rows:
+            if data.customer_number and data.customer_number in taken:
+                errors.append((row, f"customer_number: {data.customer_number} is already used"))
+                continue
+            if data.company_id and data.company_id not in companies:
+                errors.append((row, f"company_id: {data.company_id} is not a company"))
+                continue
+            if data.customer_number:
+                taken.add(data.customer_number)
+            crm = data.crm.model_dump(exclude_none=True)
+            values: dict[str, Any] = {
+                **data.model_dump(exclude={"assignment", "crm", "address", "status"}),
+                "id": str(uuid.uuid4()),
+                "status": "inbox",
+                "status_before_archive": None,
+                "address": data.address.model_dump(exclude_none=True) if data.address else None,
+                "crm": crm,
+                **crm_columns(crm),
+                "assignment_mode": "all",
+                "assigned_staff_id": None,
+                "assigned_competence_id": None,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            contacts.append(values)
+            more_products, more_characteristics = crm_rows(values["id"], crm)
+            products += more_products
+            characteristics += more_characteristics
+            event = ContactCreated(
+                contact_id=values["id"],
+                **{name: values[name] for name in _SNAPSHOT_FIELDS},
+                crm=CrmProperties.model_validate(crm),
+                version=1,
+            )
+            cloud_event = make_event(event, source=self.outbox.source)
+            outbox.append(
+                {
+                    "event_id": cloud_event.id,
+                    "topic": event.kafka_topic.value,
+                    "key": cloud_event.subject,
+                    "body": cloud_event.to_bytes().decode(),
+                    "created_at": now,
+                }
+            )
+        tables = SQLModel.metadata.tables  # Core inserts: no ORM bookkeeping per row
+        if contacts:
+            await self.session.execute(sa.insert(tables["contact"]), contacts)
+            await self.session.execute(sa.insert(tables["outbox_message"]), outbox)
+            self.session.info[OUTBOX_DIRTY] = True  # wakes the relay after the commit
+        if products:
+            await self.session.execute(sa.insert(tables["contact_product"]), products)
+        if characteristics:
+            await self.session.execute(sa.insert(tables["contact_characteristic"]), characteristics)
+        return errors
+
+    # --- local copies from events ---------------------------------------------------
+
+    async def apply_staff(self, staff_id: str, name: str, active: bool) -> None:
+        await self.repo.upsert_staff(staff_id, name, active)
+
+    async def apply_competence(self, competence_id: str, name: str, members: list[str]) -> None:
+        await self.repo.upsert_competence(competence_id, name, members)

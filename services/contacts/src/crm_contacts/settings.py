@@ -10,3 +10,6 @@ class Settings(ServiceSettings):
 
     service_name: str = "contacts"
     port: int = 8001
+    # A staff member or competence created a moment ago in the gateway may not have
+    # reached our local copy (crm.staff) yet: wait this long before refusing it.
+    assignee_wait_seconds: float = 5.0

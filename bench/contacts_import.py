@@ -1,0 +1,170 @@
+"""CSV import through the HTTP API: 100,000 rows posted to ``POST /api/contacts/import``
+at the gateway (streamed, as a client uploading a file would), on PostgreSQL.
+
+Prints seconds and rows/s, and in the same run the floor: the same rows written straight
+into the contact table of the same database with asyncpg ``COPY``, and the ratio.
+Goal: 100,000 rows in <= 30 s.
+
+    uv run python bench/contacts_import.py [--rows 100000]
+
+Starts Kafka, Redis and PostgreSQL unless CRM_KAFKA_BOOTSTRAP, CRM_REDIS_URL,
+CRM_TEST_POSTGRES_URL are set, and every service of the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, free_port
+from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
+from crm_dev.testing import create_database
+from crm_shared.kafka import ensure_topics
+
+HEADER = "kind,name,email,phone,language,customer_number,crm.crm_status,crm.products\n"
+
+
+def csv_lines(rows: int, tag: str) -> list[str]:
+    return [
+        f"person,Import {tag} {i},kunde{i}@{tag}.example,+49 30 {i:07d},de,{tag}-{i},Neu,A;B\n"
+        for i in range(rows)
+    ]
+
+
+async def post_csv(
+    gateway: str, lines: list[str], target: str | None = None
+) -> tuple[float, dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=gateway, timeout=600) as api:
+        token = (
+            await api.post("/api/auth/token", json={"username": "admin", "password": "bench-admin"})
+        ).json()["access_token"]
+
+        async def body() -> AsyncIterator[bytes]:
+            yield HEADER.encode()
+            for start in range(0, len(lines), 2000):
+                yield "".join(lines[start : start + 2000]).encode()
+
+        started = time.monotonic()
+        response = await api.post(
+            f"{target or gateway}/api/contacts/import",
+            content=body(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+        )
+        elapsed = time.monotonic() - started
+        if response.status_code != 200:
+            raise SystemExit(f"import failed: {response.status_code} {response.text}")
+        return elapsed, response.json()
+
+
+async def copy_floor(url: str, rows: int) -> float:
+    """The same rows straight into a copy of the contact table with COPY."""
+    u = httpx.URL(url.replace("postgresql+asyncpg", "http"))
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port, user=u.username or "postgres", database=u.path.lstrip("/")
+    )
+    try:
+        await conn.execute("CREATE TEMP TABLE floor (LIKE contact INCLUDING ALL)")
+        now = datetime.now(UTC)
+        crm = json.dumps({"crm_status": "Neu", "products": ["A", "B"]})
+        records = [
+            (
+                str(uuid.uuid4()), "person", f"Import floor {i}", f"kunde{i}@floor.example",
+                f"+49 30 {i:07d}", "de", "inbox", f"floor-{i}", False, "all", crm, "Neu", 1,
+                now, now,
+            )
+            for i in range(rows)
+        ]  # fmt: skip
+        started = time.monotonic()
+        await conn.copy_records_to_table(
+            "floor",
+            records=records,
+            columns=[
+                "id", "kind", "name", "email", "phone", "language", "status", "customer_number",
+                "credit_hold", "assignment_mode", "crm", "crm_status", "version", "created_at",
+                "updated_at",
+            ],
+        )  # fmt: skip
+        return time.monotonic() - started
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--direct", action="store_true", help="post to the contacts service, not the gateway"
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="crm-bench-import-"))
+    servers: list[Any] = []
+
+    def server(cls: Any, sub: str) -> Any:
+        instance = cls(work / sub)
+        instance.start()
+        servers.append(instance)
+        return instance
+
+    kafka = os.environ.get("CRM_KAFKA_BOOTSTRAP") or server(KafkaServer, "kafka").bootstrap
+    redis = os.environ.get("CRM_REDIS_URL") or server(RedisServer, "redis").url
+    postgres = os.environ.get("CRM_TEST_POSTGRES_URL") or server(PostgresServer, "pg").url
+    asyncio.run(ensure_topics(kafka))
+    databases = {n: asyncio.run(create_database(postgres, n)) for n in IMPLEMENTED}
+    stack = Stack(
+        StackConfig(
+            kafka_bootstrap=kafka,
+            redis_url=redis,
+            smtp_host="127.0.0.1",
+            smtp_port=free_port(),
+            data_dir=work / "data",
+            database_urls=databases,
+            env={
+                "CRM_ENV": "test",
+                "CRM_ADMIN_PASSWORD": "bench-admin",
+                "CRM_LOG_LEVEL": "WARNING",
+            },
+        )
+    )
+    log_file = work / "services.log"
+    print(f"service logs: {log_file}")
+
+    def to_file(name: str, line: str) -> None:
+        with open(log_file, "a") as handle:
+            handle.write(f"{name}: {line}\n")
+
+    stack.sink = to_file
+    tag = uuid.uuid4().hex[:8]
+    lines = csv_lines(args.rows, tag)
+    try:
+        stack.start_all(IMPLEMENTED)
+        target = f"http://127.0.0.1:{stack.port_of('contacts')}" if args.direct else None
+        elapsed, result = asyncio.run(post_csv(stack.gateway_url, lines, target))
+        floor = asyncio.run(copy_floor(databases["contacts"], args.rows))
+    finally:
+        stack.stop_all()
+        for instance in reversed(servers):
+            instance.stop()
+    print(f"\nimported {result['created']:,} of {args.rows:,} rows, {len(result['errors'])} errors")
+    print(f"through the API:      {elapsed:8.2f} s  {result['created'] / elapsed:10,.0f} rows/s")
+    print(f"floor (bare COPY):    {floor:8.2f} s  {args.rows / floor:10,.0f} rows/s")
+    print(f"ratio API / floor:    {elapsed / floor:8.1f}")
+    verdict = "ok" if elapsed <= 30 * args.rows / 100_000 else "MISSED"
+    print(f"goal <= 30 s for 100,000 rows: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Kafka subscribers of the contacts service (thin): the local copies it keeps of staff
+and competences (crm.staff), campaign memberships (crm.campaigns) and the filterable
+fields of history entries (crm.history)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crm_contacts.repository import ContactRepository
+from crm_shared.consumer import Delivery, EventConsumer
+from crm_shared.events import (
+    CampaignMemberAdded,
+    CampaignMemberRemoved,
+    CompetenceChanged,
+    HistoryEntryData,
+    HistoryEntryDeleted,
+    StaffData,
+    Topic,
+)
+from crm_shared.service import Runtime
+
+_HISTORY_FIELDS = (
+    "entry_id",
+    "contact_id",
+    "date",
+    "staff_initials",
+    "action",
+    "info",
+    "field1",
+    "field2",
+    "field3",
+    "field4",
+    "field5",
+    "field6",
+)
+
+
+def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+    async def on_staff(delivery: Delivery) -> None:
+        staff = delivery.payload_as(StaffData)
+        await ContactRepository(delivery.tx).upsert_staff(staff.staff_id, staff.name, staff.active)
+
+    async def on_competence(delivery: Delivery) -> None:
+        competence = delivery.payload_as(CompetenceChanged)
+        await ContactRepository(delivery.tx).upsert_competence(
+            competence.competence_id, competence.name, competence.member_ids
+        )
+
+    async def on_member_added(delivery: Delivery) -> None:
+        member = delivery.payload_as(CampaignMemberAdded)
+        repo = ContactRepository(delivery.tx)
+        await repo.set_campaign_member(member.campaign_id, member.contact_id, True)
+
+    async def on_member_removed(delivery: Delivery) -> None:
+        member = delivery.payload_as(CampaignMemberRemoved)
+        repo = ContactRepository(delivery.tx)
+        await repo.set_campaign_member(member.campaign_id, member.contact_id, False)
+
+    async def on_history_entry(delivery: Delivery) -> None:
+        entry = delivery.payload_as(HistoryEntryData)
+        values = {name: getattr(entry, name) for name in _HISTORY_FIELDS}
+        await ContactRepository(delivery.tx).upsert_history_entry(values)
+
+    async def on_history_deleted(delivery: Delivery) -> None:
+        entry = delivery.payload_as(HistoryEntryDeleted)
+        await ContactRepository(delivery.tx).delete_history_entry(entry.entry_id)
+
+    return [
+        runtime.consumer(
+            Topic.STAFF,
+            {
+                "StaffCreated": on_staff,
+                "StaffUpdated": on_staff,
+                "CompetenceChanged": on_competence,
+            },
+        ),
+        runtime.consumer(
+            Topic.CAMPAIGNS,
+            {"CampaignMemberAdded": on_member_added, "CampaignMemberRemoved": on_member_removed},
+        ),
+        runtime.consumer(
+            Topic.HISTORY,
+            {
+                "HistoryEntryCreated": on_history_entry,
+                "HistoryEntryUpdated": on_history_entry,
+                "HistoryEntryDeleted": on_history_deleted,
+            },
+        ),
+    ]

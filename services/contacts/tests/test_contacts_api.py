@@ -1,0 +1,576 @@
+"""The contacts service's rules, through the gateway, on PostgreSQL and on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_dev.testing import read_topic
+from crm_shared.events import (
+    CampaignMemberAdded,
+    CampaignMemberRemoved,
+    HistoryEntryCreated,
+    HistoryEntryDeleted,
+    make_event,
+)
+from crm_shared.kafka import EventProducer
+
+
+def unique(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def create_contact(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {"kind": "person", "name": unique("Kontakt "), **fields}
+    response = await api.post("/api/contacts", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def list_ids(api: httpx.AsyncClient, **params: Any) -> list[str]:
+    response = await api.get("/api/contacts", params={"limit": 500, **params})
+    assert response.status_code == 200, response.text
+    return [c["id"] for c in response.json()["items"]]
+
+
+async def eventually(check: Any, timeout: float = 15.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def bootstrap(request: pytest.FixtureRequest, any_api: httpx.AsyncClient) -> str:
+    """The Kafka of the stack ``any_api`` talks to."""
+    which = request.node.callspec.params["any_api"]
+    stack = request.getfixturevalue("stack" if which == "postgresql" else "sqlite_stack")
+    return str(stack.config.kafka_bootstrap)
+
+
+async def publish(bootstrap: str, *events: Any, source: str) -> None:
+    producer = EventProducer(bootstrap, client_id="test")
+    await producer.start()
+    try:
+        for data in events:
+            await producer.publish(data.kafka_topic, make_event(data, source=source))
+    finally:
+        await producer.stop()
+
+
+# --- create, update, CRM properties --------------------------------------------------
+
+
+async def test_crm_properties_are_validated_and_filterable(any_api: httpx.AsyncClient) -> None:
+    size = unique("size-")
+    crm = {
+        "crm_status": "Bedarf ermittelt",
+        "company_size": size,
+        "employees": 120,
+        "products": ["CRM Pro", "Hosting"],
+        "newsletter": True,
+        "characteristics": {"Region": "Nord"},
+        "comment1": "Erstkontakt auf Messe",
+    }
+    company = await create_contact(any_api, kind="company", name=unique("Firma "), crm=crm)
+    assert company["crm"]["products"] == ["CRM Pro", "Hosting"]
+    other = await create_contact(any_api, kind="company", crm={"company_size": size})
+
+    assert set(await list_ids(any_api, company_size=size)) == {company["id"], other["id"]}
+    assert await list_ids(any_api, company_size=size, product="CRM Pro") == [company["id"]]
+    assert await list_ids(any_api, company_size=size, newsletter="true") == [company["id"]]
+    assert await list_ids(any_api, company_size=size, characteristic="Region:Nord") == [
+        company["id"]
+    ]
+    assert await list_ids(any_api, company_size=size, employees_from=100) == [company["id"]]
+
+    bad = await any_api.post(
+        "/api/contacts", json={"kind": "person", "name": "X", "crm": {"employees": "viele"}}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "crm.employees"
+    unknown = await any_api.patch(f"/api/contacts/{company['id']}", json={"crm": {"colour": 1}})
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "crm.colour"
+
+    # PATCH merges the CRM properties; null clears one
+    patched = await any_api.patch(
+        f"/api/contacts/{company['id']}", json={"crm": {"products": ["Hosting"], "comment1": None}}
+    )
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert body["crm"]["products"] == ["Hosting"]
+    assert "comment1" not in body["crm"]
+    assert body["crm"]["company_size"] == size
+    assert body["version"] == 2
+    assert await list_ids(any_api, company_size=size, product="CRM Pro") == []
+
+
+async def test_contact_person_needs_a_company(any_api: httpx.AsyncClient) -> None:
+    person = await create_contact(any_api)
+    response = await any_api.post(
+        "/api/contacts", json={"kind": "person", "name": "P", "company_id": person["id"]}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "company_id"
+    company = await create_contact(any_api, kind="company")
+    member = await create_contact(any_api, company_id=company["id"])
+    assert await list_ids(any_api, company_id=company["id"]) == [member["id"]]
+
+
+async def test_unknown_filter_is_refused(any_api: httpx.AsyncClient) -> None:
+    response = await any_api.get("/api/contacts", params={"colour": "red"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "colour"
+
+
+async def test_search_by_name_prefix_substring_and_number(any_api: httpx.AsyncClient) -> None:
+    tag = unique()
+    a = await create_contact(any_api, name=f"Zeta{tag} Müller")
+    b = await create_contact(any_api, name=f"Alpha Zeta{tag}", customer_number=unique("K-"))
+    assert set(await list_ids(any_api, q=f"zeta{tag}")) == {a["id"], b["id"]}
+    assert await list_ids(any_api, q=f"zeta{tag}", match="prefix") == [a["id"]]
+    assert await list_ids(any_api, customer_number=b["customer_number"]) == [b["id"]]
+
+
+async def test_keyset_pagination_walks_every_contact_once(any_api: httpx.AsyncClient) -> None:
+    tag = unique("page")
+    made = {(await create_contact(any_api, name=f"{tag} {i:02d}"))["id"] for i in range(7)}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"q": tag, "limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await any_api.get("/api/contacts", params=params)).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 7
+    assert set(seen) == made
+
+
+# --- statuses --------------------------------------------------------------------------
+
+
+async def test_status_rules(any_api: httpx.AsyncClient) -> None:
+    contact = await create_contact(any_api)
+    assert contact["status"] == "prospect"
+    url = f"/api/contacts/{contact['id']}/status"
+
+    refused = await any_api.post(url, json={"status": "customer"})
+    assert refused.status_code == 409
+    assert "confirm" in refused.json()["detail"]
+
+    customer = await any_api.post(url, json={"status": "customer", "confirm": True})
+    assert customer.status_code == 200
+    assert customer.json()["status"] == "customer"
+
+    assert (await any_api.post(url, json={"status": "inbox"})).status_code == 409
+    assert (await any_api.post(url, json={"status": "restore"})).status_code == 409
+
+    archived = await any_api.post(url, json={"status": "archived"})
+    assert archived.json()["status"] == "archived"
+    assert (await any_api.post(url, json={"status": "prospect"})).status_code == 409
+    restored = await any_api.post(url, json={"status": "restore"})
+    assert restored.status_code == 200
+    assert restored.json()["status"] == "customer"  # the status it had before
+    assert contact["id"] in await list_ids(any_api, status="customer", q=contact["name"])
+
+    bad = await any_api.post(url, json={"status": "deleted"})
+    assert bad.status_code == 422
+
+
+async def test_status_change_emits_events(any_api: httpx.AsyncClient, bootstrap: str) -> None:
+    contact = await create_contact(any_api)
+    await any_api.post(
+        f"/api/contacts/{contact['id']}/status", json={"status": "customer", "confirm": True}
+    )
+
+    def is_status_change(record: Any) -> bool:
+        body = json.loads(record.value)
+        return body["type"] == "crm.ContactStatusChanged.v1" and body["subject"] == contact["id"]
+
+    record = await read_topic(bootstrap, "crm.contacts", is_status_change, timeout=15)
+    assert record is not None
+    data = json.loads(record.value)["data"]
+    assert (data["old_status"], data["status"]) == ("prospect", "customer")
+
+
+async def test_delete_is_permanent(any_api: httpx.AsyncClient) -> None:
+    contact = await create_contact(any_api)
+    assert (await any_api.delete(f"/api/contacts/{contact['id']}")).status_code == 204
+    assert (await any_api.get(f"/api/contacts/{contact['id']}")).status_code == 404
+    assert (await any_api.delete(f"/api/contacts/{contact['id']}")).status_code == 404
+
+
+# --- assignment ------------------------------------------------------------------------
+
+
+async def create_staff(api: httpx.AsyncClient) -> dict[str, Any]:
+    name = unique("staff")
+    response = await api.post(
+        "/api/staff",
+        json={"username": name, "password": "geheim-123", "name": name, "initials": "AB"},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_assignment_to_staff_and_competence(
+    any_api: httpx.AsyncClient, bootstrap: str
+) -> None:
+    anna, ben = await create_staff(any_api), await create_staff(any_api)
+    competence = await any_api.post(
+        "/api/competences",
+        json={"name": unique("Vertrieb "), "member_ids": [anna["id"], ben["id"]]},
+    )
+    assert competence.status_code == 201, competence.text
+    competence_id = competence.json()["id"]
+
+    # created a moment ago in the gateway: the contacts service waits for the event
+    direct = await create_contact(any_api, assignment={"mode": "staff", "staff_id": anna["id"]})
+    assert direct["assignment"]["staff_id"] == anna["id"]
+    by_competence = await create_contact(any_api)
+    patched = await any_api.patch(
+        f"/api/contacts/{by_competence['id']}",
+        json={"assignment": {"mode": "competence", "competence_id": competence_id}},
+    )
+    assert patched.status_code == 200, patched.text
+
+    assert set(await list_ids(any_api, assigned_to=anna["id"])) == {
+        direct["id"],
+        by_competence["id"],
+    }
+    assert await list_ids(any_api, assigned_to=ben["id"]) == [by_competence["id"]]
+
+    def assigned(record: Any) -> bool:
+        body = json.loads(record.value)
+        return body["type"] == "crm.ContactAssigned.v1" and body["subject"] == by_competence["id"]
+
+    record = await read_topic(bootstrap, "crm.contacts", assigned, timeout=15)
+    assert record is not None
+    data = json.loads(record.value)["data"]
+    assert sorted(data["notify_staff_ids"]) == sorted([anna["id"], ben["id"]])
+    assert data["assignment"]["competence_id"] == competence_id
+
+
+async def test_assignment_to_unknown_staff_is_refused(any_api: httpx.AsyncClient) -> None:
+    response = await any_api.post(
+        "/api/contacts",
+        json={
+            "kind": "person",
+            "name": "Niemand",
+            "assignment": {"mode": "staff", "staff_id": str(uuid.uuid4())},
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "assignment.staff_id"
+    missing_id = await any_api.post(
+        "/api/contacts", json={"kind": "person", "name": "X", "assignment": {"mode": "staff"}}
+    )
+    assert missing_id.status_code == 422
+
+
+# --- customer numbers ------------------------------------------------------------------
+
+
+async def create_range(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {"name": unique("Kunden "), "prefix": unique("K")[:6] + "-", "next_value": 1, "width": 5}
+    response = await api.post("/api/number-ranges", json={**body, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_customer_numbers(any_api: httpx.AsyncClient) -> None:
+    number_range = await create_range(any_api, suffix="/D")
+    prefix = number_range["prefix"]
+    # a number entered by hand is skipped by the generator
+    await create_contact(any_api, customer_number=f"{prefix}00001/D")
+    contact = await create_contact(any_api)
+    response = await any_api.post(
+        f"/api/contacts/{contact['id']}/customer-number",
+        json={"number_range_id": number_range["id"]},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["customer_number"] == f"{prefix}00002/D"
+    ranges = (await any_api.get("/api/number-ranges")).json()["items"]
+    assert next(r for r in ranges if r["id"] == number_range["id"])["next_value"] == 3
+
+    duplicate = await any_api.post(
+        "/api/contacts", json={"kind": "person", "name": "D", "customer_number": f"{prefix}00002/D"}
+    )
+    assert duplicate.status_code == 409
+    other = await create_contact(any_api)
+    clash = await any_api.patch(
+        f"/api/contacts/{other['id']}", json={"customer_number": f"{prefix}00002/D"}
+    )
+    assert clash.status_code == 409
+
+    unknown = await any_api.post(
+        f"/api/contacts/{contact['id']}/customer-number",
+        json={"number_range_id": str(uuid.uuid4())},
+    )
+    assert unknown.status_code == 422
+
+
+async def test_fifty_concurrent_generations_give_fifty_numbers(
+    any_api: httpx.AsyncClient,
+) -> None:
+    number_range = await create_range(any_api)
+    contacts = [await create_contact(any_api) for _ in range(50)]
+
+    async def generate(contact: dict[str, Any]) -> str:
+        response = await any_api.post(
+            f"/api/contacts/{contact['id']}/customer-number",
+            json={"number_range_id": number_range["id"]},
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["customer_number"])
+
+    numbers = await asyncio.gather(*(generate(c) for c in contacts))
+    assert len(set(numbers)) == 50
+    prefix = number_range["prefix"]
+    assert sorted(numbers) == [f"{prefix}{i:05d}" for i in range(1, 51)]
+
+
+# --- groups and bulk actions -------------------------------------------------------------
+
+
+async def test_static_dynamic_and_temporary_groups(any_api: httpx.AsyncClient) -> None:
+    source = unique("src-")
+    a = await create_contact(any_api, crm={"data_source": source})
+    b = await create_contact(any_api, crm={"data_source": source})
+    c = await create_contact(any_api)
+
+    static = await any_api.post("/api/groups", json={"name": unique("Messe "), "number": "7"})
+    assert static.status_code == 201, static.text
+    group_id = static.json()["id"]
+    added = await any_api.post(
+        f"/api/groups/{group_id}/members", json={"contact_ids": [a["id"], c["id"]]}
+    )
+    assert added.status_code == 200, added.text
+    members = (await any_api.get(f"/api/groups/{group_id}/members")).json()["items"]
+    assert {m["id"] for m in members} == {a["id"], c["id"]}
+    assert set(await list_ids(any_api, group_id=group_id)) == {a["id"], c["id"]}
+    unknown = await any_api.post(
+        f"/api/groups/{group_id}/members", json={"contact_ids": [str(uuid.uuid4())]}
+    )
+    assert unknown.status_code == 422
+
+    dynamic = await any_api.post(
+        "/api/groups",
+        json={"name": unique("Dyn "), "kind": "dynamic", "filter": {"data_source": source}},
+    )
+    assert dynamic.status_code == 201, dynamic.text
+    dynamic_id = dynamic.json()["id"]
+    members = (await any_api.get(f"/api/groups/{dynamic_id}/members")).json()["items"]
+    assert {m["id"] for m in members} == {a["id"], b["id"]}
+    # computed when read: a new matching contact is a member at once
+    d = await create_contact(any_api, crm={"data_source": source})
+    members = (await any_api.get(f"/api/groups/{dynamic_id}/members")).json()["items"]
+    assert {m["id"] for m in members} == {a["id"], b["id"], d["id"]}
+    refused = await any_api.post(
+        f"/api/groups/{dynamic_id}/members", json={"contact_ids": [c["id"]]}
+    )
+    assert refused.status_code == 409
+    no_filter = await any_api.post("/api/groups", json={"name": "X", "kind": "dynamic"})
+    assert no_filter.status_code == 422
+
+    temporary = await any_api.post(
+        "/api/groups", json={"name": "tmp", "kind": "temporary", "contact_ids": [b["id"], d["id"]]}
+    )
+    assert temporary.status_code == 201, temporary.text
+    temporary_id = temporary.json()["id"]
+    listed = (await any_api.get("/api/groups", params={"limit": 500})).json()["items"]
+    ids = {g["id"] for g in listed}
+    assert group_id in ids and dynamic_id in ids and temporary_id not in ids
+
+    # one action on the temporary group, then it is gone
+    bulk = await any_api.post(
+        "/api/contacts/bulk",
+        json={"selection": {"group_id": temporary_id}, "action": "archive"},
+    )
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json()["changed"] == 2
+    for contact in (b, d):
+        assert (await any_api.get(f"/api/contacts/{contact['id']}")).json()["status"] == "archived"
+    assert (await any_api.get(f"/api/groups/{temporary_id}")).status_code == 404
+
+
+async def test_bulk_actions(any_api: httpx.AsyncClient) -> None:
+    source = unique("bulk-")
+    contacts = [await create_contact(any_api, crm={"data_source": source}) for _ in range(4)]
+    ids = [c["id"] for c in contacts]
+    group = (await any_api.post("/api/groups", json={"name": unique("G ")})).json()
+
+    added = await any_api.post(
+        "/api/contacts/bulk",
+        json={
+            "selection": {"filter": {"data_source": source}},
+            "action": "add_to_group",
+            "group_id": group["id"],
+        },
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["changed"] == 4
+    assert set(await list_ids(any_api, group_id=group["id"])) == set(ids)
+
+    deleted = await any_api.post(
+        "/api/contacts/bulk", json={"selection": {"contact_ids": ids[:2]}, "action": "delete"}
+    )
+    assert deleted.json()["changed"] == 2
+    assert set(await list_ids(any_api, data_source=source)) == set(ids[2:])
+    assert set(await list_ids(any_api, group_id=group["id"])) == set(ids[2:])
+
+    bad = await any_api.post(
+        "/api/contacts/bulk",
+        json={"selection": {"contact_ids": ids, "group_id": group["id"]}, "action": "archive"},
+    )
+    assert bad.status_code == 422
+    no_group = await any_api.post(
+        "/api/contacts/bulk", json={"selection": {"contact_ids": ids}, "action": "add_to_group"}
+    )
+    assert no_group.status_code == 422
+
+
+# --- import and export -------------------------------------------------------------------
+
+
+async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
+    any_api: httpx.AsyncClient,
+) -> None:
+    source = unique("csv-")
+    taken = (await create_contact(any_api, customer_number=unique("T-")))["customer_number"]
+    rows = [
+        "kind,name,email,customer_number,crm.data_source,crm.products",
+        f"person,Anna Import,anna@example.com,,{source},A;B",
+        f"robot,Kaputt,,,{source},",
+        f'company,"Firma, mit Komma ""GmbH""",,,{source},',
+        f"person,Doppelt,,{taken},{source},",
+        f"person,,,,{source},",
+        f"person,Bad Mail,not-an-email,,{source},",
+        f'person,"Zeile\nmit Umbruch",,,{source},',
+    ]
+    body = ("\n".join(rows) + "\n").encode()
+    response = await any_api.post(
+        "/api/contacts/import", content=body, headers={"Content-Type": "text/csv"}
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["created"] == 3
+    assert [e["row"] for e in result["errors"]] == [3, 5, 6, 7]
+    assert "kind" in result["errors"][0]["message"]
+    assert "already used" in result["errors"][1]["message"]
+
+    imported = (
+        await any_api.get("/api/contacts", params={"data_source": source, "limit": 500})
+    ).json()["items"]
+    assert sorted(c["name"] for c in imported) == [
+        "Anna Import",
+        'Firma, mit Komma "GmbH"',
+        "Zeile\nmit Umbruch",
+    ]
+    assert {c["status"] for c in imported} == {"inbox"}
+    assert next(c for c in imported if c["name"] == "Anna Import")["crm"]["products"] == [
+        "A",
+        "B",
+    ]
+
+    unknown_column = await any_api.post(
+        "/api/contacts/import", content=b"kind,name,colour\n", headers={"Content-Type": "text/csv"}
+    )
+    assert unknown_column.status_code == 422
+
+
+async def test_csv_export_of_a_filtered_list(any_api: httpx.AsyncClient) -> None:
+    source = unique("exp-")
+    a = await create_contact(any_api, name="Export, Anna", crm={"data_source": source})
+    await create_contact(any_api, crm={"data_source": unique("other-")})
+    response = await any_api.get("/api/contacts/export", params={"data_source": source})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.strip().splitlines()
+    assert lines[0].startswith("id,kind,name")
+    assert len(lines) == 2
+    assert lines[1].startswith(f'{a["id"]},person,"Export, Anna"')
+
+
+# --- filters from other services' events -------------------------------------------------
+
+
+async def test_history_and_campaign_filters_follow_events(
+    any_api: httpx.AsyncClient, bootstrap: str
+) -> None:
+    a, b = await create_contact(any_api), await create_contact(any_api)
+    action = unique("Anruf-")
+    campaign_id = str(uuid.uuid4())
+    entry_a = HistoryEntryCreated(
+        entry_id=str(uuid.uuid4()),
+        contact_id=a["id"],
+        date=date(2026, 3, 1),
+        staff_initials="AB",
+        action=action,
+        info="Angebot",
+        field1="rot",
+        field5=True,
+    )
+    entry_b = HistoryEntryCreated(
+        entry_id=str(uuid.uuid4()),
+        contact_id=b["id"],
+        date=date(2026, 5, 1),
+        staff_initials="CD",
+        action=action,
+    )
+    await publish(bootstrap, entry_a, entry_b, source="/crm/history")
+    await publish(
+        bootstrap,
+        CampaignMemberAdded(campaign_id=campaign_id, campaign_name="Frühjahr", contact_id=a["id"]),
+        CampaignMemberAdded(campaign_id=campaign_id, campaign_name="Frühjahr", contact_id=b["id"]),
+        source="/crm/campaigns",
+    )
+
+    async def both() -> bool:
+        history = set(await list_ids(any_api, **{"history.action": action}))
+        campaign = set(await list_ids(any_api, campaign_id=campaign_id))
+        return history == campaign == {a["id"], b["id"]}
+
+    assert await eventually(both)
+    assert await list_ids(
+        any_api, **{"history.action": action, "history.staff_initials": "AB"}
+    ) == [a["id"]]
+    assert await list_ids(
+        any_api, **{"history.action": action, "history.date_from": "2026-04-01"}
+    ) == [b["id"]]
+    assert await list_ids(
+        any_api, **{"history.action": action, "history.field1": "rot", "history.field5": "true"}
+    ) == [a["id"]]
+
+    await publish(
+        bootstrap,
+        HistoryEntryDeleted(entry_id=entry_b.entry_id, contact_id=b["id"]),
+        source="/crm/history",
+    )
+    await publish(
+        bootstrap,
+        CampaignMemberRemoved(
+            campaign_id=campaign_id, campaign_name="Frühjahr", contact_id=a["id"]
+        ),
+        source="/crm/campaigns",
+    )
+
+    async def after_removal() -> bool:
+        history = await list_ids(any_api, **{"history.action": action})
+        campaign = await list_ids(any_api, campaign_id=campaign_id)
+        return history == [a["id"]] and campaign == [b["id"]]
+
+    assert await eventually(after_removal)
