@@ -130,7 +130,7 @@ class GroupMember(SQLModel, table=True):
 class StaffCopy(SQLModel, table=True):
     """A staff member as published by the gateway on ``crm.staff``."""
 
-    __tablename__ = "staff_copy"
+    __tablename__ = "contacts_staff"
 
     staff_id: str = Field(primary_key=True, max_length=36)
     name: str = Field(max_length=200)

@@ -118,11 +118,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_number_range')),
     sa.UniqueConstraint('name', name=op.f('uq_number_range_name'))
     )
-    op.create_table('staff_copy',
+    op.create_table('contacts_staff',
     sa.Column('staff_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.PrimaryKeyConstraint('staff_id', name=op.f('pk_staff_copy'))
+    sa.PrimaryKeyConstraint('staff_id', name=op.f('pk_contacts_staff'))
     )
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.add_column(sa.Column('address', sa.JSON(), nullable=True))
@@ -187,7 +187,7 @@ def downgrade() -> None:
         batch_op.drop_column('crm_status')
         batch_op.drop_column('address')
 
-    op.drop_table('staff_copy')
+    op.drop_table('contacts_staff')
     op.drop_table('number_range')
     with op.batch_alter_table('history_entry_copy', schema=None) as batch_op:
         batch_op.drop_index('ix_history_entry_copy_initials')
