@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, SmtpSink
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
+from crm_dev.testkit import Kit
 from crm_shared.kafka import ensure_topics
 
 
@@ -354,3 +355,9 @@ async def read_topic(
         return None
     finally:
         await consumer.stop()
+
+
+@pytest.fixture
+def kit() -> type[Kit]:
+    """Helpers for service tests (see :mod:`crm_dev.testkit`)."""
+    return Kit

@@ -1,4 +1,5 @@
-"""Helpers for the reminders tests: staff through the gateway, events straight to Kafka."""
+"""Test helpers shared by the service tests: staff through the gateway, events straight
+to Kafka, topic tails. Handed to tests by the ``kit`` fixture of :mod:`crm_dev.testing`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from crm_shared.dlq import topic_partitions
@@ -94,7 +94,7 @@ async def new_staff(api: httpx.AsyncClient, language: str = "de") -> dict[str, A
         },
     )
     assert response.status_code == 201, response.text
-    staff = response.json()
+    staff: dict[str, Any] = response.json()
     token = await api.post("/api/auth/token", json={"username": name, "password": "pw-" + name})
     assert token.status_code == 200, token.text
     staff["token"] = token.json()["access_token"]
@@ -118,8 +118,3 @@ class Kit:
     publish = staticmethod(publish)
     new_staff = staticmethod(new_staff)
     wait_until = staticmethod(wait_until)
-
-
-@pytest.fixture
-def kit() -> type[Kit]:
-    return Kit
