@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from crm_campaigns import cursor as cursors
 from crm_campaigns.contacts import wait_for_contacts
 from crm_campaigns.schemas import (
     CampaignCreate,
@@ -18,6 +17,7 @@ from crm_campaigns.schemas import (
     MembersAdded,
 )
 from crm_campaigns.service import CampaignService, campaign_public
+from crm_shared import cursor as cursors
 from crm_shared.auth import CurrentStaff
 from crm_shared.service import RuntimeDep, SessionDep
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
-from crm_campaigns import cursor as cursors
 from crm_campaigns.contacts import wait_for_contacts
 from crm_campaigns.crm_schemas import (
     CrmSettingsData,
@@ -31,6 +30,7 @@ from crm_campaigns.opportunities import (
     to_public,
 )
 from crm_campaigns.queries import OpportunityFilter, parse_group_by, run_dashboard, split
+from crm_shared import cursor as cursors
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.errors import Unprocessable
 from crm_shared.service import Runtime, RuntimeDep, SessionDep

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import codecs
 import csv
 import io
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
@@ -38,6 +36,7 @@ from crm_contacts.schemas import (
     StatusChange,
 )
 from crm_contacts.service import ContactService, group_public, to_public
+from crm_shared import cursor as cursors
 from crm_shared.auth import CurrentStaff
 from crm_shared.errors import Problem, Unprocessable
 from crm_shared.events import Assignment
@@ -91,16 +90,9 @@ EXPORT_FIELDS = (
 )
 
 
-def encode_cursor(name: str, ident: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([name, ident]).encode()).decode()
-
-
 def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        name, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(name), str(ident)
-    except (ValueError, TypeError) as exc:
-        raise Unprocessable("cursor", "invalid cursor") from exc
+    name, ident = cursors.decode(cursor, 2)
+    return str(name), str(ident)
 
 
 def filter_from_query(params: Mapping[str, str]) -> ContactFilter:
@@ -139,7 +131,7 @@ async def _page(
     rows = await service.repo.page(f, after=after, limit=limit + 1)
     items = [to_public(c) for c in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
-    cursor_out = encode_cursor(last.name.lower(), last.id) if last else None
+    cursor_out = cursors.encode(last.name.lower(), last.id) if last else None
     return ContactPage(items=items, next_cursor=cursor_out)
 
 
@@ -441,7 +433,7 @@ async def list_groups(
     last = rows[limit - 1] if len(rows) > limit else None
     return GroupPage(
         items=[group_public(g) for g in rows[:limit]],
-        next_cursor=encode_cursor(last.name, last.id) if last else None,
+        next_cursor=cursors.encode(last.name, last.id) if last else None,
     )
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -29,6 +27,7 @@ from crm_history.schemas import (
     TimelinePage,
 )
 from crm_history.service import HistoryService, to_public, today_berlin
+from crm_shared import cursor as cursors
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.service import Runtime, RuntimeDep, SessionDep
@@ -191,17 +190,11 @@ async def get_job(
 # --- timeline -------------------------------------------------------------------------
 
 
-def _encode_cursor(at: datetime, item_id: str) -> str:
-    raw = json.dumps([at.isoformat(), item_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    at, item_id = cursors.decode(cursor, 2)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, item_id = json.loads(raw)
-        return datetime.fromisoformat(at), str(item_id)
-    except (ValueError, TypeError) as exc:
+        return datetime.fromisoformat(str(at)), str(item_id)
+    except ValueError as exc:
         raise Unprocessable("cursor", "invalid cursor") from exc
 
 
@@ -222,7 +215,9 @@ async def timeline(
     rows = await service.repo.timeline_page(contact_id, after=after, limit=limit + 1)
     items = [TimelineItemPublic.model_validate(r.model_dump()) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
-    return TimelinePage(items=items, next_cursor=_encode_cursor(last.at, last.id) if last else None)
+    return TimelinePage(
+        items=items, next_cursor=cursors.encode(last.at.isoformat(), last.id) if last else None
+    )
 
 
 routers = [history, contacts, jobs]

@@ -11,11 +11,13 @@ from crm_shared.errors import Unprocessable
 
 
 def encode(*key: Any) -> str:
+    """An opaque cursor for the sort key of the last row of a page."""
     raw = json.dumps(list(key), default=str, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode(cursor: str, size: int) -> list[Any]:
+    """The sort key of a cursor (``size`` parts); a 422 naming ``cursor`` when invalid."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
