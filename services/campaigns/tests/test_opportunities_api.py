@@ -450,3 +450,50 @@ async def test_events_and_gdpr_erase(api: httpx.AsyncClient, stack: Stack) -> No
     updated = found["crm.OpportunityUpdated.v1"]["data"]
     assert updated["changed"] == ["crm_status"]
     assert updated["version"] == 2
+
+
+async def test_the_dashboard_follows_the_revenue_groups_and_company_facts(
+    any_api: httpx.AsyncClient,
+) -> None:
+    w = await World().build(any_api)
+    by_group = await dashboard(any_api, {**w.base, "group_by": "revenue_group"})
+    # revenue groups in the admin's list order
+    assert [(g["key"]["revenue_group"], g["count"]) for g in by_group] == [
+        ("klein", 1),
+        ("mittel", 1),
+        ("groß", 1),
+    ]
+    before = (await any_api.get("/api/crm/settings")).json()
+    changed = {**before, "revenue_groups": [{"name": "bis 20.000", "min": 0, "max": 20000}]}
+    try:
+        saved = await any_api.put("/api/crm/settings", json=changed)
+        assert saved.status_code == 200, saved.text
+        regrouped = await dashboard(any_api, {**w.base, "group_by": "revenue_group"})
+        assert [(g["key"]["revenue_group"], g["count"]) for g in regrouped] == [
+            ("bis 20.000", 2),
+            (None, 1),  # 60,000 is in no group now
+        ]
+        [small] = await dashboard(any_api, {**w.base, "revenue_group": "bis 20.000"})
+        assert small["count"] == 2
+    finally:
+        restored = await any_api.put("/api/crm/settings", json=before)
+        assert restored.status_code == 200, restored.text
+    assert await dashboard(any_api, {**w.base, "group_by": "revenue_group"}) == by_group
+
+    # the company's facts change: the dashboard follows for it and its contact person
+    patched = await any_api.patch(
+        f"/api/contacts/{w.contacts['A']}", json={"crm": {"company_size": "50-249"}}
+    )
+    assert patched.status_code == 200, patched.text
+
+    async def moved() -> bool:
+        groups = await dashboard(any_api, {**w.base, "group_by": "company_size"})
+        return [(g["key"]["company_size"], g["count"]) for g in groups] == [
+            ("250+", 1),
+            ("50-249", 2),
+        ]
+
+    assert await eventually(moved)
+    # unknown values match nothing (no code was ever given to them)
+    [none] = await dashboard(any_api, {**w.base, "product": "Gibt es nicht"})
+    assert none["count"] == 0

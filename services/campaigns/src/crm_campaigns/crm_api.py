@@ -22,10 +22,10 @@ from crm_campaigns.crm_schemas import (
     OpportunityUpdate,
     money_str,
 )
+from crm_campaigns.crm_settings import load_settings
 from crm_campaigns.models import ContactCopy
 from crm_campaigns.opportunities import (
     OpportunityService,
-    load_settings,
     save_settings,
     to_public,
 )

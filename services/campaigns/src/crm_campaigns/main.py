@@ -8,11 +8,18 @@ from fastapi import FastAPI
 
 from crm_campaigns.api import router as campaigns_router
 from crm_campaigns.crm_api import router as crm_router
+from crm_campaigns.facts import fill_missing_facts
 from crm_campaigns.handlers import consumers
 from crm_campaigns.settings import Settings
-from crm_shared.service import create_service_app
+from crm_shared.service import Runtime, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def write_missing_facts(runtime: Runtime) -> None:
+    """Opportunities written before the dashboard facts existed get theirs at start."""
+    async with runtime.database.unit_of_work() as session:
+        await fill_missing_facts(session)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,4 +30,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[campaigns_router, crm_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,
+        on_start=[write_missing_facts],
     )

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from crm_shared.events import utcnow
@@ -136,3 +137,46 @@ class OpportunityCampaign(SQLModel, table=True):
         )
     )
     campaign_id: str = Field(primary_key=True, max_length=36, index=True)
+
+
+def _codes() -> Any:
+    """A list of integer codes: an array on PostgreSQL, JSON elsewhere."""
+    return sa.Column(
+        sa.JSON().with_variant(postgresql.ARRAY(sa.Integer()), "postgresql"), nullable=False
+    )
+
+
+class DashboardCode(SQLModel, table=True):
+    """One integer per (field, value) the dashboard groups by (see crm_campaigns.facts)."""
+
+    __tablename__ = "dashboard_code"
+    __table_args__ = (sa.UniqueConstraint("field", "value", name="uq_dashboard_code_field_value"),)
+
+    code: int | None = Field(default=None, primary_key=True)
+    field: str = Field(max_length=20)
+    value: str = Field(max_length=200)
+
+
+class OpportunityFact(SQLModel, table=True):
+    """The dashboard's narrow copy of an opportunity: codes instead of text, kept in the
+    transaction of every change (see crm_campaigns.facts)."""
+
+    __tablename__ = "opportunity_fact"
+
+    opportunity_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(36), sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    crm_status: int | None = None
+    contact_id: int | None = Field(default=None, index=True)
+    org_id: int | None = Field(default=None, index=True)
+    company_size: int | None = None
+    company_group: int | None = None
+    assignee_id: int | None = None
+    revenue_group: int | None = Field(default=None, sa_column=sa.Column(sa.SmallInteger))
+    expected_users: int | None = None
+    revenue_cents: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    weighted_cents: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    products: list[int] = Field(default_factory=list, sa_column=_codes())
+    campaign_ids: list[int] = Field(default_factory=list, sa_column=_codes())

@@ -20,6 +20,8 @@ from crm_campaigns.crm_schemas import (
     OpportunityUpdate,
     money_str,
 )
+from crm_campaigns.crm_settings import load_settings
+from crm_campaigns.facts import FACT, hold_settings, regroup_revenue, sync_facts
 from crm_campaigns.models import (
     Campaign,
     ContactCopy,
@@ -54,21 +56,18 @@ EVENT_FIELDS = (
 )
 
 
-async def load_settings(session: AsyncSession) -> CrmSettingsData:
-    row = await session.get(CrmSettings, 1)
-    if row is None:
-        return DEFAULT_SETTINGS
-    return CrmSettingsData.model_validate(row.data)
-
-
 async def save_settings(session: AsyncSession, data: CrmSettingsData) -> CrmSettingsData:
+    await hold_settings(session, exclusive=True)  # writers of dashboard facts wait
     row = await session.get(CrmSettings, 1)
     if row is None:
         row = CrmSettings(id=1)
         session.add(row)
+    before = CrmSettingsData.model_validate(row.data) if row.data else DEFAULT_SETTINGS
     row.data = data.model_dump(mode="json")
     row.updated_at = utcnow()
     await session.flush()
+    if before.revenue_groups != data.revenue_groups:
+        await regroup_revenue(session, data)
     return data
 
 
@@ -187,6 +186,7 @@ class OpportunityService:
         self.session.add(opportunity)
         await self.session.flush()
         await self._set_links(opportunity, products, campaign_ids)
+        await sync_facts(self.session, [opportunity.id])
         self.outbox.emit(self.session, OpportunityCreated(**self._snapshot(opportunity)))
         return opportunity
 
@@ -232,6 +232,7 @@ class OpportunityService:
         await self.session.flush()
         if {"products", "campaign_ids"} & set(changed):
             await self._set_links(opportunity, opportunity.products, opportunity.campaign_ids)
+        await sync_facts(self.session, [opportunity.id])
         self.outbox.emit(
             self.session, OpportunityUpdated(**self._snapshot(opportunity), changed=changed)
         )
@@ -243,6 +244,7 @@ class OpportunityService:
 
     async def _delete(self, opportunity: Opportunity) -> None:
         await self._set_links(opportunity, [], [])
+        await self.session.execute(sa.delete(FACT).where(FACT.c.opportunity_id == opportunity.id))
         await self.session.delete(opportunity)
         await self.session.flush()
         self.outbox.emit(

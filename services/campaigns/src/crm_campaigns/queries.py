@@ -1,13 +1,14 @@
-"""The opportunity filters and the CRM dashboard as SQL (one GROUP BY per dashboard).
+"""The opportunity filters (list, export) and the CRM dashboard as SQL.
 
-Company facts (company size and group) come from the contact copies: for a person with
-a ``company_id`` its company's facts, else the contact's own. They are copied onto each
-opportunity (``org_id``, ``company_size``, ``company_group``) and refreshed by the contact
-events, so the dashboard reads one table plus the link tables, never a join to contacts.
+The list reads the opportunity table: company facts (company size and group) come from
+the contact copies — for a person with a ``company_id`` its company's facts, else the
+contact's own — and are copied onto each opportunity (``org_id``, ``company_size``,
+``company_group``), refreshed by the contact events, so no join to contacts is needed.
+The revenue group is derived from ``revenue_potential`` with the admin's
+``revenue_groups`` list (first group in list order with min <= x <= max).
 
-The revenue group is derived from the opportunity's ``revenue_potential`` with the
-admin's ``revenue_groups`` list (first group in list order with min <= x <= max), as a
-CASE expression, so changing the list re-groups every opportunity at once.
+The dashboard reads the narrow fact table of integer codes instead (see
+``crm_campaigns.facts`` for why and how it is kept), one GROUP BY per request.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_campaigns.crm_schemas import CENT, CrmSettingsData
+from crm_campaigns.facts import FACT, CodeBook
 from crm_campaigns.models import (
     Opportunity,
     OpportunityCampaign,
@@ -29,8 +32,6 @@ from crm_campaigns.models import (
 from crm_shared.errors import Unprocessable
 
 OPP = Opportunity.__table__  # type: ignore[attr-defined]
-P = OpportunityProduct.__table__.alias("p")  # type: ignore[attr-defined]
-K = OpportunityCampaign.__table__.alias("k")  # type: ignore[attr-defined]
 
 DASHBOARD_WORK_MEM = "64MB"
 GROUPABLE = (
@@ -67,14 +68,6 @@ def split(values: list[str] | None) -> list[str]:
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
 
-def company_size_expr() -> Any:
-    return OPP.c.company_size
-
-
-def company_group_expr() -> Any:
-    return OPP.c.company_group
-
-
 def revenue_group_expr(settings: CrmSettingsData) -> Any:
     whens = []
     for group in settings.revenue_groups:
@@ -104,9 +97,9 @@ def conditions(flt: OpportunityFilter, settings: CrmSettingsData) -> list[Any]:
         # a company's id also selects the opportunities of its contact persons
         where.append(sa.or_(OPP.c.contact_id.in_(flt.contact_id), OPP.c.org_id.in_(flt.contact_id)))
     if flt.company_size:
-        where.append(company_size_expr().in_(flt.company_size))
+        where.append(OPP.c.company_size.in_(flt.company_size))
     if flt.company_group:
-        where.append(company_group_expr().in_(flt.company_group))
+        where.append(OPP.c.company_group.in_(flt.company_group))
     if flt.users_from is not None:
         where.append(OPP.c.expected_users >= flt.users_from)
     if flt.users_to is not None:
@@ -156,42 +149,112 @@ def parse_group_by(raw: str | None) -> list[str]:
     return fields
 
 
-def dashboard_query(flt: OpportunityFilter, settings: CrmSettingsData, group_by: list[str]) -> Any:
-    """One GROUP BY: count, summed and probability-weighted revenue per group.
+@dataclass
+class DashboardPlan:
+    """A dashboard statement and what its key columns hold (for decoding the rows)."""
 
-    A multi-valued field (product, campaign) joins its link table, so an opportunity counts
-    once in each of its groups; one without any lands in the group whose key is null.
+    statement: Any
+    group_by: list[str]
+    matches_nothing: bool = False
+
+
+def _explode(column: Any, name: str, dialect: str) -> tuple[Any, Any]:
+    """The codes of a list column as a table (one row per code) for a lateral join, and
+    its code column."""
+    if dialect == "postgresql":
+        each = sa.func.unnest(column).table_valued("code").render_derived(name=name).lateral()
+        return each, each.c.code
+    each = sa.func.json_each(column).table_valued("value", name=name)
+    return each, each.c.value
+
+
+def _contains_any(column: Any, codes: list[int], dialect: str) -> Any:
+    if dialect == "postgresql":
+        return column.op("&&")(sa.literal(codes, postgresql.ARRAY(sa.Integer)))
+    each = sa.func.json_each(column).table_valued("value")
+    return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value.in_(codes)))
+
+
+async def dashboard_plan(
+    session: AsyncSession, flt: OpportunityFilter, settings: CrmSettingsData, group_by: list[str]
+) -> DashboardPlan:
+    """One GROUP BY over the fact table (crm_campaigns.facts): count, summed and
+    probability-weighted revenue per group.
+
+    A multi-valued field (product, campaign) is unnested, so an opportunity counts once in
+    each of its groups; one without any lands in the group whose key is null. Filters are
+    translated to codes first; a value no opportunity ever had matches nothing.
     """
-    from_: Any = OPP
-    if "product" in group_by:
-        from_ = from_.outerjoin(P, P.c.opportunity_id == OPP.c.id)
-    if "campaign" in group_by:
-        from_ = from_.outerjoin(K, K.c.opportunity_id == OPP.c.id)
-    keys = {
-        "crm_status": OPP.c.crm_status,
-        "contact": OPP.c.contact_id,
-        "company_size": company_size_expr(),
-        "revenue_group": revenue_group_expr(settings),
-        "company_group": company_group_expr(),
-        "product": P.c.product,
-        "campaign": K.c.campaign_id,
-        "assignee": OPP.c.assignee_id,
+    dialect = session.get_bind().dialect.name
+    book = CodeBook.of(session)
+    where: list[Any] = []
+    nothing = False
+
+    async def codes(field: str, values: list[str]) -> list[int]:
+        nonlocal nothing
+        found = sorted((await book.known(session, field, values)).values())
+        nothing = nothing or not found
+        return found
+
+    if flt.crm_status:
+        where.append(FACT.c.crm_status.in_(await codes("crm_status", flt.crm_status)))
+    if flt.assignee_id:
+        where.append(FACT.c.assignee_id.in_(await codes("assignee", flt.assignee_id)))
+    if flt.contact_id:
+        # a company's id also selects the opportunities of its contact persons
+        ids = await codes("contact", flt.contact_id)
+        where.append(sa.or_(FACT.c.contact_id.in_(ids), FACT.c.org_id.in_(ids)))
+    if flt.company_size:
+        where.append(FACT.c.company_size.in_(await codes("company_size", flt.company_size)))
+    if flt.company_group:
+        where.append(FACT.c.company_group.in_(await codes("company_group", flt.company_group)))
+    if flt.revenue_group:
+        positions = [
+            i for i, g in enumerate(settings.revenue_groups, start=1) if g.name in flt.revenue_group
+        ]
+        nothing = nothing or not positions
+        where.append(FACT.c.revenue_group.in_(positions))
+    if flt.users_from is not None:
+        where.append(FACT.c.expected_users >= flt.users_from)
+    if flt.users_to is not None:
+        where.append(FACT.c.expected_users <= flt.users_to)
+    if flt.product:
+        where.append(_contains_any(FACT.c.products, await codes("product", flt.product), dialect))
+    if flt.campaign_id:
+        where.append(
+            _contains_any(FACT.c.campaign_ids, await codes("campaign", flt.campaign_id), dialect)
+        )
+
+    from_: Any = FACT
+    keys: dict[str, Any] = {
+        "crm_status": FACT.c.crm_status,
+        "contact": FACT.c.contact_id,
+        "company_size": FACT.c.company_size,
+        "revenue_group": FACT.c.revenue_group,
+        "company_group": FACT.c.company_group,
+        "assignee": FACT.c.assignee_id,
     }
+    for name, column in (("product", FACT.c.products), ("campaign", FACT.c.campaign_ids)):
+        if name in group_by:
+            each, code = _explode(column, name, dialect)
+            from_ = from_.outerjoin(each, sa.true())
+            keys[name] = code
     columns = [keys[name].label(f"k{i}") for i, name in enumerate(group_by)]
-    query = sa.select(
-        *columns,
-        sa.func.count().label("count"),
-        # integer cents: exact on every database, and fast
-        sa.func.coalesce(sa.func.sum(OPP.c.revenue_cents), 0).label("revenue"),
-        sa.func.coalesce(sa.func.sum(OPP.c.revenue_cents * OPP.c.closing_probability), 0).label(
-            "weighted"
-        ),
-    ).select_from(from_)
-    query = query.where(*conditions(flt, settings))
+    statement = (
+        sa.select(
+            *columns,
+            sa.func.count().label("count"),
+            sa.func.coalesce(sa.func.sum(FACT.c.revenue_cents), 0).label("revenue"),
+            sa.func.coalesce(sa.func.sum(FACT.c.weighted_cents), 0).label("weighted"),
+        )
+        .select_from(from_)
+        .where(*where)
+    )
     if columns:
-        positions: list[Any] = [sa.literal_column(str(i + 1)) for i in range(len(columns))]
-        query = query.group_by(*positions).order_by(*[p.asc().nulls_last() for p in positions])
-    return query
+        statement = statement.group_by(
+            *[sa.literal_column(str(i + 1)) for i in range(len(columns))]
+        )
+    return DashboardPlan(statement=statement, group_by=group_by, matches_nothing=nothing)
 
 
 def from_cents(value: Any, divisor: int = 1) -> Decimal:
@@ -202,17 +265,44 @@ def from_cents(value: Any, divisor: int = 1) -> Decimal:
 async def run_dashboard(
     session: AsyncSession, flt: OpportunityFilter, settings: CrmSettingsData, group_by: list[str]
 ) -> list[dict[str, Any]]:
-    if session.get_bind().dialect.name == "postgresql":
-        # room for the hash aggregate over every opportunity; with the default 4 MB a
-        # three-level grouping spills a sort of 200,000 rows to disk (seconds, not ms)
-        await session.execute(sa.text(f"SET LOCAL work_mem = '{DASHBOARD_WORK_MEM}'"))
-    rows = (await session.execute(dashboard_query(flt, settings, group_by))).all()
+    """The dashboard's groups, ordered by their keys (text in code-point order, revenue
+    groups in list order, nulls last)."""
+    plan = await dashboard_plan(session, flt, settings, group_by)
+    if plan.matches_nothing:
+        rows: list[Any] = []
+    else:
+        if session.get_bind().dialect.name == "postgresql":
+            # room for the hash aggregate (a contact grouping has one group per contact)
+            await session.execute(sa.text(f"SET LOCAL work_mem = '{DASHBOARD_WORK_MEM}'"))
+        rows = list((await session.execute(plan.statement)).all())
+    if not group_by and not rows:
+        rows = [(0, 0, 0)]
+    coded = [i for i, name in enumerate(group_by) if name != "revenue_group"]
+    values = await CodeBook.of(session).decode(
+        session, {row[i] for row in rows for i in coded if row[i] is not None}
+    )
+    names = [g.name for g in settings.revenue_groups]
+
+    def label(i: int, code: Any) -> Any:
+        if code is None:
+            return None
+        if group_by[i] == "revenue_group":
+            return names[code - 1] if 0 < code <= len(names) else None
+        return values[code]
+
+    def order(i: int, code: Any) -> tuple[int, Any]:
+        if code is None:
+            return (1, "")
+        return (0, code if group_by[i] == "revenue_group" else values[code])
+
+    rows.sort(key=lambda row: [order(i, row[i]) for i in range(len(group_by))])
+    n = len(group_by)
     return [
         {
-            "key": {name: row[i] for i, name in enumerate(group_by)},
-            "count": row.count,
-            "revenue_potential": from_cents(row.revenue),
-            "weighted_revenue": from_cents(row.weighted, divisor=100),
+            "key": {name: label(i, row[i]) for i, name in enumerate(group_by)},
+            "count": row[n],
+            "revenue_potential": from_cents(row[n + 1]),
+            "weighted_revenue": from_cents(row[n + 2], divisor=100),
         }
         for row in rows
     ]

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from crm_campaigns.facts import sync_facts
 from crm_campaigns.models import Campaign, CampaignMember, ContactCopy, Opportunity
 
 
@@ -121,3 +122,9 @@ async def refresh_company_facts(session: AsyncSession, contact: ContactCopy) -> 
         .where(opp.c.org_id == contact.contact_id)
         .values(company_size=contact.company_size, company_group=contact.company_group)
     )
+    touched = await session.scalars(
+        sa.select(opp.c.id).where(
+            sa.or_(opp.c.contact_id == contact.contact_id, opp.c.org_id == contact.contact_id)
+        )
+    )
+    await sync_facts(session, touched.all())
