@@ -35,7 +35,7 @@ from crm_contacts.repository import CRM_COLUMNS, ContactRepository
 from crm_contacts.schemas import ContactImport
 from crm_shared.db import OUTBOX_DIRTY
 from crm_shared.errors import Problem, Unprocessable
-from crm_shared.events import ContactCreated, event_type, utcnow
+from crm_shared.events import ContactCreated, CrmProperties, event_type, utcnow
 from crm_shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ IMPORT_FIELDS = (
 )
 _CREATED_TYPE = event_type(ContactCreated.event_name)
 _CREATED_TOPIC = ContactCreated.kafka_topic.value
+_ASSIGNED_TO_ALL = {"mode": "all", "staff_id": None, "competence_id": None}
+_NO_CRM = CrmProperties().model_dump(mode="json")
 _TRUE = frozenset(("1", "true", "yes", "ja", "x"))
 _FALSE = frozenset(("0", "false", "no", "nein", ""))
 
@@ -189,18 +191,23 @@ class Prepared:
 def created_event_body(contact: dict[str, Any], *, event_id: str, source: str, time: str) -> str:
     """The ``ContactCreated`` CloudEvent of a new inbox contact, as ``make_event(...)
     .to_bytes()`` writes it (tested to match), without a model round trip per row."""
-    data: dict[str, Any] = {"contact_id": contact["id"]}
-    for name in ("kind", "name", "email", "phone", "language", "status", "company_id"):
-        if contact[name] is not None:
-            data[name] = contact[name]
-    if contact["customer_number"] is not None:
-        data["customer_number"] = contact["customer_number"]
-    data["credit_hold"] = contact["credit_hold"]
-    data["assignment"] = {"mode": "all"}
-    data["crm"] = contact["crm"]
-    if contact["address"] is not None:
-        data["address"] = contact["address"]
-    data["version"] = 1
+    crm = contact["crm"]
+    data = {
+        "contact_id": contact["id"],
+        "kind": contact["kind"],
+        "name": contact["name"],
+        "email": contact["email"],
+        "phone": contact["phone"],
+        "language": contact["language"],
+        "status": contact["status"],
+        "company_id": contact["company_id"],
+        "customer_number": contact["customer_number"],
+        "credit_hold": contact["credit_hold"],
+        "assignment": _ASSIGNED_TO_ALL,
+        "crm": {**_NO_CRM, **crm},
+        "address": contact["address"],
+        "version": 1,
+    }
     envelope = {
         "specversion": "1.0",
         "id": event_id,
