@@ -235,3 +235,11 @@ async def test_an_import_resumes_after_a_line(any_api: httpx.AsyncClient) -> Non
     assert response.json()["created"] == 6  # lines 6..11
     names = sorted(c["name"] for c in await imported(any_api, source))
     assert names == sorted(f"Weiter {i}" for i in range(4, 10))
+
+
+def test_ids_are_random_version_4_uuids() -> None:
+    ids = importing.uuids(1000)
+    assert len(set(ids)) == 1000
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert (str(parsed), parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -168,10 +167,19 @@ def row_errors(exc: ValidationError) -> str:
 # --- ready-to-write contacts ---------------------------------------------------------
 
 
-def _uuids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs from one call to the system's random source."""
-    random = os.urandom(16 * count)
-    return [str(uuid.UUID(bytes=random[i : i + 16], version=4)) for i in range(0, 16 * count, 16)]
+def uuids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs from one call to the system's random source,
+    formatted without a ``uuid.UUID`` object each (that cost a fifth of ``prepare``)."""
+    random = bytearray(os.urandom(16 * count))
+    for i in range(0, 16 * count, 16):
+        random[i + 6] = (random[i + 6] & 0x0F) | 0x40  # version 4
+        random[i + 8] = (random[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = random.hex()
+    return [
+        f"{h[j : j + 8]}-{h[j + 8 : j + 12]}-{h[j + 12 : j + 16]}-{h[j + 16 : j + 20]}-"
+        f"{h[j + 20 : j + 32]}"
+        for j in range(0, 32 * count, 32)
+    ]
 
 
 def event_time(now: datetime) -> str:
@@ -225,7 +233,7 @@ def prepare(rows: Sequence[tuple[int, ContactImport]], *, source: str) -> list[P
     """Columns and the ``ContactCreated`` outbox row of each validated row (no I/O)."""
     now = utcnow()
     time = event_time(now)
-    ids = _uuids(2 * len(rows))
+    ids = uuids(2 * len(rows))
     out: list[Prepared] = []
     for i, (line, data) in enumerate(rows):
         crm = data.crm.model_dump(exclude_none=True)
