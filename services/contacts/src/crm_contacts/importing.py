@@ -436,9 +436,12 @@ async def run_import(
             )
             progress.errors.extend(refused)
 
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(read())
-        tasks.create_task(write())
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(read())
+            tasks.create_task(write())
+    except BaseExceptionGroup as group:  # the first failure, as if there were one task
+        raise group.exceptions[0] from group
     progress.errors.sort()
     return progress
 
