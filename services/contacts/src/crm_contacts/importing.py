@@ -510,11 +510,15 @@ async def spool(chunks: AsyncIterator[bytes]) -> tuple[Any, int]:
     file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the job that reads it
     lines = 0
     last = b"\n"
-    async for chunk in chunks:
-        if chunk:
-            file.write(chunk)  # page cache; the upload is the slow side
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
+    try:
+        async for chunk in chunks:
+            if chunk:
+                file.write(chunk)  # page cache; the upload is the slow side
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    except BaseException:  # the client went away
+        file.close()
+        raise
     if last != b"\n":
         lines += 1
     file.seek(0)
