@@ -460,7 +460,7 @@ async def _write_with_retry(
     write row by row so only the clashing rows are refused."""
 
     async def attempt(
-        rows: list[Prepared], extra: list[tuple[int, str]], count: int
+        rows: list[Prepared], extra: list[tuple[int, str]], count: int, upto: int
     ) -> list[tuple[int, str]]:
         async with runtime.database.unit_of_work() as session:
             refused = sorted(await write_batch(session, rows) + extra)
@@ -469,7 +469,7 @@ async def _write_with_retry(
                 done=progress.done + count,
                 created=progress.created + len(rows) - (len(refused) - len(extra)),
                 errors=progress.errors,
-                last_line=last_line,
+                last_line=upto,
             )
             if on_batch is not None:
                 await on_batch(session, after, refused)
@@ -482,17 +482,17 @@ async def _write_with_retry(
 
     for _ in range(3):
         try:
-            return await attempt(prepared, bad, seen)
+            return await attempt(prepared, bad, seen, last_line)
         except IntegrityError:
             continue
     refused: list[tuple[int, str]] = []
     clashed: list[tuple[int, str]] = []
-    for row in prepared:
+    for row in prepared:  # last_line moves only once the whole batch is through
         try:
-            refused += await attempt([row], [], 1)
+            refused += await attempt([row], [], 1, progress.last_line)
         except IntegrityError:
             clashed.append((row.line, "customer_number: already used"))
-    refused += await attempt([], bad + clashed, seen - len(prepared) + len(clashed))
+    refused += await attempt([], bad + clashed, seen - len(prepared) + len(clashed), last_line)
     return sorted(refused)
 
 
