@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import csv
 import io
 from collections.abc import AsyncIterator, Mapping
@@ -11,16 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
+from crm_contacts import importing
+from crm_contacts.models import ImportJob
 from crm_contacts.schemas import (
     BulkRequest,
     BulkResult,
     ContactCreate,
     ContactFilter,
-    ContactImport,
     ContactPage,
     ContactPublic,
     ContactUpdate,
@@ -28,6 +27,7 @@ from crm_contacts.schemas import (
     GroupCreate,
     GroupPage,
     GroupPublic,
+    ImportJobPublic,
     ImportResult,
     MembersIn,
     NumberRangeCreate,
@@ -38,7 +38,7 @@ from crm_contacts.schemas import (
 from crm_contacts.service import ContactService, group_public, to_public
 from crm_shared import cursor as cursors
 from crm_shared.auth import CurrentStaff
-from crm_shared.errors import Problem, Unprocessable
+from crm_shared.errors import NotFound, Problem, Unprocessable
 from crm_shared.events import Assignment
 from crm_shared.service import Runtime, RuntimeDep, SessionDep
 
@@ -47,18 +47,7 @@ ranges_router = APIRouter(prefix="/api/number-ranges", tags=["number ranges"])
 groups_router = APIRouter(prefix="/api/groups", tags=["groups"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-IMPORT_BATCH = 1000
 EXPORT_PAGE = 1000
-IMPORT_FIELDS = (
-    "kind",
-    "name",
-    "email",
-    "phone",
-    "language",
-    "company_id",
-    "customer_number",
-    "credit_hold",
-)
 EXPORT_FIELDS = (
     "id",
     "kind",
@@ -167,133 +156,64 @@ async def bulk_action(
     return await ContactService(session, runtime.outbox).bulk(data, staff)
 
 
-def _csv_value(name: str, raw: str) -> Any:
-    if name == "credit_hold" or name in ("crm.newsletter", "crm.interested"):
-        lowered = raw.strip().lower()
-        if lowered in ("1", "true", "yes", "ja", "x"):
-            return True
-        if lowered in ("0", "false", "no", "nein", ""):
-            return False
-        return raw
-    if name == "crm.products":
-        return [p.strip() for p in raw.split(";") if p.strip()]
-    if name == "crm.characteristics":
-        pairs = (p.partition("=") for p in raw.split(";") if p.strip())
-        return {k.strip(): v.strip() for k, _, v in pairs}
-    if name == "crm.employees":
-        return int(raw) if raw.strip().isdigit() else raw
-    return raw
-
-
-def _row_to_contact(header: list[str], values: list[str]) -> ContactImport:
-    if len(values) != len(header):
-        raise ValueError(f"expected {len(header)} columns, got {len(values)}")
-    body: dict[str, Any] = {}
-    for name, raw in zip(header, values, strict=True):
-        if raw == "":
-            continue
-        value = _csv_value(name, raw)
-        if "." in name:
-            group, key = name.split(".", 1)
-            body.setdefault(group, {})[key] = value
-        else:
-            body[name] = value
-    return ContactImport.model_validate({**body, "status": "inbox"}, strict=False)
-
-
-def _row_errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in exc.errors()
-    )
-
-
-async def csv_records(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
-    """CSV records from a byte stream, decoded and parsed incrementally.
-
-    A record is complete when its quotes balance, so quoted fields may hold newlines."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    buffer = ""
-    pending = ""
-
-    def parse(record: str) -> list[str] | None:
-        if not record.strip():
-            return None
-        return next(csv.reader(io.StringIO(record)))
-
-    async for chunk in chunks:
-        buffer += decoder.decode(chunk)
-        *lines, buffer = buffer.split("\n")
-        for line in lines:
-            pending += line + "\n"
-            if pending.count('"') % 2 == 0:
-                if (record := parse(pending)) is not None:
-                    yield record
-                pending = ""
-    pending += buffer + decoder.decode(b"", final=True)
-    if (record := parse(pending)) is not None:
-        yield record
-
-
-@router.post("/import", response_model=ImportResult)
-async def import_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff) -> ImportResult:
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    responses={202: {"description": "with `Prefer: respond-async`: `{job_id}`, see Location"}},
+)
+async def import_contacts(
+    request: Request,
+    runtime: RuntimeDep,
+    staff: CurrentStaff,
+    after_line: Annotated[int, Query(ge=1, description="skip lines up to this one")] = 1,
+) -> Any:
     """Create ``inbox`` contacts from CSV; good rows are kept, bad rows reported by line
-    number (the header is line 1). Batches commit as they are read."""
+    number (the header is line 1). Batches commit as they are read.
+
+    With ``Prefer: respond-async`` the body is stored, the answer is 202 ``{job_id}`` at
+    once and ``GET /api/contacts/import/{job_id}`` shows the progress."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("text/csv"):
         raise Problem(415, "send the CSV with Content-Type: text/csv")
-    records = csv_records(request.stream())
-    header_row = await anext(records, None)
-    if header_row is None:
-        raise Unprocessable("body", "the CSV is empty; expected a header row")
-    header = [h.strip() for h in header_row]
-    allowed = set(IMPORT_FIELDS)
-    for name in header:
-        prefix, _dot, key = name.partition(".")
-        ok = name in allowed or (prefix in ("crm", "address") and key)
-        if not ok:
-            raise Unprocessable("header", f"unknown column {name!r}")
-    if "kind" not in header or "name" not in header:
-        raise Unprocessable("header", "the columns kind and name are required")
-
-    created = 0
-    errors: list[tuple[int, str]] = []
-    batch: list[tuple[int, ContactCreate]] = []
-
-    async def flush() -> None:
-        nonlocal created
-        if not batch:
-            return
+    if "respond-async" in request.headers.get("prefer", "").lower():
+        file, lines = await importing.spool(request.stream())
         try:
-            async with runtime.database.unit_of_work() as session:
-                bad = await ContactService(session, runtime.outbox).import_batch(batch)
-        except IntegrityError:  # a concurrent writer took a number: isolate the row
-            bad = []
-            for row in batch:
-                try:
-                    async with runtime.database.unit_of_work() as session:
-                        bad += await ContactService(session, runtime.outbox).import_batch([row])
-                except IntegrityError:
-                    bad.append((row[0], "customer_number: already used"))
-        errors.extend(bad)
-        created += len(batch) - len(bad)
-        batch.clear()
-
-    line = 1
-    async for values in records:
-        line += 1
-        try:
-            batch.append((line, _row_to_contact(header, values)))
-        except ValidationError as exc:
-            errors.append((line, _row_errors(exc)))
-        except ValueError as exc:
-            errors.append((line, str(exc)))
-        if len(batch) >= IMPORT_BATCH:
-            await flush()
-    await flush()
-    errors.sort()
+            await importing.read_header(file)
+            job = await importing.create_job(
+                runtime,
+                total=max(lines - after_line, 0),
+                after_line=after_line,
+                staff_id=staff.staff_id,
+            )
+        except BaseException:
+            file.close()
+            raise
+        importing.start_job(runtime, job, file)
+        return JSONResponse(
+            {"job_id": job.id},
+            status_code=202,
+            headers={
+                "Location": f"/api/contacts/import/{job.id}",
+                "Preference-Applied": "respond-async",
+            },
+        )
+    progress = await importing.run_import(runtime, request.stream(), after_line=after_line)
     return ImportResult.model_validate(
-        {"created": created, "errors": [{"row": r, "message": m} for r, m in errors]}
+        {
+            "created": progress.created,
+            "errors": [{"row": r, "message": m} for r, m in progress.errors],
+        }
     )
+
+
+@router.get("/import/{job_id}", response_model=ImportJobPublic)
+async def import_job(job_id: str, session: SessionDep, _: CurrentStaff) -> ImportJobPublic:
+    """Progress of an import job: state running|done|failed|interrupted, counters, and
+    the first row errors."""
+    job = await session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound("import job", job_id)
+    return ImportJobPublic.model_validate(importing.job_public(job))
 
 
 def _export_row(contact: ContactPublic) -> list[str]:

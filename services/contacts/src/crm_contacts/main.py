@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from crm_contacts.api import groups_router, ranges_router, router
 from crm_contacts.handlers import consumers
+from crm_contacts.importing import stop_jobs
 from crm_contacts.settings import Settings
 from crm_shared.service import create_service_app
 
@@ -22,4 +23,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router, ranges_router, groups_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,
+        on_stop=[stop_jobs],
     )

@@ -191,3 +191,31 @@ class HistoryEntryCopy(SQLModel, table=True):
     field4: str | None = Field(default=None, max_length=500)
     field5: bool = False
     field6: bool = False
+
+
+class ImportJob(SQLModel, table=True):
+    """A CSV import run in the background (``Prefer: respond-async``).
+
+    Its counters are written in the transaction of each batch, so after a crash they
+    show exactly what was committed: every line up to ``last_line`` is imported."""
+
+    __tablename__ = "contact_import_job"
+
+    id: str = Field(default_factory=_uuid, primary_key=True, max_length=36)
+    state: str = Field(default="running", max_length=16)
+    total: int | None = None
+    done: int = 0
+    created: int = 0
+    error_count: int = 0
+    errors: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    last_line: int = 1
+    message: str | None = Field(default=None, max_length=2000)
+    created_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+    )

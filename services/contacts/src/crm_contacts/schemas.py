@@ -334,3 +334,20 @@ class ImportError_(BaseModel):
 class ImportResult(BaseModel):
     created: int
     errors: list[ImportError_]
+
+
+class ImportJobPublic(BaseModel):
+    """An import job (``Prefer: respond-async``): ``done`` of ``total`` data lines handled,
+    every line up to ``last_line`` committed; ``errors`` holds the first 1,000 row errors."""
+
+    id: str
+    state: Literal["running", "done", "failed", "interrupted"]
+    total: int | None
+    done: int
+    created: int
+    error_count: int
+    errors: list[ImportError_]
+    last_line: int
+    message: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
 from crm_contacts.models import (
     Contact,
     ContactGroup,
     NumberRange,
 )
-from crm_contacts.repository import CRM_COLUMNS, ContactRepository, crm_rows
+from crm_contacts.repository import CRM_COLUMNS, ContactRepository
 from crm_contacts.schemas import (
     AssignmentIn,
     BulkRequest,
@@ -34,7 +31,6 @@ from crm_contacts.schemas import (
     StatusChange,
 )
 from crm_shared.auth import StaffClaims
-from crm_shared.db import OUTBOX_DIRTY
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
     Assignment,
@@ -46,7 +42,6 @@ from crm_shared.events import (
     CrmProperties,
     GroupChanged,
     StaffRef,
-    make_event,
     utcnow,
 )
 from crm_shared.outbox import Outbox
@@ -448,82 +443,6 @@ class ContactService:
         return BulkResult(action=request.action, selected=len(ids), changed=changed)
 
     # --- import ---------------------------------------------------------------------
-
-    async def import_batch(self, rows: list[tuple[int, ContactCreate]]) -> list[tuple[int, str]]:
-        """Insert a batch of imported contacts (status ``inbox``); returns row errors.
-
-        Written with multi-row Core inserts (contacts, their CRM rows and their outbox
-        rows) in the caller's transaction: building ORM objects per row cost more than
-        the database did."""
-        errors: list[tuple[int, str]] = []
-        numbers = [d.customer_number for _, d in rows if d.customer_number]
-        taken = await self.repo.numbers_taken(numbers)
-        company_ids = {d.company_id for _, d in rows if d.company_id}
-        companies = set()
-        for company_id in company_ids:
-            company = await self.repo.get(company_id)
-            if company is not None and company.kind == "company":
-                companies.add(company_id)
-        now = utcnow()
-        contacts: list[dict[str, Any]] = []
-        products: list[dict[str, str]] = []
-        characteristics: list[dict[str, str]] = []
-        outbox: list[dict[str, Any]] = []
-        for row, data in rows:
-            if data.customer_number and data.customer_number in taken:
-                errors.append((row, f"customer_number: {data.customer_number} is already used"))
-                continue
-            if data.company_id and data.company_id not in companies:
-                errors.append((row, f"company_id: {data.company_id} is not a company"))
-                continue
-            if data.customer_number:
-                taken.add(data.customer_number)
-            crm = data.crm.model_dump(exclude_none=True)
-            values: dict[str, Any] = {
-                **data.model_dump(exclude={"assignment", "crm", "address", "status"}),
-                "id": str(uuid.uuid4()),
-                "status": "inbox",
-                "status_before_archive": None,
-                "address": data.address.model_dump(exclude_none=True) if data.address else None,
-                "crm": crm,
-                **crm_columns(crm),
-                "assignment_mode": "all",
-                "assigned_staff_id": None,
-                "assigned_competence_id": None,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-            contacts.append(values)
-            more_products, more_characteristics = crm_rows(values["id"], crm)
-            products += more_products
-            characteristics += more_characteristics
-            event = ContactCreated(
-                contact_id=values["id"],
-                **{name: values[name] for name in _SNAPSHOT_FIELDS},
-                crm=CrmProperties.model_validate(crm),
-                version=1,
-            )
-            cloud_event = make_event(event, source=self.outbox.source)
-            outbox.append(
-                {
-                    "event_id": cloud_event.id,
-                    "topic": event.kafka_topic.value,
-                    "key": cloud_event.subject,
-                    "body": cloud_event.to_bytes().decode(),
-                    "created_at": now,
-                }
-            )
-        tables = SQLModel.metadata.tables  # Core inserts: no ORM bookkeeping per row
-        if contacts:
-            await self.session.execute(sa.insert(tables["contact"]), contacts)
-            await self.session.execute(sa.insert(tables["outbox_message"]), outbox)
-            self.session.info[OUTBOX_DIRTY] = True  # wakes the relay after the commit
-        if products:
-            await self.session.execute(sa.insert(tables["contact_product"]), products)
-        if characteristics:
-            await self.session.execute(sa.insert(tables["contact_characteristic"]), characteristics)
-        return errors
 
     # --- local copies from events ---------------------------------------------------
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from crm_gateway.settings import Settings
 from crm_shared.auth import current_staff
 from crm_shared.errors import Problem
 
@@ -30,6 +31,11 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
         (r"^/portal/api(/|$)", "interactions"),
     ]
 ]
+# Requests whose answer comes only after the whole upload is processed (a 100,000-row
+# import): the upstream may be silent far longer than the usual proxy timeout.
+LONG_REQUESTS: list[tuple[str, re.Pattern[str]]] = [
+    ("POST", re.compile(r"^/api/contacts/import/?$")),
+]
 FORWARD_REQUEST_HEADERS = (
     "authorization",
     "content-type",
@@ -37,6 +43,7 @@ FORWARD_REQUEST_HEADERS = (
     "accept-language",
     "cookie",
     "last-event-id",
+    "prefer",
 )
 FORWARD_RESPONSE_HEADERS = (
     "content-type",
@@ -45,11 +52,24 @@ FORWARD_RESPONSE_HEADERS = (
     "www-authenticate",
     "retry-after",
     "cache-control",
+    "preference-applied",
 )
 # The portal has its own session (a cookie), checked by the service that owns it.
 PUBLIC_PREFIXES = ("/portal/",)
 
 router = APIRouter(tags=["proxy"])
+
+
+def upstream_timeout(method: str, path: str, settings: Settings) -> httpx.Timeout:
+    """The usual proxy timeout, or the long one for a long request (see LONG_REQUESTS).
+
+    The read timeout is what matters: it runs from the last byte sent upstream to the
+    first byte of the answer, and local socket buffers hold megabytes of an upload, so
+    the upload "ends" long before the service has read, let alone processed, it."""
+    usual = settings.proxy_timeout_seconds
+    if any(m == method and p.match(path) for m, p in LONG_REQUESTS):
+        return httpx.Timeout(settings.proxy_long_timeout_seconds, connect=usual)
+    return httpx.Timeout(usual)
 
 
 def owner_of(path: str) -> str | None:
@@ -83,9 +103,20 @@ async def proxy(request: Request, rest: str) -> Response:
         params=request.query_params,
         headers={k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k))},
         content=request.stream(),
+        timeout=upstream_timeout(request.method, path, request.app.state.settings),
     )
     try:
         response = await client.send(upstream, stream=True)
+    except httpx.TimeoutException as exc:
+        if isinstance(exc, httpx.ConnectTimeout):
+            raise Problem(
+                503,
+                f"the {service} service is not reachable; try again",
+                headers={"Retry-After": "2"},
+            ) from exc
+        raise Problem(
+            504, f"the {service} service did not answer in time ({type(exc).__name__})"
+        ) from exc
     except httpx.TransportError as exc:
         raise Problem(
             503, f"the {service} service is not reachable; try again", headers={"Retry-After": "2"}

@@ -34,6 +34,8 @@ class Settings(ServiceSettings):
     reminders_url: str | None = None
     notifier_url: str | None = "http://127.0.0.1:8006"
     proxy_timeout_seconds: float = 30.0
+    # for the requests of proxy.LONG_REQUESTS (a CSV import answers when it is done)
+    proxy_long_timeout_seconds: float = 900.0
     # dev only: the SMTP sink's Maildir, shown at /dev/mail
     dev_maildir: Path | None = None
 

@@ -1,0 +1,117 @@
+"""The proxy's upstream timeouts, over real sockets: a long upload (a CSV import) may wait
+for its answer far longer than the usual timeout; other requests get 504, not 503."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+
+from crm_dev.servers import free_port
+from crm_gateway.proxy import router as proxy_router
+from crm_gateway.proxy import upstream_timeout
+from crm_gateway.settings import Settings
+from crm_shared.auth import StaffClaims, issue_token
+from crm_shared.errors import install_problem_handlers
+
+SECRET = "test-secret-of-the-proxy-timeouts-at-least-32-bytes"
+ANSWER_AFTER = 1.5  # seconds the upstream thinks after reading the whole upload
+
+
+def upstream_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/api/contacts/import")
+    @app.post("/api/contacts/bulk")
+    async def slow(request: Request) -> dict[str, Any]:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            await asyncio.sleep(0.01)  # reads slower than the client sends
+        await asyncio.sleep(ANSWER_AFTER)
+        return {"bytes": size, "prefer": request.headers.get("prefer")}
+
+    return app
+
+
+def gateway_app(upstream: str) -> FastAPI:
+    settings = Settings(
+        contacts_url=upstream,
+        proxy_timeout_seconds=0.5,
+        proxy_long_timeout_seconds=30,
+        jwt_secret=SECRET,
+    )
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(proxy_router)
+    app.state.settings = settings
+    app.state.runtime = SimpleNamespace(state={"http": httpx.AsyncClient()})
+    return app
+
+
+async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[str]:
+    up, up_task, up_url = await serve(upstream_app())
+    gw, gw_task, gw_url = await serve(gateway_app(up_url))
+    try:
+        yield gw_url
+    finally:
+        for server in (gw, up):
+            server.should_exit = True
+        await asyncio.gather(gw_task, up_task)
+
+
+def token() -> str:
+    claims = StaffClaims(staff_id="s1", username="admin", name="Admin", roles=["admin"])
+    return issue_token(claims, SECRET)
+
+
+async def upload(gateway: str, path: str) -> httpx.Response:
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(64):  # 4 MiB: much of it fits into the sockets' buffers at once
+            yield b"x" * 65536
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        return await client.post(
+            f"{gateway}{path}",
+            content=body(),
+            headers={
+                "Authorization": f"Bearer {token()}",
+                "Content-Type": "text/csv",
+                "Prefer": "respond-async",
+            },
+        )
+
+
+async def test_a_long_import_upload_gets_its_answer(gateway: str) -> None:
+    response = await upload(gateway, "/api/contacts/import")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"bytes": 64 * 65536, "prefer": "respond-async"}
+
+
+async def test_other_requests_time_out_with_504(gateway: str) -> None:
+    response = await upload(gateway, "/api/contacts/bulk")
+    assert response.status_code == 504, response.text
+    assert "did not answer in time" in response.json()["detail"]
+
+
+def test_only_the_import_upload_gets_the_long_timeout() -> None:
+    settings = Settings(proxy_timeout_seconds=30, proxy_long_timeout_seconds=900)
+    assert upstream_timeout("POST", "/api/contacts/import", settings).read == 900
+    assert upstream_timeout("GET", "/api/contacts/import/j1", settings).read == 30
+    assert upstream_timeout("POST", "/api/contacts/bulk", settings).read == 30
