@@ -251,7 +251,8 @@ class KafkaServer:
         )
         jvm = self._jvm(config_dir)
         if not (log_dir / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            # an id starting with "-" would be read as an option by the storage tool
+            cluster_id = "c" + base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")[1:]
             result = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
                 capture_output=True,
