@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 
 from crm_shared.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, all_topics
@@ -16,6 +18,12 @@ from crm_shared.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, all_topics
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
+
+# Bytes per record batch (one partition's share of a produce request). aiokafka's default
+# of 16 KiB holds about 20 of our events, and with one batch in flight per partition
+# (idempotent producer) that made a bulk of 100,000 events wait for ~1,500 broker round
+# trips. Half a MiB stays under the broker's default message.max.bytes (1 MiB).
+MAX_BATCH_BYTES = 512 * 1024
 
 
 def cloudevent_headers() -> Headers:
@@ -33,8 +41,10 @@ class EventProducer:
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
+            max_batch_size=MAX_BATCH_BYTES,
             request_timeout_ms=30000,
         )
+        self._partitioner = DefaultPartitioner()
 
     async def start(self) -> None:
         """Connect (retrying until Kafka answers)."""
@@ -45,16 +55,36 @@ class EventProducer:
         await self._producer.stop()
 
     async def send_many(self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]) -> None:
-        """Send records in order (pipelined) and wait until all are acknowledged."""
-        futures = [
-            await self._producer.send(topic, value=value, key=key, headers=headers)
-            for topic, key, value, headers in records
-        ]
+        """Send records in order and wait until all are acknowledged.
+
+        Records go into one record batch per partition (a new one when it is full), on
+        the partition ``send`` would choose for the key, so one key's records keep their
+        order. This costs about half the CPU of a ``send`` per record, which matters for
+        the outbox relay publishing a bulk job's 100,000 events.
+        """
+        futures: list[asyncio.Future[Any]] = []
+        batches: dict[tuple[str, int], Any] = {}
+        partitions: dict[str, list[int]] = {}
+        for topic, key, value, headers in records:
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(await self._producer.partitions_for(topic))
+            partition = self._partitioner(key, known, known)
+            batch = batches.get((topic, partition))
+            if batch is None:
+                batch = batches[topic, partition] = self._producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+                batch = batches[topic, partition] = self._producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    raise MessageSizeTooLargeError(f"a record of {len(value)} bytes")
+        for (topic, partition), batch in batches.items():
+            futures.append(await self._producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 
     async def send(self, topic: str, value: bytes, *, key: bytes | None, headers: Headers) -> None:
         """Send one record and wait for its acknowledgement."""
-        await self.send_many([(topic, key, value, headers)])
+        await (await self._producer.send(topic, value=value, key=key, headers=headers))
 
     async def ping(self) -> None:
         """Raise unless Kafka answers a metadata request."""
