@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
-from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 
 from crm_shared.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, all_topics
@@ -44,7 +45,6 @@ class EventProducer:
             max_batch_size=MAX_BATCH_BYTES,
             request_timeout_ms=30000,
         )
-        self._partitioner = DefaultPartitioner()
 
     async def start(self) -> None:
         """Connect (retrying until Kafka answers)."""
@@ -69,7 +69,7 @@ class EventProducer:
             known = partitions.get(topic)
             if known is None:
                 known = partitions[topic] = sorted(await self._producer.partitions_for(topic))
-            partition = self._partitioner(key, known, known)
+            partition = partition_for(key, known)
             batch = batches.get((topic, partition))
             if batch is None:
                 batch = batches[topic, partition] = self._producer.create_batch()
@@ -93,6 +93,38 @@ class EventProducer:
     async def publish(self, topic: str, event: CloudEvent) -> None:
         """Publish one CloudEvent directly (for services without an outbox)."""
         await self.send(topic, event.to_bytes(), key=event.key, headers=cloudevent_headers())
+
+
+def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:
+    """The partition aiokafka's (and the Java client's) default partitioner picks for
+    ``key`` among the topic's ``partitions`` (sorted); a random one without a key."""
+    if key is None:
+        return random.choice(partitions)  # noqa: S311 - spreading load, not a secret
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+
+
+_M = 0x5BD1E995
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash, as ``aiokafka.partitioner.murmur2`` computes it (tested),
+    reading the input as 32-bit words at once: about twice as fast, and the relay
+    hashes the key of every record it publishes."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length // 4
+    for word in struct.unpack_from(f"<{words}I", data):
+        k = (word * _M) & 0xFFFFFFFF
+        h = ((h * _M) ^ ((k ^ (k >> 24)) * _M)) & 0xFFFFFFFF
+    tail = data[words * 4 :]
+    if len(tail) >= 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h = ((h ^ tail[0]) * _M) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
 
 
 def create_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:

@@ -151,8 +151,14 @@ class OutboxRelay:
                 )
                 if not locked:
                     return 0  # another replica is relaying right now
+            # the body as bytes straight from the database (no decode and encode again)
+            body = (
+                sa.cast(table.c.body, sa.LargeBinary)
+                if self._db.sqlite
+                else sa.func.convert_to(table.c.body, "UTF8", type_=sa.LargeBinary)
+            )
             query = (
-                sa.select(table.c.seq, table.c.topic, table.c.key, table.c.body)
+                sa.select(table.c.seq, table.c.topic, table.c.key, body.label("body"))
                 .order_by(table.c.seq)
                 .limit(self._batch_size)
             )
@@ -166,7 +172,7 @@ class OutboxRelay:
             headers = cloudevent_headers()
             await self._producer.send_many(
                 [
-                    (row.topic, row.key.encode() if row.key else None, row.body.encode(), headers)
+                    (row.topic, row.key.encode() if row.key else None, row.body, headers)
                     for row in rows
                 ]
             )

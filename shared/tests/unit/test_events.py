@@ -370,6 +370,13 @@ def test_uuid5_str_is_uuid5(name: str) -> None:
         assert uuid5_str(namespace, name) == str(uuid.uuid5(namespace, name))
 
 
+def test_uuid5_str_is_uuid5_for_every_variant_digit() -> None:
+    names = [str(uuid.uuid4()) for _ in range(2000)]
+    got = [uuid5_str(uuid.NAMESPACE_URL, name) for name in names]
+    assert got == [str(uuid.uuid5(uuid.NAMESPACE_URL, name)) for name in names]
+    assert {value[19] for value in got} == set("89ab")
+
+
 def test_derived_event_id_is_the_uuid5_it_always_was() -> None:
     expected = uuid.uuid5(uuid.NAMESPACE_URL, "crm:history:created:e-1")
     assert derived_event_id("history", "created", "e-1") == str(expected)

@@ -183,11 +183,12 @@ def uuid5_str(namespace: uuid.UUID, name: str) -> str:
     Same value (tested); about four times faster, which counts where a bulk job derives
     two ids for each of 100,000 rows.
     """
-    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])  # noqa: S324 - UUIDv5 is SHA-1 by definition
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(namespace.bytes + name.encode()).hexdigest()  # noqa: S324 - UUIDv5 is SHA-1 by definition
+    # version 5 in the 13th digit, the RFC 4122 variant in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 class EventTemplate:
