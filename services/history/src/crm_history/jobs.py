@@ -176,19 +176,20 @@ class JobRunner:
                 return True
             chunk = prepared.contact_ids[job.done : job.done + self.batch_size]
             if chunk:
-                contacts = await service.repo.contact_rows(chunk)
                 now = utcnow()
                 written: list[str] = []
                 mails: list[tuple[EventData, str, dt.datetime]] = []
-                for contact_id in chunk:
-                    contact = contacts.get(contact_id)
-                    if contact is None or contact.status == DELETED:
-                        continue  # deleted since the job started
-                    if job.kind == "mailing":
-                        if not contact.email:
-                            continue
+                if job.kind == "mailing":
+                    contacts = await service.repo.contact_rows(chunk)
+                    for contact_id in chunk:
+                        contact = contacts.get(contact_id)
+                        if contact is None or contact.status == DELETED or not contact.email:
+                            continue  # deleted since the job started, or no address
                         mails.append(self._mail(prepared, contact, now))
-                    written.append(contact_id)
+                        written.append(contact_id)
+                else:
+                    live = await service.repo.live_contact_ids(chunk)
+                    written = [c for c in chunk if c in live]  # not deleted since the start
                 await service.write_job_entries(
                     job_id=job.id,
                     contact_ids=written,

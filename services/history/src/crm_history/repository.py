@@ -183,9 +183,10 @@ class HistoryRepository:
         live: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
+            table = _table(ContactCopy)
             rows = await self.session.scalars(
-                select(col(ContactCopy.contact_id)).where(
-                    col(ContactCopy.contact_id).in_(chunk), col(ContactCopy.status) != DELETED
+                sa.select(table.c.contact_id).where(
+                    self._among(table.c.contact_id, chunk), table.c.status != DELETED
                 )
             )
             live.update(rows)
