@@ -219,6 +219,26 @@ async def test_flush_returns_how_many_rows_it_published(
     assert [json.loads(r.value)["data"]["version"] for r in records] == list(range(1, 8))
 
 
+async def test_relay_publishes_the_body_byte_for_byte(
+    database: Database, producer: EventProducer, collect: Any
+) -> None:
+    contact_id = str(uuid.uuid4())
+    data = ContactUpdated(
+        contact_id=contact_id,
+        kind="person",
+        name='Jürgen "Jo" \\ Ünal\n✓',
+        status="prospect",
+        version=1,
+        changed=["name"],
+    )
+    await emit_committed(database, Outbox(SOURCE), data)
+    body = (await outbox_rows(database))[0].body
+    assert await OutboxRelay(database, producer).flush() == 1
+    (record,) = await collect(Topic.CONTACTS.value, keyed(contact_id), count=1, settle=0.3)
+    assert record.value == body.encode()
+    assert parse_cloudevent(record.value).payload() == data
+
+
 async def test_relay_keeps_the_order_of_one_contacts_events(
     database: Database, producer: EventProducer, collect: Any, wait_until: Any
 ) -> None:

@@ -19,6 +19,8 @@ from crm_shared.events import (
     ContactUpdated,
     EmailFailed,
     EmailSent,
+    EventTemplate,
+    HistoryEntryCreated,
     InteractionDeleted,
     InteractionLogged,
     InteractionUpdated,
@@ -33,6 +35,7 @@ from crm_shared.events import (
     make_event,
     parse_cloudevent,
     registered_events,
+    uuid5_str,
 )
 
 CONTACT_ID = "5b0c3f1e-7a49-4e55-9d3b-3f4f6c1d2e10"
@@ -356,3 +359,72 @@ def test_an_event_name_cannot_be_registered_twice() -> None:
         event("ContactDeleted", Topic.HISTORY)(Impostor)
     assert registered_events()["ContactDeleted"] is ContactDeleted
     assert ContactDeleted.kafka_topic is Topic.CONTACTS
+
+
+# --- bulk helpers: the same bytes as the one-by-one path -----------------------------
+
+
+@pytest.mark.parametrize("name", ["crm:history:job:j:c", "", 'ümlaut ✓ \n"quote"', "x" * 500])
+def test_uuid5_str_is_uuid5(name: str) -> None:
+    for namespace in (uuid.NAMESPACE_URL, uuid.NAMESPACE_DNS, uuid.uuid4()):
+        assert uuid5_str(namespace, name) == str(uuid.uuid5(namespace, name))
+
+
+def test_uuid5_str_is_uuid5_for_every_variant_digit() -> None:
+    names = [str(uuid.uuid4()) for _ in range(2000)]
+    got = [uuid5_str(uuid.NAMESPACE_URL, name) for name in names]
+    assert got == [str(uuid.uuid5(uuid.NAMESPACE_URL, name)) for name in names]
+    assert {value[19] for value in got} == set("89ab")
+
+
+def test_derived_event_id_is_the_uuid5_it_always_was() -> None:
+    expected = uuid.uuid5(uuid.NAMESPACE_URL, "crm:history:created:e-1")
+    assert derived_event_id("history", "created", "e-1") == str(expected)
+
+
+def _entry(**changes: object) -> HistoryEntryCreated:
+    fields: dict[str, object] = {
+        "entry_id": "template",
+        "contact_id": "template",
+        "date": date(2026, 11, 23),
+        "staff_initials": "BE",
+        "field5": True,
+        "text": 'Katalog „2026“ verschickt\n{"x": 1} \\ ✓',
+        "created_by": StaffRef(staff_id="s-1", name="Bärbel"),
+        "job_id": "job-1",
+    }
+    return HistoryEntryCreated.model_validate({**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"entry_id": str(uuid.uuid4()), "contact_id": str(uuid.uuid4())},
+        {"entry_id": 'e-"quoted"', "contact_id": "c\\back\nslash\u0001ü{}"},
+    ],
+)
+def test_event_template_renders_what_make_event_serialises(values: dict[str, str]) -> None:
+    at = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC)
+    template = EventTemplate(
+        _entry(), source="/crm/history", time=at, fields=("entry_id", "contact_id")
+    )
+    event_id = str(uuid.uuid4())
+    body, subject = template.render(event_id, **values)
+
+    expected = make_event(_entry(**values), source="/crm/history", event_id=event_id, time=at)
+    assert body == expected.to_bytes().decode()
+    assert subject == values["contact_id"] == expected.subject
+    assert template.topic == "crm.history"
+    assert parse_cloudevent(body.encode()).payload() == _entry(**values)
+
+
+def test_event_template_with_a_fixed_subject_and_bad_fields() -> None:
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    template = EventTemplate(_entry(), source="/crm/history", time=at, fields=("entry_id",))
+    body, subject = template.render("ev-1", entry_id="e-9")
+    assert subject == "template"
+    assert json.loads(body)["data"]["entry_id"] == "e-9"
+    with pytest.raises(ValueError, match="must hold strings"):
+        EventTemplate(_entry(), source="/crm/history", time=at, fields=("field5",))
+    with pytest.raises(ValueError, match="event id"):
+        EventTemplate(_entry(), source="/crm/history", time=at, fields=("id",))

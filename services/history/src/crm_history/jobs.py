@@ -28,7 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from crm_history.models import Job
 from crm_history.repository import DELETED
 from crm_history.schemas import EntryFields
-from crm_history.service import HistoryService, job_entry_id
+from crm_history.service import HistoryService
 from crm_shared.errors import Unprocessable
 from crm_shared.events import EmailRequested, EventData, StaffRef, derived_event_id, utcnow
 from crm_shared.service import Runtime
@@ -176,34 +176,32 @@ class JobRunner:
                 return True
             chunk = prepared.contact_ids[job.done : job.done + self.batch_size]
             if chunk:
-                contacts = await service.repo.contact_rows(chunk)
                 now = utcnow()
-                rows: list[dict[str, Any]] = []
+                written: list[str] = []
                 mails: list[tuple[EventData, str, dt.datetime]] = []
-                for contact_id in chunk:
-                    contact = contacts.get(contact_id)
-                    if contact is None or contact.status == DELETED:
-                        continue  # deleted since the job started
-                    if job.kind == "mailing":
-                        if not contact.email:
-                            continue
+                if job.kind == "mailing":
+                    contacts = await service.repo.contact_rows(chunk)
+                    for contact_id in chunk:
+                        contact = contacts.get(contact_id)
+                        if contact is None or contact.status == DELETED or not contact.email:
+                            continue  # deleted since the job started, or no address
                         mails.append(self._mail(prepared, contact, now))
-                    rows.append(
-                        service.entry_row(
-                            entry_id=job_entry_id(job.id, contact_id),
-                            contact_id=contact_id,
-                            fields=prepared.entry,
-                            staff=prepared.staff,
-                            job_id=job.id,
-                            now=now,
-                        )
-                    )
-                await service.write_entries(rows)
+                        written.append(contact_id)
+                else:
+                    live = await service.repo.live_contact_ids(chunk)
+                    written = [c for c in chunk if c in live]  # not deleted since the start
+                await service.write_job_entries(
+                    job_id=job.id,
+                    contact_ids=written,
+                    fields=prepared.entry,
+                    staff=prepared.staff,
+                    now=now,
+                )
                 await service.repo.write_outbox(
                     service.repo.emit_many(self.runtime.outbox.source, mails)
                 )
                 job.done += len(chunk)
-                job.skipped += len(chunk) - len(rows)
+                job.skipped += len(chunk) - len(written)
             if job.done >= job.total:
                 job.state, job.finished_at = "done", utcnow()
                 log.info("job %s done: %d contacts, %d skipped", job.id, job.total, job.skipped)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,10 @@ def _table(model: type[SQLModel]) -> sa.Table:
     return table
 
 
+def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
 class HistoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -46,16 +50,60 @@ class HistoryRepository:
         self, model: type[SQLModel], rows: Sequence[dict[str, Any]]
     ) -> None:
         """Insert rows; a row whose key exists already is skipped (replays, redelivery)."""
-        if not rows:
-            return
-        table = _table(model)
-        dialect = postgresql if self._dialect == "postgresql" else sqlite
-        stmt = dialect.insert(table).on_conflict_do_nothing()
-        await self.session.execute(stmt, list(rows))
+        if rows:
+            await self.insert_columns(model, _columns(rows), ignore_duplicates=True)
 
     async def insert_many(self, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows (all with the same keys)."""
         if rows:
-            await self.session.execute(sa.insert(_table(model)), list(rows))
+            await self.insert_columns(model, _columns(rows))
+
+    async def insert_columns(
+        self,
+        model: type[SQLModel],
+        columns: Mapping[str, Sequence[Any]],
+        same: Mapping[str, Any] | None = None,
+        *,
+        ignore_duplicates: bool = False,
+    ) -> None:
+        """Insert rows given column by column: ``columns`` holds one list of values per
+        column (all of the same length), ``same`` the values every row shares.
+
+        On PostgreSQL this is one ``INSERT … SELECT FROM unnest(<one array per
+        column>)`` with the shared values as plain parameters: an executemany sends and
+        plans a statement per row, and a bulk job's batch of entries, outbox rows and
+        timeline items was most of its database time. SQLite gets an executemany.
+        """
+        same = same or {}
+        table = _table(model)
+        names = list(columns)
+        if self._dialect != "postgresql":
+            rows = [
+                {**same, **dict(zip(names, values, strict=True))}
+                for values in zip(*columns.values(), strict=True)
+            ]
+            stmt = sqlite.insert(table)
+            if ignore_duplicates:
+                stmt = stmt.on_conflict_do_nothing()
+            if rows:
+                await self.session.execute(stmt, rows)
+            return
+        arrays = [sa.bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in names]
+        source = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+        shared = [
+            sa.cast(
+                sa.bindparam(f"same_{name}", value, type_=table.c[name].type), table.c[name].type
+            )
+            for name, value in same.items()
+        ]
+        pg_stmt = postgresql.insert(table).from_select(
+            [*names, *same], sa.select(*source.c, *shared)
+        )
+        if ignore_duplicates:
+            pg_stmt = pg_stmt.on_conflict_do_nothing()
+        await self.session.execute(
+            pg_stmt, {name: list(values) for name, values in columns.items()}
+        )
 
     def emit_many(
         self, source: str, events: Iterable[tuple[EventData, str, datetime]]
@@ -80,6 +128,14 @@ class HistoryRepository:
     async def write_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             await self.insert_many(OutboxMessage, rows)
+            self.session.info[OUTBOX_DIRTY] = True
+
+    async def write_outbox_columns(
+        self, columns: Mapping[str, Sequence[Any]], same: Mapping[str, Any]
+    ) -> None:
+        """Outbox rows column by column (see :meth:`insert_columns`), in list order."""
+        if any(columns.values()):
+            await self.insert_columns(OutboxMessage, columns, same)
             self.session.info[OUTBOX_DIRTY] = True
 
     # --- settings ----------------------------------------------------------------------
@@ -109,18 +165,28 @@ class HistoryRepository:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             result = await self.session.execute(
-                sa.select(table).where(table.c.contact_id.in_(chunk))
+                sa.select(table).where(self._among(table.c.contact_id, chunk))
             )
             found.update({row.contact_id: row for row in result})
         return found
+
+    def _among(self, column: sa.ColumnElement[Any], values: Sequence[str]) -> Any:
+        """``column IN values``; one array parameter on PostgreSQL (a job batch asks for
+        1,000 contacts, which as single parameters cost more to compile than to run)."""
+        if self._dialect == "postgresql":
+            return column == sa.any_(
+                sa.bindparam("among", list(values), type_=postgresql.ARRAY(column.type))
+            )
+        return column.in_(values)
 
     async def live_contact_ids(self, ids: Sequence[str]) -> set[str]:
         live: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
+            table = _table(ContactCopy)
             rows = await self.session.scalars(
-                select(col(ContactCopy.contact_id)).where(
-                    col(ContactCopy.contact_id).in_(chunk), col(ContactCopy.status) != DELETED
+                sa.select(table.c.contact_id).where(
+                    self._among(table.c.contact_id, chunk), table.c.status != DELETED
                 )
             )
             live.update(rows)

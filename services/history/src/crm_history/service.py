@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,7 @@ from crm_shared.events import (
     ContactSnapshot,
     ContactStatusChanged,
     EventData,
+    EventTemplate,
     GroupChanged,
     HistoryEntryCreated,
     HistoryEntryDeleted,
@@ -46,6 +48,7 @@ from crm_shared.events import (
     StaffRef,
     derived_event_id,
     utcnow,
+    uuid5_str,
 )
 from crm_shared.outbox import Outbox
 
@@ -65,6 +68,10 @@ ENTRY_FIELDS = (
 )
 
 
+# Stands in for the ids in the per-batch templates of a bulk job.
+_SAMPLE_ID = "00000000-0000-0000-0000-000000000000"
+
+
 def source_of_outbox(outbox: Outbox) -> str:
     return outbox.source.removeprefix("/crm/")
 
@@ -79,7 +86,7 @@ def micros(at: dt.datetime) -> int:
 
 def job_entry_id(job_id: str, contact_id: str) -> str:
     """The entry a job writes for a contact: the same id on every run of the job."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crm:history:job:{job_id}:{contact_id}"))
+    return uuid5_str(uuid.NAMESPACE_URL, f"crm:history:job:{job_id}:{contact_id}")
 
 
 def to_public(entry: HistoryEntry) -> EntryPublic:
@@ -210,6 +217,67 @@ class HistoryService:
         await self.repo.insert_many(HistoryEntry, rows)
         await self.repo.write_outbox(outbox_rows)
         await self.repo.insert_ignoring_duplicates(TimelineItem, timeline_rows)
+
+    async def write_job_entries(
+        self,
+        *,
+        job_id: str,
+        contact_ids: Sequence[str],
+        fields: EntryFields,
+        staff: StaffRef,
+        now: dt.datetime,
+    ) -> None:
+        """One batch of a bulk job: the same entry for each contact, with its
+        ``HistoryEntryCreated`` in the outbox and its timeline item.
+
+        What :meth:`write_entries` writes, row for row, but the payload is validated
+        and serialised once per batch (:class:`EventTemplate`) and the timeline item is
+        worked out once: per row only the ids change. Per-row pydantic work was most of
+        the time of a 100,000-contact job.
+        """
+        if not contact_ids:
+            return
+        base = self.entry_row(
+            entry_id=_SAMPLE_ID,
+            contact_id=_SAMPLE_ID,
+            fields=fields,
+            staff=staff,
+            job_id=job_id,
+            now=now,
+        )
+        payload = entry_event(base, HistoryEntryCreated)
+        event = EventTemplate(
+            payload, source=self.outbox.source, time=now, fields=("entry_id", "contact_id")
+        )
+        item = self.timeline_row(_SAMPLE_ID, now, payload)
+        # per row only the item's ids change: its summary must not show them
+        sample_ids = (item["id"], item["contact_id"], item["ref_id"])
+        assert sample_ids == (_SAMPLE_ID,) * 3 and _SAMPLE_ID not in item["summary"]  # noqa: S101
+        entry_ids, event_ids, bodies, keys = [], [], [], []
+        for contact_id in contact_ids:
+            entry_id = job_entry_id(job_id, contact_id)
+            event_id = derived_event_id("history", "created", entry_id)
+            body, key = event.render(event_id, entry_id=entry_id, contact_id=contact_id)
+            entry_ids.append(entry_id)
+            event_ids.append(event_id)
+            bodies.append(body)
+            keys.append(key)
+        ids = {"id", "contact_id", "ref_id"}
+        await self.repo.insert_columns(
+            HistoryEntry,
+            {"id": entry_ids, "contact_id": contact_ids},
+            {name: value for name, value in base.items() if name not in ids},
+        )
+        await self.repo.write_outbox_columns(
+            {"event_id": event_ids, "key": keys, "body": bodies},
+            {"topic": event.topic, "created_at": now},
+        )
+        await self.repo.insert_columns(
+            TimelineItem,
+            {"id": event_ids, "contact_id": contact_ids, "ref_id": entry_ids},
+            {name: value for name, value in item.items() if name not in ids},
+            ignore_duplicates=True,
+        )
 
     async def create_entry(
         self, contact: ContactCopy, data: EntryFields, staff: StaffClaims

@@ -11,6 +11,7 @@ from crm_shared.events.base import (
     CLOUDEVENTS_CONTENT_TYPE,
     CloudEvent,
     EventData,
+    EventTemplate,
     MalformedEventError,
     Topic,
     UnknownEventError,
@@ -23,6 +24,7 @@ from crm_shared.events.base import (
     parse_cloudevent,
     registered_events,
     utcnow,
+    uuid5_str,
 )
 from crm_shared.events.campaigns import (
     CampaignCreated,
@@ -106,6 +108,7 @@ __all__ = [
     "EmailRequested",
     "EmailSent",
     "EventData",
+    "EventTemplate",
     "GroupChanged",
     "HistoryEntryCreated",
     "HistoryEntryData",
@@ -146,4 +149,5 @@ __all__ = [
     "parse_cloudevent",
     "registered_events",
     "utcnow",
+    "uuid5_str",
 ]

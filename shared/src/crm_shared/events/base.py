@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -169,4 +174,71 @@ def make_event(
 
 def derived_event_id(*parts: str) -> str:
     """A deterministic event id (UUIDv5) so a repeated effect emits the same event id."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "crm:" + ":".join(parts)))
+    return uuid5_str(uuid.NAMESPACE_URL, "crm:" + ":".join(parts))
+
+
+def uuid5_str(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))`` without the UUID object in between.
+
+    Same value (tested); about three times faster, which counts where a bulk job derives
+    two ids for each of 100,000 rows.
+    """
+    h = hashlib.sha1(namespace.bytes + name.encode()).hexdigest()  # noqa: S324 - UUIDv5 is SHA-1 by definition
+    # version 5 in the 13th digit, the RFC 4122 variant in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+class EventTemplate:
+    """Structured-mode bodies of many events of one kind that differ only in a few
+    string fields (and the event id), for bulk writers.
+
+    Building and serialising a pydantic payload and envelope per event costs far more
+    than the database and Kafka work for it. The template builds one real event with
+    :func:`make_event` (so the payload is validated once), with a marker in each open
+    field, serialises it, and :meth:`render` puts JSON-escaped values where the markers
+    were. A rendered body is exactly ``make_event(...).to_bytes()`` of the event with
+    those values (tested).
+    """
+
+    def __init__(
+        self, data: EventData, *, source: str, time: datetime, fields: Sequence[str]
+    ) -> None:
+        if "id" in fields:
+            raise ValueError("the event id is always open; name payload fields only")
+        if not all(isinstance(getattr(data, name, None), str) for name in fields):
+            raise ValueError(f"open fields must hold strings in the sample: {list(fields)}")
+        token = secrets.token_hex(8)
+        markers = {name: f"crmslot{token}n{i}x" for i, name in enumerate(("id", *fields))}
+        sample = data.model_copy(update={name: markers[name] for name in fields})
+        event = make_event(sample, source=source, event_id=markers["id"], time=time)
+        body = event.to_bytes().decode()
+        by_marker = {marker: name for name, marker in markers.items()}
+        pieces = re.split(f"({'|'.join(by_marker)})", body)
+        fmt = []
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                fmt.append("{%s}" % by_marker[piece])  # noqa: UP031
+            else:
+                fmt.append(piece.replace("{", "{{").replace("}", "}}"))
+        missing = {name for name, marker in markers.items() if marker not in body}
+        if missing:
+            raise ValueError(f"fields not in the event body as strings: {sorted(missing)}")
+        self._format = "".join(fmt).format
+        subject = event.subject or ""
+        self._subject_field = by_marker.get(subject)
+        if self._subject_field is None and any(m in subject for m in by_marker):
+            raise ValueError("the subject must be one open field as a whole, or fixed")
+        self._subject = None if self._subject_field else event.subject
+        self.topic = data.kafka_topic.value
+
+    def render(self, event_id: str, **values: str) -> tuple[str, str | None]:
+        """The body of the event with ``event_id`` and ``values``, and its subject."""
+        body = self._format(
+            id=encode_basestring(event_id)[1:-1],
+            **{name: encode_basestring(value)[1:-1] for name, value in values.items()},
+        )
+        subject = values[self._subject_field] if self._subject_field else self._subject
+        return body, subject
