@@ -213,7 +213,7 @@ class ContactRepository:
 
         ``walkable=False`` gives the same values through an expression the index does not
         cover, so PostgreSQL cannot walk the list in name order (see :meth:`page`)."""
-        key = sa.func.lower(col(Contact.name))
+        key: sa.ColumnElement[str] = sa.func.lower(col(Contact.name))
         if self.session.get_bind().dialect.name == "postgresql":
             if not walkable:
                 key = key.op("||")(sa.literal(""))
