@@ -263,15 +263,29 @@ def cpu_ms(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-async def timed(fn: Any, runs: int) -> tuple[list[float], Any]:
-    times: list[float] = []
-    result = None
+async def interleaved(
+    actions: list[Any], runs: int, *, cpu_of: int | None = None
+) -> tuple[list[list[float]], list[Any], float | None]:
+    """Each action once per round, in turn, so a load shift hits all of them alike; the
+    times per action, each action's last result, and the server CPU ms used during
+    action ``cpu_of`` (mean per run; None for a remote server)."""
+    times: list[list[float]] = [[] for _ in actions]
+    results: list[Any] = [None] * len(actions)
+    cpu_total: float | None = 0.0
     for i in range(runs + 3):
-        t0 = time.perf_counter()
-        result = await fn()
-        if i >= 3:  # warm-up runs do not count
-            times.append((time.perf_counter() - t0) * 1000)
-    return times, result
+        for n, action in enumerate(actions):
+            before = cpu_ms(cpu_of) if n == 0 and cpu_of is not None else None
+            t0 = time.perf_counter()
+            results[n] = await action()
+            elapsed = (time.perf_counter() - t0) * 1000
+            if before is not None and cpu_of is not None:
+                after = cpu_ms(cpu_of)
+                cpu_total = (
+                    None if after is None or cpu_total is None else cpu_total + after - before
+                )
+            if i >= 3:  # warm-up runs do not count
+                times[n].append(elapsed)
+    return times, results, None if cpu_total is None or cpu_of is None else cpu_total / (runs + 3)
 
 
 async def measure(url: str, runs: int) -> bool:
@@ -302,11 +316,19 @@ async def measure(url: str, runs: int) -> bool:
                 async with db.sessionmaker() as session:
                     return await run_dashboard(session, flt, DEFAULT_SETTINGS, group_by)
 
-            service_times, groups = await timed(service, runs)
-            cpu_before = cpu_ms(backend)
-            bare_times, rows = await timed(lambda sql=bare_sql: conn.fetch(sql), runs)
-            cpu_after = cpu_ms(backend)
-            naive_times, naive_rows = await timed(lambda sql=naive: conn.fetch(sql), runs)
+            (
+                (bare_times, service_times, naive_times),
+                (rows, groups, naive_rows),
+                cpu_used,
+            ) = await interleaved(
+                [
+                    lambda sql=bare_sql: conn.fetch(sql),
+                    service,
+                    lambda sql=naive: conn.fetch(sql),
+                ],
+                runs,
+                cpu_of=backend,
+            )
             # the service's groups are the naive aggregate's, to the cent
             assert len(rows) == len(groups) == len(naive_rows), (len(rows), len(groups))
             assert {
@@ -315,11 +337,7 @@ async def measure(url: str, runs: int) -> bool:
             } == {(tuple(r[: len(group_by)]), r[-3], r[-2]) for r in naive_rows}, name
             # server CPU per bare query (mean; the clock ticks are 10 ms): what the query
             # costs without waiting for a core on a busy machine
-            cpu = (
-                f"{(cpu_after - cpu_before) / (runs + 3):6.1f}"
-                if cpu_before is not None and cpu_after is not None
-                else "   n/a"
-            )
+            cpu = f"{cpu_used:6.1f}" if cpu_used is not None else "   n/a"
             sp50, sp95 = statistics.median(service_times), pct(service_times, 0.95)
             bp50, bp95 = statistics.median(bare_times), pct(bare_times, 0.95)
             np50, np95 = statistics.median(naive_times), pct(naive_times, 0.95)

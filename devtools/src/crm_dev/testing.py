@@ -29,6 +29,11 @@ from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testkit import Kit
 from crm_shared.kafka import ensure_topics
 
+# The stacks import CSV in small batches: a test crosses batch boundaries with a few
+# hundred rows instead of flooding crm.contacts with thousands of events that every
+# consuming service must work through before the next test module's contacts arrive.
+IMPORT_BATCH_SIZE = 100
+
 
 @contextlib.contextmanager
 def _docker_container(factory: Callable[[], Any]) -> Iterator[Any | None]:
@@ -222,6 +227,7 @@ def stack(
                 "CRM_ENV": "test",
                 "CRM_ADMIN_PASSWORD": "admin-test-pw",
                 "CRM_OUTBOX_SWEEP_SECONDS": "1",
+                "CRM_CONTACTS_IMPORT_BATCH_SIZE": str(IMPORT_BATCH_SIZE),
             },
         ),
         sink=to_file,
@@ -267,6 +273,7 @@ def sqlite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     "CRM_ENV": "test",
                     "CRM_ADMIN_PASSWORD": "admin-test-pw",
                     "CRM_OUTBOX_SWEEP_SECONDS": "1",
+                    "CRM_CONTACTS_IMPORT_BATCH_SIZE": str(IMPORT_BATCH_SIZE),
                 },
             ),
         )

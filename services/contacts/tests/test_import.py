@@ -16,7 +16,7 @@ import pytest
 
 from crm_contacts import importing
 from crm_contacts.schemas import ContactImport
-from crm_dev.testing import read_topic
+from crm_dev.testing import IMPORT_BATCH_SIZE, read_topic
 from crm_shared.events import ContactCreated, CrmProperties, make_event, parse_cloudevent
 
 CSV = {"Content-Type": "text/csv"}
@@ -133,7 +133,7 @@ async def test_several_batches_keep_numbers_unique_across_batches(
     any_api: httpx.AsyncClient,
 ) -> None:
     source, tag = unique("batches-"), unique()
-    count = importing.IMPORT_BATCH + 500
+    count = IMPORT_BATCH_SIZE * 2 + 50  # three batches of the stacks' size (crm_dev.testing)
     rows = [f"person,Person {i},{tag}-{i},{source}" for i in range(count)]
     rows[-1] = f"person,Zweimal,{tag}-7,{source}"  # number of row 7 again, a batch later
     response = await any_api.post("/api/contacts/import", content=csv_body(rows), headers=CSV)
@@ -172,7 +172,8 @@ async def test_concurrent_imports_of_the_same_numbers_create_each_once(
     any_api: httpx.AsyncClient,
 ) -> None:
     source, tag = unique("race-"), unique()
-    rows = [f"person,Wettlauf {i},{tag}-{i},{source}" for i in range(300)]
+    # more rows than one batch of the stacks (crm_dev.testing.IMPORT_BATCH_SIZE)
+    rows = [f"person,Wettlauf {i},{tag}-{i},{source}" for i in range(150)]
     results = await asyncio.gather(
         *(
             any_api.post("/api/contacts/import", content=csv_body(rows), headers=CSV)
@@ -180,10 +181,10 @@ async def test_concurrent_imports_of_the_same_numbers_create_each_once(
         )
     )
     assert all(r.status_code == 200 for r in results), [r.text for r in results]
-    assert sum(r.json()["created"] for r in results) == 300
-    assert sum(len(r.json()["errors"]) for r in results) == 600
+    assert sum(r.json()["created"] for r in results) == 150
+    assert sum(len(r.json()["errors"]) for r in results) == 300
     numbers = [c["customer_number"] for c in await imported(any_api, source)]
-    assert sorted(numbers) == sorted(f"{tag}-{i}" for i in range(300))
+    assert sorted(numbers) == sorted(f"{tag}-{i}" for i in range(150))
 
 
 async def wait_for_job(api: httpx.AsyncClient, location: str) -> dict[str, Any]:

@@ -377,11 +377,13 @@ async def run_import(
     *,
     after_line: int = 1,
     on_batch: BatchHook | None = None,
-    batch_size: int = IMPORT_BATCH,
+    batch_size: int | None = None,
 ) -> Progress:
     """Import a CSV byte stream (header first). Rows up to ``after_line`` are skipped (to
     resume an interrupted import). ``on_batch`` runs inside each batch's transaction with
     the progress as it will be once that batch commits, and the batch's new errors."""
+    configured: int = getattr(runtime.settings, "import_batch_size", IMPORT_BATCH)
+    size = batch_size or configured
     records = csv_records(chunks)
     first = await anext(records, None)
     if not first:
@@ -422,7 +424,7 @@ async def run_import(
                     bad.append((line, row_errors(exc)))
                 except ValueError as exc:
                     bad.append((line, str(exc)))
-                if seen >= batch_size:
+                if seen >= size:
                     await hand_over()
         await hand_over()
         await queue.put(None)

@@ -13,3 +13,5 @@ class Settings(ServiceSettings):
     # A staff member or competence created a moment ago in the gateway may not have
     # reached our local copy (crm.staff) yet: wait this long before refusing it.
     assignee_wait_seconds: float = 5.0
+    # rows per import transaction (one COPY batch each)
+    import_batch_size: int = 2000

@@ -56,10 +56,14 @@ async def put_settings(api: httpx.AsyncClient) -> None:
 
 
 async def create_contact(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    """A contact, once the history service has its ContactCreated (events may lag behind
+    a burst of earlier tests' events, e.g. a CSV import)."""
     body = {"kind": "person", "name": "Erika Mustermann", "email": unique_email(), **fields}
     response = await api.post("/api/contacts", json=body)
     assert response.status_code == 201, response.text
-    return response.json()
+    contact: dict[str, Any] = response.json()
+    await wait_known(api, contact["id"], timeout=60)
+    return contact
 
 
 async def wait_known(api: httpx.AsyncClient, contact_id: str, timeout: float = 15) -> None:
