@@ -293,6 +293,7 @@ async def measure(url: str, runs: int) -> bool:
     conn = await connect(url)
     # the bare SQL gets the same memory for its aggregate as the service's transaction
     await conn.execute(f"SET work_mem = '{DASHBOARD_WORK_MEM}'")
+    print(f"server: jit available {await conn.fetchval('SELECT pg_jit_available()')}")
     backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
     ok = True
     try:
