@@ -101,18 +101,24 @@ class CodeBook:
                 self.values[code] = (field, value)
         return found
 
-    async def _lookup(
-        self, session: AsyncSession, field: str, values: Sequence[str]
+    async def _select(
+        self, session: AsyncSession, column: Any, keys: Sequence[Any], *where: Any
     ) -> dict[tuple[str, str], int]:
+        """Code rows whose ``column`` is one of ``keys`` (in chunks), remembered."""
         found = {}
-        for start in range(0, len(values), _CHUNK):
+        for start in range(0, len(keys), _CHUNK):
             rows = await session.execute(
                 sa.select(CODE.c.code, CODE.c.field, CODE.c.value).where(
-                    CODE.c.field == field, CODE.c.value.in_(values[start : start + _CHUNK])
+                    *where, column.in_(keys[start : start + _CHUNK])
                 )
             )
             found.update(self._remember(session, rows))
         return found
+
+    async def _lookup(
+        self, session: AsyncSession, field: str, values: Sequence[str]
+    ) -> dict[tuple[str, str], int]:
+        return await self._select(session, CODE.c.value, values, CODE.c.field == field)
 
     async def known(
         self, session: AsyncSession, field: str, values: Iterable[str]
@@ -163,13 +169,8 @@ class CodeBook:
         wanted = set(codes)
         missing = sorted(c for c in wanted if c not in self.values)
         decoded = {c: self.values[c][1] for c in wanted if c in self.values}
-        for start in range(0, len(missing), _CHUNK):
-            rows = await session.execute(
-                sa.select(CODE.c.code, CODE.c.field, CODE.c.value).where(
-                    CODE.c.code.in_(missing[start : start + _CHUNK])
-                )
-            )
-            decoded.update({c: v for (_, v), c in self._remember(session, rows).items()})
+        found = await self._select(session, CODE.c.code, missing)
+        decoded.update({c: v for (_, v), c in found.items()})
         return decoded
 
 
