@@ -180,3 +180,50 @@ class OpportunityFact(SQLModel, table=True):
     weighted_cents: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     products: list[int] = Field(default_factory=list, sa_column=_codes())
     campaign_ids: list[int] = Field(default_factory=list, sa_column=_codes())
+
+
+class _RollupColumns(SQLModel):
+    """The dashboard's totals per combination of the scalar codes (see
+    crm_campaigns.rollup); 0 stands for "none" so the key can be unique."""
+
+    axis: int = Field(sa_type=sa.SmallInteger, nullable=False)
+    """0: one row per opportunity; 1: one per product of it; 2: one per campaign of it."""
+    item: int = Field(nullable=False)
+    """The product or campaign code on axes 1 and 2 (0: none), 0 on axis 0."""
+    crm_status: int = Field(nullable=False)
+    company_size: int = Field(nullable=False)
+    company_group: int = Field(nullable=False)
+    assignee_id: int = Field(nullable=False)
+    revenue_group: int = Field(sa_type=sa.SmallInteger, nullable=False)
+    n: int = Field(sa_type=sa.BigInteger, nullable=False)
+    revenue_cents: Decimal = Field(sa_type=sa.Numeric, nullable=False)
+    weighted_cents: Decimal = Field(sa_type=sa.Numeric, nullable=False)
+
+
+class OpportunityRollup(_RollupColumns, table=True):
+    """Folded totals (PostgreSQL only: kept by a trigger and the compactor)."""
+
+    __tablename__ = "opportunity_rollup"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint(
+            "axis",
+            "item",
+            "crm_status",
+            "company_size",
+            "company_group",
+            "assignee_id",
+            "revenue_group",
+            name="pk_opportunity_rollup",
+        ),
+    )
+
+
+class OpportunityRollupDelta(_RollupColumns, table=True):
+    """Changes to the totals not folded in yet: the trigger on ``opportunity_fact`` only
+    ever appends here, so writers of facts never wait for each other on a total."""
+
+    __tablename__ = "opportunity_rollup_delta"
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=True)
+    )

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_campaigns import rollup
 from crm_campaigns.crm_schemas import CENT, CrmSettingsData
 from crm_campaigns.facts import FACT, CodeBook
 from crm_campaigns.models import (
@@ -176,18 +177,26 @@ def _contains_any(column: Any, codes: list[int], dialect: str) -> Any:
 
 
 async def dashboard_plan(
-    session: AsyncSession, flt: OpportunityFilter, settings: CrmSettingsData, group_by: list[str]
+    session: AsyncSession,
+    flt: OpportunityFilter,
+    settings: CrmSettingsData,
+    group_by: list[str],
+    *,
+    totals: bool = True,
 ) -> DashboardPlan:
-    """One GROUP BY over the fact table (crm_campaigns.facts): count, summed and
-    probability-weighted revenue per group.
+    """One GROUP BY: count, summed and probability-weighted revenue per group.
 
     A multi-valued field (product, campaign) is unnested, so an opportunity counts once in
     each of its groups; one without any lands in the group whose key is null. Filters are
     translated to codes first; a value no opportunity ever had matches nothing.
+
+    The question is answered from the totals per code combination (crm_campaigns.rollup)
+    when they can (PostgreSQL; scalar filters; at most one multi-valued grouping; not
+    with ``totals=False``), else from the fact table, one row per opportunity
+    (crm_campaigns.facts).
     """
     dialect = session.get_bind().dialect.name
     book = CodeBook.of(session)
-    where: list[Any] = []
     nothing = False
 
     async def codes(field: str, values: list[str]) -> list[int]:
@@ -196,24 +205,51 @@ async def dashboard_plan(
         nothing = nothing or not found
         return found
 
-    if flt.crm_status:
-        where.append(FACT.c.crm_status.in_(await codes("crm_status", flt.crm_status)))
-    if flt.assignee_id:
-        where.append(FACT.c.assignee_id.in_(await codes("assignee", flt.assignee_id)))
-    if flt.contact_id:
-        # a company's id also selects the opportunities of its contact persons
-        ids = await codes("contact", flt.contact_id)
-        where.append(sa.or_(FACT.c.contact_id.in_(ids), FACT.c.org_id.in_(ids)))
-    if flt.company_size:
-        where.append(FACT.c.company_size.in_(await codes("company_size", flt.company_size)))
-    if flt.company_group:
-        where.append(FACT.c.company_group.in_(await codes("company_group", flt.company_group)))
+    # fact column -> the codes it must be one of
+    scalar: dict[str, list[int]] = {}
+    for column, code_field, values in (
+        ("crm_status", "crm_status", flt.crm_status),
+        ("assignee_id", "assignee", flt.assignee_id),
+        ("company_size", "company_size", flt.company_size),
+        ("company_group", "company_group", flt.company_group),
+    ):
+        if values:
+            scalar[column] = await codes(code_field, values)
     if flt.revenue_group:
         positions = [
             i for i, g in enumerate(settings.revenue_groups, start=1) if g.name in flt.revenue_group
         ]
         nothing = nothing or not positions
-        where.append(FACT.c.revenue_group.in_(positions))
+        scalar["revenue_group"] = positions
+    other = bool(
+        flt.contact_id
+        or flt.users_from is not None
+        or flt.users_to is not None
+        or flt.product
+        or flt.campaign_id
+    )
+    if totals and not other and rollup.serves(group_by, set(scalar), dialect):
+        source = rollup.totals(group_by)
+        keys = {name: sa.func.nullif(source.c[column], 0) for name, column in rollup.GROUPS.items()}
+        keys.update({name: sa.func.nullif(source.c.item, 0) for name in rollup.AXES})
+        columns = [keys[name].label(f"k{i}") for i, name in enumerate(group_by)]
+        statement = (
+            sa.select(
+                *columns,
+                sa.cast(sa.func.sum(source.c.n), sa.BigInteger).label("count"),
+                sa.func.coalesce(sa.func.sum(source.c.revenue_cents), 0).label("revenue"),
+                sa.func.coalesce(sa.func.sum(source.c.weighted_cents), 0).label("weighted"),
+            )
+            .where(*[source.c[column].in_(values) for column, values in scalar.items()])
+            .having(sa.func.sum(source.c.n) > 0)
+        )
+        return _grouped(statement, columns, group_by, nothing)
+
+    where: list[Any] = [FACT.c[column].in_(values) for column, values in scalar.items()]
+    if flt.contact_id:
+        # a company's id also selects the opportunities of its contact persons
+        ids = await codes("contact", flt.contact_id)
+        where.append(sa.or_(FACT.c.contact_id.in_(ids), FACT.c.org_id.in_(ids)))
     if flt.users_from is not None:
         where.append(FACT.c.expected_users >= flt.users_from)
     if flt.users_to is not None:
@@ -226,7 +262,7 @@ async def dashboard_plan(
         )
 
     from_: Any = FACT
-    keys: dict[str, Any] = {
+    fact_keys: dict[str, Any] = {
         "crm_status": FACT.c.crm_status,
         "contact": FACT.c.contact_id,
         "company_size": FACT.c.company_size,
@@ -238,8 +274,8 @@ async def dashboard_plan(
         if name in group_by:
             each, code = _explode(column, name, dialect)
             from_ = from_.outerjoin(each, sa.true())
-            keys[name] = code
-    columns = [keys[name].label(f"k{i}") for i, name in enumerate(group_by)]
+            fact_keys[name] = code
+    columns = [fact_keys[name].label(f"k{i}") for i, name in enumerate(group_by)]
     statement = (
         sa.select(
             *columns,
@@ -250,6 +286,12 @@ async def dashboard_plan(
         .select_from(from_)
         .where(*where)
     )
+    return _grouped(statement, columns, group_by, nothing)
+
+
+def _grouped(
+    statement: Any, columns: list[Any], group_by: list[str], nothing: bool
+) -> DashboardPlan:
     if columns:
         statement = statement.group_by(
             *[sa.literal_column(str(i + 1)) for i in range(len(columns))]
@@ -263,11 +305,16 @@ def from_cents(value: Any, divisor: int = 1) -> Decimal:
 
 
 async def run_dashboard(
-    session: AsyncSession, flt: OpportunityFilter, settings: CrmSettingsData, group_by: list[str]
+    session: AsyncSession,
+    flt: OpportunityFilter,
+    settings: CrmSettingsData,
+    group_by: list[str],
+    *,
+    totals: bool = True,
 ) -> list[dict[str, Any]]:
     """The dashboard's groups, ordered by their keys (text in code-point order, revenue
-    groups in list order, nulls last)."""
-    plan = await dashboard_plan(session, flt, settings, group_by)
+    groups in list order, nulls last); ``totals=False`` always reads the fact table."""
+    plan = await dashboard_plan(session, flt, settings, group_by, totals=totals)
     if plan.matches_nothing:
         rows: list[Any] = []
     else:
