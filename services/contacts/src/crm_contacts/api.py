@@ -118,9 +118,9 @@ async def _page(
 ) -> ContactPage:
     after = decode_cursor(cursor) if cursor else None
     rows = await service.repo.page(f, after=after, limit=limit + 1)
-    items = [to_public(c) for c in rows[:limit]]
+    items = [to_public(c) for c, _ in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
-    cursor_out = cursors.encode(last.name.lower(), last.id) if last else None
+    cursor_out = cursors.encode(last[1], last[0].id) if last else None
     return ContactPage(items=items, next_cursor=cursor_out)
 
 
@@ -248,14 +248,14 @@ async def export_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff
                 page = await ContactService(session, runtime.outbox).repo.page(
                     f, after=after, limit=EXPORT_PAGE
                 )
-            for contact in page:
+            for contact, _ in page:
                 writer.writerow(_export_row(to_public(contact)))
             yield out.getvalue()
             out.seek(0)
             out.truncate()
             if len(page) < EXPORT_PAGE:
                 return
-            after = (page[-1].name.lower(), page[-1].id)
+            after = (page[-1][1], page[-1][0].id)
 
     return StreamingResponse(
         rows(),
