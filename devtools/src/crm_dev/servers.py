@@ -364,11 +364,17 @@ def postgres_bin_dir() -> Path:
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL cluster (trust auth on loopback, fsync off: tests only)."""
+    """A throwaway PostgreSQL cluster (trust auth on loopback, fsync off: tests only).
 
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+    ``settings`` overrides server settings (``{"shared_buffers": "1GB"}``); the default
+    is 256 MB of shared buffers, enough for the tests."""
+
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, settings: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.settings = {"shared_buffers": "256MB", **(settings or {})}
         self.proc: ManagedProcess | None = None
         self.user: str | None = "postgres" if os.geteuid() == 0 else None
 
@@ -439,8 +445,11 @@ class PostgresServer:
                 "full_page_writes=off",
                 "-c",
                 "max_connections=300",
-                "-c",
-                "shared_buffers=256MB",
+                *[
+                    arg
+                    for name, value in self.settings.items()
+                    for arg in ("-c", f"{name}={value}")
+                ],
             ],
             self.data_dir / "postgres.log",
             user=self.user,
