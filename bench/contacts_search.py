@@ -204,7 +204,7 @@ def queries(rnd: random.Random) -> dict[str, tuple[Callable[[], ContactFilter], 
                 # repository does for substrings (ContactRepository.page says why)
                 base.replace(
                     "ORDER BY sort_name", "ORDER BY (sort_name || '') COLLATE \"C\""
-                ).format("lower(name) LIKE :p"),
+                ).format("id IN (SELECT id FROM contact_name WHERE sort_name LIKE :p)"),
                 {"p": f"%{state['sub']}%"},
             ),
         ),

@@ -119,3 +119,29 @@ async def test_every_way_gives_the_same_pages(
             assert await all_pages(db, f) == want, f
     finally:
         await db.dispose()
+
+
+async def test_the_name_search_follows_renames_and_deletes(pg_database: str) -> None:
+    """contact_name (the substring search's table) is kept by triggers on contact."""
+    db = Database(pg_database)
+    try:
+        await upgrade(db, MIGRATIONS)
+        first, second = str(uuid.uuid4()), str(uuid.uuid4())
+        async with db.unit_of_work() as session:
+            session.add(Contact(id=first, kind="person", name="Hoffmann, Anna"))
+            session.add(Contact(id=second, kind="company", name="Hoffnung GmbH"))
+
+        async def found(text: str) -> list[str]:
+            return await all_pages(db, ContactFilter(q=text))
+
+        assert await found("hoff") == [first, second]
+        async with db.unit_of_work() as session:
+            contact = await session.get(Contact, first)
+            assert contact is not None
+            contact.name = "Zuversicht, Anna"
+        async with db.unit_of_work() as session:
+            await session.execute(sa.delete(Contact).where(Contact.id == second))
+        assert await found("hoff") == []
+        assert await found("versi") == [first]
+    finally:
+        await db.dispose()

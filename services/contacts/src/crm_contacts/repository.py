@@ -18,6 +18,7 @@ from crm_contacts.models import (
     Contact,
     ContactCharacteristic,
     ContactGroup,
+    ContactName,
     ContactProduct,
     GroupMember,
     HistoryEntryCopy,
@@ -49,6 +50,7 @@ _MAX_GROUP_DEPTH = 3
 _FEW_MEMBERS = 1_000
 _MANY_MEMBERS = 15_000
 CONTACT = Contact.__table__  # type: ignore[attr-defined]
+NAME = ContactName.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -58,14 +60,23 @@ class Conditions:
 
     row: list[sa.ColumnElement[bool]] = field(default_factory=list)
     members: list[Any] = field(default_factory=list)
+    names: list[sa.ColumnElement[bool]] = field(default_factory=list)
+    """Conditions on contact_name: the search text in the name (PostgreSQL, 3+
+    characters, through its trigram index)."""
 
     def add(self, other: Conditions) -> None:
         self.row += other.row
         self.members += other.members
+        self.names += other.names
+
+    def named(self) -> Any:
+        """The ids whose name matches ``names``."""
+        return sa.select(NAME.c.id).where(*self.names)
 
     def all(self) -> list[sa.ColumnElement[bool]]:
         """Everything as WHERE conditions of a query over the contact table."""
-        return self.row + [col(Contact.id).in_(m) for m in self.members]
+        names = [col(Contact.id).in_(self.named())] if self.names else []
+        return self.row + [col(Contact.id).in_(m) for m in self.members] + names
 
 
 def _like_escape(text: str) -> str:
@@ -152,8 +163,10 @@ class ContactRepository:
             needle = _like_escape(f.q.lower())
             if f.match == "prefix":  # a range on the sort index
                 c.row.append(self.sort_key().like(f"{needle}%", escape="\\"))
-            else:  # the trigram index on lower(name)
-                c.row.append(sa.func.lower(col(Contact.name)).like(f"%{needle}%", escape="\\"))
+            elif self._postgres() and len(f.q.strip()) >= 3:  # trigrams of contact_name
+                c.names.append(NAME.c.sort_name.like(f"%{needle}%", escape="\\"))
+            else:  # too short for trigrams: checked along the sort index
+                c.row.append(self.sort_key().like(f"%{needle}%", escape="\\"))
         for name in ("kind", "status", "customer_number", "company_id", "credit_hold"):
             value = getattr(f, name)
             if value is not None:
@@ -262,11 +275,12 @@ class ContactRepository:
         How the first step finds its rows is chosen here, because PostgreSQL's estimates
         mislead it for these queries:
 
-        - A substring (three characters or more, so the trigram index applies): its
-          matches cluster in name order ("%hmie%" only from "Schmie…" on) while the
-          estimate assumes them spread evenly, so PostgreSQL walked the sort index and
-          read 550,000 of 1,000,000 rows for one page. Its order is given through an
-          expression the index cannot serve: the trigram matches are top-N sorted.
+        - A substring (three characters or more, so trigrams apply): its matches
+          cluster in name order ("%hmie%" only from "Schmie…" on) while PostgreSQL's
+          estimate assumes them spread evenly, so it walked the sort index and read
+          550,000 of 1,000,000 rows for one page. The matches come from the trigram
+          index of ``contact_name`` and are top-N sorted there, in narrow rows; with
+          other filters, the contacts among them.
         - Memberships (group, product, campaign, characteristic, history fields): by
           the planner's estimate of their size. Few (<= ``_FEW_MEMBERS``): from the
           members, top-N sorted. Many (> ``_MANY_MEMBERS``): walk the sort index and
@@ -279,6 +293,10 @@ class ContactRepository:
         c = await self.conditions(f)
         walkable = not (f.q and f.match != "prefix" and len(f.q.strip()) >= 3)
         where = list(c.row)
+        if c.names:  # PostgreSQL: the matches from contact_name, top-N sorted
+            if not c.row and not c.members:  # only the text: the narrow rows suffice
+                return await self._rows(c.names, NAME, after, limit)
+            where.append(col(Contact.id).in_(c.named()))
         if c.members and self._postgres():
             sizes = [await self._estimate(m) for m in c.members]
             if min(sizes) <= _FEW_MEMBERS:
@@ -293,8 +311,24 @@ class ContactRepository:
                 ]
         else:
             where += [col(Contact.id).in_(m) for m in c.members]
-        key = self.sort_key(walkable=walkable)
-        ident = CONTACT.c.id
+        return await self._rows(where, CONTACT, after, limit, walkable=walkable)
+
+    async def _rows(
+        self,
+        where: list[sa.ColumnElement[bool]],
+        table: sa.Table,
+        after: tuple[str, str] | None,
+        limit: int,
+        *,
+        walkable: bool = False,
+    ) -> list[tuple[Contact, str]]:
+        """The page: ids and keys of ``table`` (the contact table, or contact_name) under
+        ``where`` in list order after the cursor, then the contacts' rows."""
+        if table is NAME:
+            key: sa.ColumnElement[str] = NAME.c.sort_name.op("||")(sa.literal("")).collate("C")
+        else:
+            key = self.sort_key(walkable=walkable)
+        ident = table.c.id
         first = sa.select(ident.label("id"), key.label("key")).where(*where)
         if after:
             first = first.where(sa.tuple_(key, ident) > after)
