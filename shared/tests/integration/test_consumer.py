@@ -268,6 +268,30 @@ async def test_concurrent_duplicates_apply_the_effect_once(effect_db: Database) 
     assert await dedupe.run_once("svc", event, _fail_if_called) is False
 
 
+async def test_concurrent_batches_with_a_shared_id_apply_it_once(effect_db: Database) -> None:
+    # Two replicas get overlapping batches (a rebalance): one commits; the other fails as
+    # a whole (and the consumer goes event by event) or finds the ids already done.
+    dedupe = DatabaseDeduplicator(effect_db)
+    shared, only_a, only_b = deleted(), deleted(), deleted()
+
+    def effects(events: list[CloudEvent]) -> list[Any]:
+        async def effect(session: Any, event: CloudEvent) -> None:
+            await session.execute(EFFECT.insert().values(event_id=event.id, contact_id="x"))
+            await asyncio.sleep(0.3)  # keep the transaction open while the other one runs
+
+        return [lambda session, e=e: effect(session, e) for e in events]
+
+    a, b = [only_a, shared], [shared, only_b]
+    results = await asyncio.gather(
+        dedupe.run_batch("svc", a, effects(a)),
+        dedupe.run_batch("svc", b, effects(b)),
+        return_exceptions=True,
+    )
+    applied = [row[0] for row in await effect_rows(effect_db)]
+    assert applied.count(shared.id) == 1, results
+    assert any(r == [True, True] for r in results), results
+
+
 # --- retries and dead letters ------------------------------------------------------------
 
 
