@@ -11,10 +11,13 @@ that many events per transaction with one offset commit per fetch.
 Measured per mode: events/s from the moment the consumer has its partition until the
 group's committed offset reaches N, and the CPU seconds of this process (which runs the
 consumer) per 1,000 events. Baseline in the same run: a bare aiokafka consumer reading
-the same N records (no parsing, no database, no commits). The load average is printed
-before and after each mode, since the machine may be shared.
+the same N records (no parsing, no database, no commits). ``--handler noop`` swaps the
+history handlers for one that does nothing, which leaves the consumer's own cost (parse,
+dedup, offset commits). The load average is printed before and after each mode, since
+the machine may be shared.
 
-    uv run --frozen python bench/consumer_throughput.py [--events 5000] [--batch-sizes 1,50,200]
+    uv run --frozen python bench/consumer_throughput.py [--events 5000]
+        [--batch-sizes 1,50,200] [--handler history|noop]
 """
 
 from __future__ import annotations
@@ -95,8 +98,12 @@ async def committed(admin: AIOKafkaAdminClient, group_id: str, topic: str) -> in
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic)
 
 
+async def _noop(_: Any) -> None:
+    return None
+
+
 async def consume(
-    bootstrap: str, server_url: str, topic: str, count: int, batch_size: int
+    bootstrap: str, server_url: str, topic: str, count: int, batch_size: int, handler: str
 ) -> dict[str, float]:
     """Run the history service's contacts consumer over ``topic`` until it is through."""
     url = await create_database(server_url, prefix="bench_consumer")
@@ -111,6 +118,8 @@ async def consume(
     consumer.topic = topic  # the bench's own topic; the handlers are the service's
     consumer.group_id = f"bench-{uuid.uuid4().hex[:8]}"
     consumer.batch_size = batch_size
+    if handler == "noop":  # the consumer's own cost: parse, dedup, commit; no effect
+        consumer._handlers = {"ContactCreated": _noop}
     broker = create_broker(bootstrap, client_id=consumer.group_id)
     register_consumers(broker, [consumer])
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -139,7 +148,10 @@ async def consume(
 async def run(args: argparse.Namespace, bootstrap: str, server_url: str) -> None:
     topic = f"bench.contacts.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=1)
-    print(f"producing {args.events} ContactCreated events on {topic} (1 partition)...")
+    print(
+        f"producing {args.events} ContactCreated events on {topic} (1 partition); "
+        f"handler: {args.handler}"
+    )
     await produce(bootstrap, topic, args.events)
 
     raw_seconds = await raw_baseline(bootstrap, topic, args.events)
@@ -149,7 +161,7 @@ async def run(args: argparse.Namespace, bootstrap: str, server_url: str) -> None
     )
     for size in args.batch_sizes:
         before = load()
-        result = await consume(bootstrap, server_url, topic, args.events, size)
+        result = await consume(bootstrap, server_url, topic, args.events, size, args.handler)
         rate = args.events / result["seconds"]
         label = "per event (batch_size=1)" if size == 1 else f"batch_size={size}"
         print(
@@ -168,6 +180,12 @@ def main() -> None:
         type=lambda text: [int(x) for x in text.split(",")],
         default=[1, 50, 200],
         help="comma-separated; 1 means one event per transaction",
+    )
+    parser.add_argument(
+        "--handler",
+        choices=["history", "noop"],
+        default="history",
+        help="the history service's handlers, or none (dedup and commits only)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
