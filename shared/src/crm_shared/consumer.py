@@ -1,19 +1,34 @@
-"""Idempotent event consumption with bounded retries and dead letters.
+"""Idempotent event consumption in batches, with bounded retries and dead letters.
 
-For every message the :class:`EventConsumer`:
+A group's subscriber takes what Kafka has ready, up to ``batch_size`` records (FastStream
+``batch=True``, aiokafka ``getmany``), and the :class:`EventConsumer` of each record's
+topic:
 
-1. parses the CloudEvent; a body that is not one goes to ``<topic>.dlq`` at once;
+1. parses every CloudEvent; a body that is not one, or a payload that breaks its schema,
+   goes to ``<topic>.dlq`` at once and the others go on;
 2. skips event types it has no handler for;
-3. runs the handler through a deduplicator that records the event id together with the
-   effect (in the service's database in the same transaction, or in Redis for services
-   without a database) and skips ids already recorded;
-4. retries a failing handler with backoff, and after ``max_attempts`` sends the message
-   to ``<topic>.dlq`` with the error in its headers;
-5. commits the Kafka offset only after that (``AckPolicy.MANUAL``): a crash anywhere
-   before the commit means redelivery, which step 3 makes harmless.
+3. applies the rest through a deduplicator that records the event ids together with the
+   effects and skips ids already recorded (or seen earlier in the same batch). In the
+   service's database that is **one transaction per batch**: one query for the ids
+   already processed, one insert of the new ones, the handlers in record order (so in
+   partition order) on the same session, one commit. Redis-deduplicated consumers (no
+   database; their effects are external sends) apply event by event;
+4. if the batch transaction fails for a reason other than an outage, it is rolled back
+   and the batch's events are applied one by one in their own transactions: a failing
+   handler is retried with backoff and after ``max_attempts`` only its event goes to
+   ``<topic>.dlq`` with the error in its headers; its neighbours are applied;
+5. commits the Kafka offsets once for the whole batch, after all that
+   (``AckPolicy.MANUAL``): a crash anywhere before the commit means redelivery, which
+   step 3 makes harmless.
 
-If even the dead letter cannot be written (Kafka gone), the message is not committed:
-the consumer seeks back to it and tries again, so nothing is skipped.
+An unreachable database or Redis is not the events' fault: the consumer waits and tries
+again, without committing offsets and without dead-lettering. If even a dead letter
+cannot be written (Kafka gone), nothing is committed: the consumer seeks back to the
+batch's first record on each partition and tries again, so nothing is skipped.
+
+Handlers of one batch share a session, so they must not commit and must not keep
+per-transaction state they expect to be alone in; one that cannot share opts out with
+``batch_size=1`` (a transaction per event; offsets are still committed per fetch).
 
 FastStream has no dead letters of its own. We keep this in a wrapper around the
 subscriber rather than a broker middleware because the deduplication needs the parsed
@@ -28,7 +43,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import sqlalchemy as sa
 from aiokafka import ConsumerRecord
@@ -96,6 +111,14 @@ class ProcessedEvent(SQLModel, table=True):
     )
 
 
+_ID_CHUNK = 500  # event ids per lookup query (far below SQLite's bound parameters)
+
+
+def _processed_table() -> sa.Table:
+    table: sa.Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    return table
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One event handed to a handler."""
@@ -120,18 +143,29 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+Effect = Callable[[AsyncSession | None], Awaitable[None]]
+
+DEFAULT_BATCH_SIZE = 200
+"""Events per transaction (and the most records one fetch hands a group's subscriber)."""
 
 
 class Deduplicator(Protocol):
     """Runs an effect once per (consumer, event id)."""
 
-    async def run_once(
-        self,
-        consumer: str,
-        event: CloudEvent,
-        effect: Callable[[AsyncSession | None], Awaitable[None]],
-    ) -> bool:
+    async def run_once(self, consumer: str, event: CloudEvent, effect: Effect) -> bool:
         """Run ``effect`` unless already done; returns False when skipped."""
+        ...
+
+
+@runtime_checkable
+class BatchDeduplicator(Deduplicator, Protocol):
+    """A deduplicator that can apply several events in one unit of work."""
+
+    async def run_batch(
+        self, consumer: str, events: Sequence[CloudEvent], effects: Sequence[Effect]
+    ) -> list[bool]:
+        """Run each event's effect, in order, unless already done (or done earlier in the
+        same batch), all in one unit of work; returns per event whether it ran."""
         ...
 
 
@@ -141,12 +175,7 @@ class DatabaseDeduplicator:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def run_once(
-        self,
-        consumer: str,
-        event: CloudEvent,
-        effect: Callable[[AsyncSession | None], Awaitable[None]],
-    ) -> bool:
+    async def run_once(self, consumer: str, event: CloudEvent, effect: Effect) -> bool:
         async with self._db.unit_of_work() as session:
             if await session.get(ProcessedEvent, (consumer, event.id)) is not None:
                 return False
@@ -154,6 +183,42 @@ class DatabaseDeduplicator:
             await session.flush()  # a concurrent duplicate fails here and is retried
             await effect(session)
             return True
+
+    async def run_batch(
+        self, consumer: str, events: Sequence[CloudEvent], effects: Sequence[Effect]
+    ) -> list[bool]:
+        table = _processed_table()
+        async with self._db.unit_of_work() as session:
+            seen: set[str] = set()
+            ids = list(dict.fromkeys(event.id for event in events))
+            for start in range(0, len(ids), _ID_CHUNK):
+                seen.update(
+                    await session.scalars(
+                        sa.select(table.c.event_id).where(
+                            table.c.consumer == consumer,
+                            table.c.event_id.in_(ids[start : start + _ID_CHUNK]),
+                        )
+                    )
+                )
+            fresh: list[bool] = []
+            for event in events:
+                fresh.append(event.id not in seen)
+                seen.add(event.id)
+            if any(fresh):
+                now = utcnow()
+                # a concurrent duplicate fails here; the consumer then goes event by event
+                await session.execute(
+                    table.insert(),
+                    [
+                        {"consumer": consumer, "event_id": event.id, "processed_at": now}
+                        for event, new in zip(events, fresh, strict=True)
+                        if new
+                    ],
+                )
+            for effect, new in zip(effects, fresh, strict=True):
+                if new:
+                    await effect(session)
+            return fresh
 
 
 class RedisDeduplicator:
@@ -167,18 +232,26 @@ class RedisDeduplicator:
         self._redis = redis
         self._ttl = ttl_seconds
 
-    async def run_once(
-        self,
-        consumer: str,
-        event: CloudEvent,
-        effect: Callable[[AsyncSession | None], Awaitable[None]],
-    ) -> bool:
+    async def run_once(self, consumer: str, event: CloudEvent, effect: Effect) -> bool:
         key = f"crm:processed:{consumer}:{event.id}"
         if await self._redis.exists(key):
             return False
         await effect(None)
         await self._redis.set(key, "1", ex=self._ttl)
         return True
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A parsed event with its handler, waiting to be applied."""
+
+    record: ConsumerRecord[Any, Any]
+    event: CloudEvent
+    payload: EventData
+    handler: Handler
+
+    async def apply(self, session: AsyncSession | None) -> None:
+        await self.handler(Delivery(event=self.event, payload=self.payload, session=session))
 
 
 class EventConsumer:
@@ -195,6 +268,7 @@ class EventConsumer:
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         hold_before_ack_seconds: float = 0.0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -203,100 +277,169 @@ class EventConsumer:
         self._producer = producer
         self._max_attempts = max(1, max_attempts)
         self._backoff = backoff_seconds
-        self._hold_before_ack = hold_before_ack_seconds
+        self.hold_before_ack_seconds = hold_before_ack_seconds
+        self.batch_size = max(1, batch_size)
+        """Events per transaction; 1 for handlers that must not share one."""
 
     def register(self, broker: KafkaBroker) -> None:
         """Attach a subscriber for this consumer alone (see :func:`register_consumers`)."""
         register_consumers(broker, [self])
 
-    async def handle(self, message: Any) -> None:
-        """Process one FastStream Kafka message; commit or seek back."""
-        record: ConsumerRecord[Any, Any] = message.raw_message
-        try:
-            await self._process(record, message.body)
-        except Exception:
-            log.exception(
-                "could not process or dead-letter %s@%s; will retry", record.topic, record.offset
-            )
-            await message.nack()
-            await asyncio.sleep(1.0)
-            return
-        if self._hold_before_ack:
-            log.warning(
-                "fault injection: holding %s@%s before ack for %ss",
-                record.topic,
-                record.offset,
-                self._hold_before_ack,
-            )
-            await asyncio.sleep(self._hold_before_ack)
-        await message.ack()
+    async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Apply, skip or dead-letter each record of this consumer's topic, in order.
 
-    async def _process(self, record: ConsumerRecord[Any, Any], body: bytes) -> None:
+        Returns once every record is dealt with (the caller then commits the offsets);
+        raises only if a dead letter could not be written (the caller seeks back).
+        """
+        pending: list[_Pending] = []
+        for record in records:
+            item = await self._parse(record)
+            if item is not None:
+                pending.append(item)
+        if self.batch_size > 1 and isinstance(self._dedupe, BatchDeduplicator):
+            for start in range(0, len(pending), self.batch_size):
+                await self._apply_batch(self._dedupe, pending[start : start + self.batch_size])
+        else:
+            for item in pending:
+                await self._apply_one(item)
+
+    async def _parse(self, record: ConsumerRecord[Any, Any]) -> _Pending | None:
+        body = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
         try:
             event = parse_cloudevent(body)
         except MalformedEventError as exc:
             await self._dead_letter(record, reason="malformed", error=str(exc))
             EVENTS_CONSUMED.labels(self.topic, "?", "malformed").inc()
-            return
+            return None
         handler = self._handlers.get(event.name or "")
         if handler is None:
             EVENTS_CONSUMED.labels(self.topic, event.type, "ignored").inc()
-            return
+            return None
         try:
             payload = event.payload()
         except ValidationError as exc:
             await self._dead_letter(record, reason="invalid", error=str(exc), event=event)
             EVENTS_CONSUMED.labels(self.topic, event.type, "invalid").inc()
-            return
+            return None
+        return _Pending(record=record, event=event, payload=payload, handler=handler)
 
-        async def effect(session: AsyncSession | None) -> None:
-            await handler(Delivery(event=event, payload=payload, session=session))
+    async def _apply_batch(self, dedupe: BatchDeduplicator, items: Sequence[_Pending]) -> None:
+        """All of ``items`` in one unit of work; event by event if that fails."""
+        if len(items) == 1:
+            await self._apply_one(items[0])
+            return
+        running: list[int] = []  # the index of the handler running now, if any
+
+        def effect(index: int, item: _Pending) -> Effect:
+            async def run(session: AsyncSession | None) -> None:
+                running[:] = [index]
+                await item.apply(session)
+                running.clear()
+
+            return run
 
         started = time.perf_counter()
-        attempt = 0
         outage = 0
         while True:
+            running.clear()
             try:
-                applied = await self._dedupe.run_once(self.group_id, event, effect)
+                applied = await dedupe.run_batch(
+                    self.group_id,
+                    [item.event for item in items],
+                    [effect(index, item) for index, item in enumerate(items)],
+                )
             except Exception as exc:
                 if is_transient(exc):
-                    # our database or Redis is down: not the message's fault, so wait
-                    # (without committing) instead of dead-lettering good events
                     outage += 1
                     delay = min(self._backoff * 2 ** min(outage, 10), 30.0)
                     log.warning(
-                        "%s %s: store unavailable (%r); retrying in %.1fs",
-                        event.type,
-                        event.id,
+                        "batch of %d on %s: store unavailable (%r); retrying in %.1fs",
+                        len(items),
+                        self.topic,
                         exc,
                         delay,
                     )
                     await asyncio.sleep(delay)
                     continue
-                attempt += 1
-                if isinstance(exc, DeadLetter) or attempt >= self._max_attempts:
-                    log.exception(
-                        "%s %s failed %d times; dead-lettering", event.type, event.id, attempt
-                    )
-                    await self._dead_letter(record, reason="failed", error=repr(exc), event=event)
-                    EVENTS_CONSUMED.labels(self.topic, event.type, "dead_letter").inc()
-                    return
-                delay = self._backoff * 2 ** (attempt - 1)
+                failed = running[0] if running else None
                 log.warning(
-                    "%s %s failed (attempt %d): %r; retrying in %.1fs",
+                    "batch of %d on %s failed (%r, event %s); applying its events one by one",
+                    len(items),
+                    self.topic,
+                    exc,
+                    items[failed].event.id if failed is not None else "unknown",
+                )
+                # the handler that broke the batch has had its first attempt
+                for index, item in enumerate(items):
+                    await self._apply_one(item, first_error=exc if index == failed else None)
+                return
+            share = (time.perf_counter() - started) / len(items)
+            for item, done in zip(items, applied, strict=True):
+                EVENTS_CONSUMED.labels(
+                    self.topic, item.event.type, "applied" if done else "duplicate"
+                ).inc()
+                EVENT_HANDLE_SECONDS.labels(self.topic).observe(share)
+            return
+
+    async def _apply_one(self, item: _Pending, *, first_error: Exception | None = None) -> None:
+        """One event in its own unit of work, retried with backoff, dead-lettered at last.
+
+        ``first_error`` is the failure of an attempt already made (in a batch).
+        """
+        event = item.event
+        started = time.perf_counter()
+        attempt = 0
+        outage = 0
+        error = first_error
+        while True:
+            if error is None:
+                try:
+                    applied = await self._dedupe.run_once(self.group_id, event, item.apply)
+                except Exception as caught:
+                    error = caught
+                else:
+                    EVENTS_CONSUMED.labels(
+                        self.topic, event.type, "applied" if applied else "duplicate"
+                    ).inc()
+                    EVENT_HANDLE_SECONDS.labels(self.topic).observe(time.perf_counter() - started)
+                    return
+            exc, error = error, None
+            if is_transient(exc):
+                # our database or Redis is down: not the message's fault, so wait
+                # (without committing) instead of dead-lettering good events
+                outage += 1
+                delay = min(self._backoff * 2 ** min(outage, 10), 30.0)
+                log.warning(
+                    "%s %s: store unavailable (%r); retrying in %.1fs",
                     event.type,
                     event.id,
-                    attempt,
                     exc,
                     delay,
                 )
                 await asyncio.sleep(delay)
-            else:
-                EVENTS_CONSUMED.labels(
-                    self.topic, event.type, "applied" if applied else "duplicate"
-                ).inc()
-                EVENT_HANDLE_SECONDS.labels(self.topic).observe(time.perf_counter() - started)
+                continue
+            attempt += 1
+            if isinstance(exc, DeadLetter) or attempt >= self._max_attempts:
+                log.error(
+                    "%s %s failed %d times; dead-lettering",
+                    event.type,
+                    event.id,
+                    attempt,
+                    exc_info=exc,
+                )
+                await self._dead_letter(item.record, reason="failed", error=repr(exc), event=event)
+                EVENTS_CONSUMED.labels(self.topic, event.type, "dead_letter").inc()
                 return
+            delay = self._backoff * 2 ** (attempt - 1)
+            log.warning(
+                "%s %s failed (attempt %d): %r; retrying in %.1fs",
+                event.type,
+                event.id,
+                attempt,
+                exc,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
     async def _dead_letter(
         self,
@@ -336,8 +479,8 @@ def register_consumers(broker: KafkaBroker, consumers: Sequence[EventConsumer]) 
     """One Kafka consumer per group, over all the topics of that group's consumers.
 
     A service with several topics then joins its group once (one rebalance on restart,
-    not one per topic); each message goes to the consumer of its topic. At least once:
-    offsets are committed only after the effect (``AckPolicy.MANUAL``).
+    not one per topic); each fetched batch is split by topic among the consumers, and its
+    offsets are committed once, after all of them (``AckPolicy.MANUAL``: at least once).
     """
     groups: dict[str, dict[str, EventConsumer]] = {}
     for consumer in consumers:
@@ -351,6 +494,9 @@ def register_consumers(broker: KafkaBroker, consumers: Sequence[EventConsumer]) 
             group_id=group_id,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
+            # whatever has arrived, up to the largest batch a consumer of the group takes
+            batch=True,
+            max_records=max(consumer.batch_size for consumer in by_topic.values()),
             # a crashed replica's partitions move on after 6 s (the broker's minimum)
             session_timeout_ms=6000,
             heartbeat_interval_ms=2000,
@@ -360,10 +506,43 @@ def register_consumers(broker: KafkaBroker, consumers: Sequence[EventConsumer]) 
 
 
 def _dispatcher(by_topic: dict[str, EventConsumer]) -> Callable[[Any], Awaitable[None]]:
+    hold = max(consumer.hold_before_ack_seconds for consumer in by_topic.values())
+
     # FastStream fills a handler's parameters from the message, so the routing table is
     # bound in a closure, never as a parameter.
-    async def on_message(message: KafkaMessage) -> None:
-        record: ConsumerRecord[Any, Any] = message.raw_message
-        await by_topic[record.topic].handle(message)
+    async def on_batch(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
+        if not records:
+            return
+        # records come partition by partition, each in offset order
+        split: dict[str, list[ConsumerRecord[Any, Any]]] = {}
+        for record in records:
+            split.setdefault(record.topic, []).append(record)
+        try:
+            for topic, of_topic in split.items():
+                await by_topic[topic].process(of_topic)
+        except Exception:
+            first = records[0]
+            log.exception(
+                "could not process or dead-letter a batch of %d from %s@%d/%d; will retry",
+                len(records),
+                first.topic,
+                first.partition,
+                first.offset,
+            )
+            await message.nack()  # seeks each partition back to its first record here
+            await asyncio.sleep(1.0)
+            return
+        if hold:
+            log.warning(
+                "fault injection: holding %d messages from %s@%s before ack for %ss",
+                len(records),
+                records[0].topic,
+                records[0].offset,
+                hold,
+            )
+            await asyncio.sleep(hold)
+        await message.ack()
 
-    return on_message
+    return on_batch

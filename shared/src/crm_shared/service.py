@@ -87,6 +87,7 @@ class Runtime:
             producer=self.producer,
             max_attempts=self.settings.consumer_max_attempts,
             hold_before_ack_seconds=self.settings.fault_hold_before_ack_seconds,
+            batch_size=self.settings.consumer_batch_size,
         )
 
 

@@ -49,6 +49,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=5, validation_alias=_system("CRM_CONSUMER_MAX_ATTEMPTS")
     )
+    # events a consumer applies in one transaction (and takes per fetch); 1 = one by one
+    consumer_batch_size: int = Field(
+        default=200, ge=1, validation_alias=_system("CRM_CONSUMER_BATCH_SIZE")
+    )
     # Fault injection for the crash tests only: hold an effect this long at a point where
     # a crash must not lose or repeat anything, so a test can SIGKILL the process there.
     fault_hold_after_commit_seconds: float = Field(

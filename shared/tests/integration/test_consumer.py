@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from crm_shared.consumer import (
+    BatchDeduplicator,
     DatabaseDeduplicator,
     DeadLetter,
     Deduplicator,
@@ -134,10 +135,10 @@ async def run_consumer(
         options.setdefault("backoff_seconds", 0.05)
         consumer = EventConsumer(
             topic=fresh_topic,
-            group_id=f"shared-tests-{uuid.uuid4().hex[:10]}",
+            group_id=options.pop("group_id", None) or f"shared-tests-{uuid.uuid4().hex[:10]}",
             handlers=handlers,
             dedupe=dedupe,
-            producer=producer,
+            producer=options.pop("producer", producer),
             **options,
         )
         broker = create_broker(kafka_bootstrap, client_id=consumer.group_id)
@@ -265,6 +266,30 @@ async def test_concurrent_duplicates_apply_the_effect_once(effect_db: Database) 
     assert results.count(True) == 1, results
     assert await effect_rows(effect_db) == [(event.id, "x")]
     assert await dedupe.run_once("svc", event, _fail_if_called) is False
+
+
+async def test_concurrent_batches_with_a_shared_id_apply_it_once(effect_db: Database) -> None:
+    # Two replicas get overlapping batches (a rebalance): one commits; the other fails as
+    # a whole (and the consumer goes event by event) or finds the ids already done.
+    dedupe = DatabaseDeduplicator(effect_db)
+    shared, only_a, only_b = deleted(), deleted(), deleted()
+
+    def effects(events: list[CloudEvent]) -> list[Any]:
+        async def effect(session: Any, event: CloudEvent) -> None:
+            await session.execute(EFFECT.insert().values(event_id=event.id, contact_id="x"))
+            await asyncio.sleep(0.3)  # keep the transaction open while the other one runs
+
+        return [lambda session, e=e: effect(session, e) for e in events]
+
+    a, b = [only_a, shared], [shared, only_b]
+    results = await asyncio.gather(
+        dedupe.run_batch("svc", a, effects(a)),
+        dedupe.run_batch("svc", b, effects(b)),
+        return_exceptions=True,
+    )
+    applied = [row[0] for row in await effect_rows(effect_db)]
+    assert applied.count(shared.id) == 1, results
+    assert any(r == [True, True] for r in results), results
 
 
 # --- retries and dead letters ------------------------------------------------------------
@@ -515,3 +540,253 @@ async def test_consumer_with_redis_deduplicator_skips_a_repeated_id(
     assert handler.sessions == [None, None, None]
     for done in (event, sentinel):
         assert await redis.exists(f"crm:processed:{consumer.group_id}:{done.id}")
+
+
+# --- batches ----------------------------------------------------------------------------
+# Events published before the consumer starts reach it in one fetch, so in one batch.
+
+
+def handled_seconds(topic: str) -> float:
+    return REGISTRY.get_sample_value("crm_event_handle_seconds_count", {"topic": topic}) or 0.0
+
+
+async def test_batch_is_applied_in_one_transaction_in_order_and_once_per_id(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    committed_offsets: Any,
+) -> None:
+    dedupe = DatabaseDeduplicator(effect_db)
+    assert isinstance(dedupe, BatchDeduplicator)
+    group_id = f"shared-tests-{uuid.uuid4().hex[:10]}"
+    contact_id = str(uuid.uuid4())
+    events = [deleted(contact_id) for _ in range(20)]
+    done_before = events[3]  # as if a redelivered batch: already in the store
+    assert await dedupe.run_once(group_id, done_before, _noop) is True
+    repeated = events[5]
+    sent = [*events[:8], repeated, *events[8:]]  # the same id twice in one batch
+    await publish(producer, fresh_topic, *sent)
+
+    handler = Recorder()
+    await run_consumer({"ContactDeleted": handler}, dedupe, group_id=group_id)
+    await wait_until(lambda: handler.count(events[-1]) == 1)
+
+    expected = [e.id for e in events if e is not done_before]
+    assert handler.calls == expected, "each id once, in partition order"
+    assert len({id(session) for session in handler.sessions}) == 1, "one transaction"
+    assert await effect_rows(effect_db) == [(event_id, contact_id) for event_id in expected]
+    assert await processed_ids(effect_db, group_id) == {e.id for e in events}
+    outcomes = {o: consumed(fresh_topic, events[0].type, o) for o in ("applied", "duplicate")}
+    assert outcomes == {"applied": 19, "duplicate": 2}
+    assert handled_seconds(fresh_topic) == 21, "timed per event"
+    await wait_until(lambda: _equals(committed_offsets(group_id, fresh_topic), {0: 21}), timeout=10)
+    # the whole batch again (a crash before the offset commit): nothing is applied twice
+    again = await dedupe.run_batch(group_id, sent, [_fail_if_called] * len(sent))
+    assert again == [False] * len(sent)
+
+
+async def test_poison_event_in_a_batch_dead_letters_only_itself(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+    committed_offsets: Any,
+) -> None:
+    broken = str(uuid.uuid4())
+    handler = Recorder(fail={broken: -1})
+    contact_id = str(uuid.uuid4())
+    before = [deleted(contact_id) for _ in range(3)]
+    bad = deleted(broken)
+    after = [deleted(contact_id) for _ in range(3)]
+    await publish(producer, fresh_topic, *before, bad, *after)
+    consumer = await run_consumer(
+        {"ContactDeleted": handler},
+        DatabaseDeduplicator(effect_db),
+        max_attempts=3,
+        backoff_seconds=0.1,
+    )
+    await wait_until(lambda: handler.count(after[-1]) >= 1)
+
+    # one failed batch attempt, then two more on its own: max_attempts in all
+    assert handler.count(bad) == 3
+    good = [*before, *after]
+    assert await effect_rows(effect_db) == [(e.id, contact_id) for e in good]
+    assert await processed_ids(effect_db, consumer.group_id) == {e.id for e in good}
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert [header(r, "crm-dlq-event-id") for r in dlq] == [bad.id.encode()]
+    assert header(dlq[0], "crm-dlq-offset") == b"3"
+    assert consumed(fresh_topic, bad.type, "applied") == 6
+    assert consumed(fresh_topic, bad.type, "dead_letter") == 1
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 7}), timeout=10
+    )
+
+
+async def test_malformed_and_invalid_events_in_a_batch_do_not_hold_up_the_rest(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+) -> None:
+    handler = Recorder()
+    first, last = deleted(), deleted()
+    invalid = deleted().model_copy(update={"data": {"contactid": "typo"}})
+    await publish(producer, fresh_topic, first)
+    await producer.send(fresh_topic, b"{not json", key=b"k-1", headers=[])
+    await publish(producer, fresh_topic, invalid, last)
+    await run_consumer({"ContactDeleted": handler}, DatabaseDeduplicator(effect_db))
+    await wait_until(lambda: handler.count(last) == 1)
+
+    assert handler.calls == [first.id, last.id]
+    assert len(set(map(id, handler.sessions))) == 1
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=2, settle=0.5)
+    assert [header(r, "crm-dlq-reason") for r in dlq] == [b"malformed", b"invalid"]
+
+
+async def test_store_outage_in_a_batch_waits_and_retries_the_batch(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    topic_size: Any,
+) -> None:
+    # A handler's store access fails as if the database were down: not the events' fault.
+    flaky = str(uuid.uuid4())
+    handler = Recorder(fail={flaky: 3}, error=lambda: ConnectionError("database down"))
+    first, hit, last = deleted(), deleted(flaky), deleted()
+    await publish(producer, fresh_topic, first, hit, last)
+    consumer = await run_consumer(
+        {"ContactDeleted": handler}, DatabaseDeduplicator(effect_db), max_attempts=2
+    )
+    await wait_until(lambda: handler.count(last) == 1, timeout=20)
+
+    # the whole batch is tried again (never event by event) until the store is back
+    assert handler.calls == [first.id, hit.id] * 3 + [first.id, hit.id, last.id]
+    assert len(set(map(id, handler.sessions))) == 4
+    assert await effect_rows(effect_db) == [(e.id, e.subject) for e in (first, hit, last)]
+    assert await processed_ids(effect_db, consumer.group_id) == {first.id, hit.id, last.id}
+    assert await topic_size(dead_letter_topic(fresh_topic)) == 0
+
+
+class FlakyProducer:
+    """An EventProducer whose first ``failures`` sends fail, as if Kafka were gone."""
+
+    def __init__(self, producer: EventProducer, failures: int) -> None:
+        self._producer = producer
+        self.failures = failures
+
+    async def send(self, topic: str, value: bytes, *, key: bytes | None, headers: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("kafka gone")
+        await self._producer.send(topic, value, key=key, headers=headers)
+
+
+async def test_batch_whose_dead_letter_cannot_be_written_is_redelivered(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+    committed_offsets: Any,
+) -> None:
+    broken = str(uuid.uuid4())
+    handler = Recorder(fail={broken: -1})
+    good, bad, later = deleted(), deleted(broken), deleted()
+    await publish(producer, fresh_topic, good, bad, later)
+    consumer = await run_consumer(
+        {"ContactDeleted": handler},
+        DatabaseDeduplicator(effect_db),
+        producer=FlakyProducer(producer, failures=1),
+        max_attempts=1,
+    )
+    # the first dead letter fails: nothing is committed and the batch comes again
+    await wait_until(lambda: handler.count(bad) == 2, timeout=20)
+    await wait_until(lambda: handler.count(later) >= 1)
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
+    )
+
+    assert await effect_rows(effect_db) == [(good.id, good.subject), (later.id, later.subject)]
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert [header(r, "crm-dlq-event-id") for r in dlq] == [bad.id.encode()]
+    assert consumed(fresh_topic, good.type, "duplicate") >= 1, "the good one came again"
+
+
+async def test_offsets_of_a_batch_are_committed_only_after_the_hold(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    committed_offsets: Any,
+) -> None:
+    handler = Recorder()
+    events = [deleted() for _ in range(3)]
+    await publish(producer, fresh_topic, *events)
+    consumer = await run_consumer(
+        {"ContactDeleted": handler}, DatabaseDeduplicator(effect_db), hold_before_ack_seconds=2
+    )
+    await wait_until(lambda: handler.count(events[-1]) == 1)
+    assert await processed_ids(effect_db, consumer.group_id) == {e.id for e in events}
+    assert await committed_offsets(consumer.group_id, fresh_topic) in ({}, {0: -1})
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
+    )
+
+
+async def test_batch_size_one_gives_each_event_its_own_transaction(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    committed_offsets: Any,
+) -> None:
+    handler = Recorder()
+    events = [deleted() for _ in range(4)]
+    await publish(producer, fresh_topic, *events)
+    consumer = await run_consumer(
+        {"ContactDeleted": handler}, DatabaseDeduplicator(effect_db), batch_size=1
+    )
+    await wait_until(lambda: handler.count(events[-1]) == 1)
+
+    assert handler.calls == [e.id for e in events]
+    assert len(set(map(id, handler.sessions))) == 4
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 4}), timeout=10
+    )
+
+
+async def test_redis_deduplicated_batch_applies_event_by_event(
+    redis: Redis,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+    committed_offsets: Any,
+) -> None:
+    broken = str(uuid.uuid4())
+    handler = Recorder(fail={broken: -1})
+    first, bad, last = deleted(), deleted(broken), deleted()
+    await publish(producer, fresh_topic, first, bad, first, last)
+    consumer = await run_consumer(
+        {"ContactDeleted": handler}, RedisDeduplicator(redis), max_attempts=2
+    )
+    await wait_until(lambda: handler.count(last) == 1)
+
+    assert handler.calls == [first.id, bad.id, bad.id, last.id]
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert [header(r, "crm-dlq-event-id") for r in dlq] == [bad.id.encode()]
+    await wait_until(
+        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 4}), timeout=10
+    )

@@ -146,6 +146,7 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             producer=runtime.producer,
             max_attempts=settings.consumer_max_attempts,
             hold_before_ack_seconds=settings.fault_hold_before_ack_seconds,
+            batch_size=settings.consumer_batch_size,
         )
 
     # --- emails -------------------------------------------------------------------------
