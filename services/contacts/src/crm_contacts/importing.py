@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 IMPORT_BATCH = 2000
 """Rows per unit of work: big enough for COPY to pay off, small enough for fine progress."""
 
+_SLICE = 250
+"""Rows of CPU work between two chances for the writer to go on: its database answers
+waited behind the parsing of a whole batch before (0.15-0.2 s per batch, measured)."""
+
 IMPORT_FIELDS = (
     "kind",
     "name",
@@ -553,7 +557,11 @@ async def run_import(
         async def hand_over() -> None:
             nonlocal valid, bad, seen
             if seen:
-                await queue.put((prepare(valid, source=source), bad, seen, line))
+                prepared: list[Prepared] = []
+                for start in range(0, len(valid), _SLICE):
+                    prepared += prepare(valid[start : start + _SLICE], source=source)
+                    await asyncio.sleep(0)
+                await queue.put((prepared, bad, seen, line))
             valid, bad, seen = [], [], 0
 
         async def rows() -> AsyncIterator[list[list[str]]]:
@@ -578,6 +586,8 @@ async def run_import(
                     bad.append((line, str(exc)))
                 if seen >= size:
                     await hand_over()
+                elif seen % _SLICE == 0:
+                    await asyncio.sleep(0)
         await hand_over()
         await queue.put(None)
 
