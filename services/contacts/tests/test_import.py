@@ -82,7 +82,7 @@ async def test_records_do_not_depend_on_where_the_chunks_end(size: int) -> None:
     ],
 )
 def test_the_fast_event_is_the_event_make_event_writes(row: dict[str, Any]) -> None:
-    data = ContactImport.model_validate({**row, "status": "inbox"})
+    data = importing.columns_of(ContactImport.model_validate({**row, "status": "inbox"}))
     (prepared,) = importing.prepare([(2, data)], source="/crm/contacts")
     contact, outbox = prepared.contact, prepared.outbox
     time = datetime.fromisoformat(json.loads(outbox["body"])["time"])
@@ -108,6 +108,71 @@ def test_the_fast_event_is_the_event_make_event_writes(row: dict[str, Any]) -> N
     event = parse_cloudevent(outbox["body"].encode())
     assert event.payload() == parse_cloudevent(expected).payload()
     assert (outbox["key"], outbox["topic"]) == (contact["id"], "crm.contacts")
+
+
+QUICK_HEADER = [
+    "kind", "name", "email", "phone", "language", "company_id", "customer_number",
+    "credit_hold", "crm.crm_status", "crm.company_size", "crm.employees", "crm.products",
+    "crm.newsletter", "crm.comment1", "address.city",
+]  # fmt: skip
+FULL = [
+    "person", "Anna Müller", "anna@b.example", "+49 1", "en", "c-1", "K-1", "ja", "Neu",
+    "50-249", "12", "A;B; A ;;C", "nein", 'mit "Quote"\nund Zeile', "Köln",
+]  # fmt: skip
+
+
+def quick_cases() -> list[list[str]]:
+    """Records the quick check takes, and records with one value changed that it must
+    leave to pydantic (or take with the same result)."""
+    values_of = {
+        "kind": ["company", "Person", "other", " person"],
+        "name": ["x", "x" * 300, "x" * 301, " Anna", "Anna\t", "\u00a0Anna", "\x1cAnna"],
+        "email": ["a@b.c", "a@b", "a b@c.d", "a@b.c ", f"{'a' * 320}@b.de", "ä@ö.de"],
+        "phone": ["1" * 64, "1" * 65],
+        "language": ["de", "fr", "EN"],
+        "customer_number": ["k" * 64, "k" * 65, " ", " K-2"],
+        "credit_hold": ["1", "x", "on", "maybe", "NEIN", " ja"],
+        "crm.crm_status": ["n" * 100, "n" * 101],
+        "crm.employees": ["0", "-1", "+3", "²", "1.5", "abc"],
+        "crm.products": [";", "a" * 200, "a" * 201, ";".join(str(i) for i in range(101))],
+        "crm.newsletter": ["true", "False", "t", "vielleicht"],
+        "address.city": ["c" * 200, "c" * 201],
+    }
+    cases = [FULL, ["person", "Bert"] + [""] * (len(FULL) - 2), FULL[:-1]]
+    for name, values in values_of.items():
+        for value in values:
+            record = list(FULL)
+            record[QUICK_HEADER.index(name)] = value
+            cases.append(record)
+    return cases
+
+
+@pytest.mark.parametrize("record", quick_cases())
+def test_the_quick_check_gives_what_pydantic_gives(record: list[str]) -> None:
+    quick = importing.quick_columns(QUICK_HEADER, record)
+    try:
+        slow: dict[str, Any] | None = importing.columns_of(
+            importing.row_to_contact(QUICK_HEADER, record)
+        )
+    except ValueError:  # also ValidationError: refused, with pydantic's message
+        slow = None
+    if quick is not None:  # taken: exactly as pydantic (keys in the same order too)
+        assert slow is not None
+        assert list(quick.items()) == list(slow.items())
+        assert list(quick["crm"].items()) == list(slow["crm"].items())
+
+
+def test_the_quick_check_takes_plain_rows() -> None:
+    assert importing.quick_columns(QUICK_HEADER, FULL) is not None
+    assert importing.quick_columns(["name", "kind"], ["Anna", "person"]) is not None
+    for header, record in [
+        (QUICK_HEADER, FULL[:-1]),  # a column missing
+        (["kind", "name", "crm.characteristics"], ["person", "A", "k=v"]),
+        (["kind", "name", "crm.unknown"], ["person", "A", "v"]),
+        (["kind", "name", "address.planet"], ["person", "A", "v"]),
+        (["kind"], ["person"]),
+    ]:
+        assert importing.quick_columns(header, record) is None
 
 
 # --- through the API ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -101,9 +102,15 @@ class ContactRepository:
     async def numbers_taken(self, numbers: Sequence[str]) -> set[str]:
         if not numbers:
             return set()
-        rows = await self.session.scalars(
-            select(Contact.customer_number).where(col(Contact.customer_number).in_(numbers))
-        )
+        number = col(Contact.customer_number)
+        match: sa.ColumnElement[bool]
+        if self.session.get_bind().dialect.name == "postgresql":
+            # one array parameter: an IN of 2,000 bound values cost more to compile and
+            # plan than the index lookups themselves (half of an import batch's writing)
+            match = number == sa.any_(sa.bindparam("numbers", list(numbers), ARRAY(sa.String)))
+        else:
+            match = number.in_(numbers)
+        rows = await self.session.scalars(select(number).where(match))
         return {n for n in rows if n}
 
     async def add(self, contact: Contact) -> Contact:

@@ -100,7 +100,7 @@ class ContactCreate(BaseModel):
     crm: CrmIn = Field(default_factory=CrmIn)
 
 
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+EMAIL_SHAPE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 
 class ContactImport(ContactCreate):
@@ -112,7 +112,7 @@ class ContactImport(ContactCreate):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
+        if value is not None and not EMAIL_SHAPE.match(value):
             raise ValueError("value is not a valid email address")
         return value
 
