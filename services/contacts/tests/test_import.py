@@ -133,7 +133,7 @@ def quick_cases() -> list[list[str]]:
         "customer_number": ["k" * 64, "k" * 65, " ", " K-2"],
         "credit_hold": ["1", "x", "on", "maybe", "NEIN", " ja"],
         "crm.crm_status": ["n" * 100, "n" * 101],
-        "crm.employees": ["0", "-1", "+3", "²", "1.5", "abc"],
+        "crm.employees": ["0", "-1", "+3", "²", "1.5", "abc", "2147483647", "2147483648"],
         "crm.products": [";", "a" * 200, "a" * 201, ";".join(str(i) for i in range(101))],
         "crm.newsletter": ["true", "False", "t", "vielleicht"],
         "address.city": ["c" * 200, "c" * 201],
@@ -309,3 +309,19 @@ def test_ids_are_random_version_4_uuids() -> None:
     for value in ids:
         parsed = uuid.UUID(value)
         assert (str(parsed), parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)
+
+
+async def test_a_number_beyond_the_column_is_a_bad_row(any_api: httpx.AsyncClient) -> None:
+    """employees beyond INTEGER: that row is reported; its batch is imported."""
+    source = unique("huge-")
+    header = "kind,name,crm.data_source,crm.employees"
+    rows = [f"person,A,{source},12", f"person,B,{source},99999999999999999999"]
+    response = await any_api.post(
+        "/api/contacts/import", content=csv_body(rows, header), headers=CSV
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["created"] == 1
+    assert [e["row"] for e in result["errors"]] == [3]
+    assert "employees" in result["errors"][0]["message"]
+    assert [c["name"] for c in await imported(any_api, source)] == ["A"]

@@ -210,8 +210,14 @@ def _flag_rule(raw: str) -> bool | None:
     return True if lowered in _TRUE else False if lowered in _FALSE else None
 
 
+_MAX_EMPLOYEES = next(m.le for m in CrmIn.model_fields["employees"].metadata if hasattr(m, "le"))
+
+
 def _employees_rule(raw: str) -> int | None:
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if value <= _MAX_EMPLOYEES else None  # pydantic says why
 
 
 _MAX_PRODUCTS = next(

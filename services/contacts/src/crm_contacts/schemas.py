@@ -13,6 +13,11 @@ from crm_shared.events import Assignment, ContactKind, CrmProperties, Language
 Name = Field(default=None, max_length=100)
 
 
+MAX_INT = 2**31 - 1
+"""The largest value of an INTEGER column (employees): larger ones are refused here,
+not by the database in the middle of an import batch."""
+
+
 class AssignmentIn(Assignment):
     """Assignment as sent by a client; the mode decides which id is needed."""
 
@@ -47,7 +52,7 @@ class CrmIn(CrmProperties):
     crm_status: str | None = Field(default=None, max_length=100)
     company_group: str | None = Field(default=None, max_length=100)
     company_size: str | None = Field(default=None, max_length=100)
-    employees: int | None = Field(default=None, ge=0)
+    employees: int | None = Field(default=None, ge=0, le=MAX_INT)
     revenue_group: str | None = Field(default=None, max_length=100)
     products: list[str] = Field(default_factory=list, max_length=100)
     data_source: str | None = Field(default=None, max_length=100)
@@ -195,8 +200,8 @@ class ContactFilter(BaseModel):
     characteristic: str | None = Field(
         default=None, max_length=601, description="key:value (or key alone: any value)"
     )
-    employees_from: int | None = Field(default=None, ge=0)
-    employees_to: int | None = Field(default=None, ge=0)
+    employees_from: int | None = Field(default=None, ge=0, le=MAX_INT)
+    employees_to: int | None = Field(default=None, ge=0, le=MAX_INT)
     history_action: str | None = Field(default=None, alias="history.action")
     history_info: str | None = Field(default=None, alias="history.info")
     history_staff_initials: str | None = Field(default=None, alias="history.staff_initials")
