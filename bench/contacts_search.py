@@ -59,6 +59,14 @@ STAFF = [str(uuid.UUID(int=i + 1)) for i in range(50)]
 COMPETENCES = {str(uuid.UUID(int=1000 + c)): STAFF[c * 5 : c * 5 + 5] for c in range(10)}
 TODAY = date(2026, 11, 1)
 GROUP_ID = str(uuid.UUID(int=99))
+IMPORT_BATCH = 2000  # CRM_CONTACTS_IMPORT_BATCH_SIZE's default
+CONTACT_COLUMNS = [
+    "id", "kind", "name", "email", "phone", "language", "status", "status_before_archive",
+    "company_id", "customer_number", "credit_hold", "assignment_mode", "assigned_staff_id",
+    "assigned_competence_id", "address", "crm", "crm_status", "company_group",
+    "company_size", "employees", "revenue_group", "newsletter", "data_source", "interested",
+    "version", "created_at", "updated_at",
+]  # fmt: skip
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -111,18 +119,15 @@ async def seed(url: str, rows: int) -> None:
                 )  # fmt: skip
                 if i < group_size * 20 and i % 20 == 0:
                     members.append((GROUP_ID, cid))
-            await conn.copy_records_to_table(
-                "contact",
-                records=contacts,
-                columns=[
-                    "id", "kind", "name", "email", "phone", "language", "status",
-                    "status_before_archive", "company_id", "customer_number", "credit_hold",
-                    "assignment_mode", "assigned_staff_id", "assigned_competence_id", "address",
-                    "crm", "crm_status", "company_group", "company_size", "employees",
-                    "revenue_group", "newsletter", "data_source", "interested", "version",
-                    "created_at", "updated_at",
-                ],
-            )  # fmt: skip
+            # in statements of an import batch's size (2,000 rows), as contacts arrive
+            # through the import: contact_name (the substring search) gets each
+            # statement's rows in name order, not the whole table's
+            for at in range(0, len(contacts), IMPORT_BATCH):
+                await conn.copy_records_to_table(
+                    "contact",
+                    records=contacts[at : at + IMPORT_BATCH],
+                    columns=CONTACT_COLUMNS,
+                )
             await conn.copy_records_to_table(
                 "contact_product", records=products, columns=["contact_id", "product"]
             )

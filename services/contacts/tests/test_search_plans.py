@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -143,5 +143,29 @@ async def test_the_name_search_follows_renames_and_deletes(pg_database: str) -> 
             await session.execute(sa.delete(Contact).where(Contact.id == second))
         assert await found("hoff") == []
         assert await found("versi") == [first]
+    finally:
+        await db.dispose()
+
+
+async def test_a_statement_writes_its_names_in_name_order(pg_database: str) -> None:
+    """Rows of one statement (an import batch) land in name order in contact_name, so a
+    fragment's matches share pages (see the migration "contact name rows in name order")."""
+    db = Database(pg_database)
+    try:
+        await upgrade(db, MIGRATIONS)
+        names = [f"{rnd} {i}" for i, rnd in enumerate(random.Random(2).choices(NAMES, k=300))]
+        now = datetime.now(UTC)
+        rows = [
+            {"id": str(uuid.uuid4()), "kind": "person", "name": n, "crm": {}}
+            | {"created_at": now, "updated_at": now}
+            for n in names
+        ]
+        async with db.unit_of_work() as session:  # one statement of 300 rows
+            await session.execute(sa.insert(Contact).values(rows))
+        async with db.sessionmaker() as session:
+            stored = list(
+                await session.scalars(sa.text("SELECT sort_name FROM contact_name ORDER BY ctid"))
+            )
+        assert stored == sorted((n.lower() for n in names), key=str.encode)
     finally:
         await db.dispose()
