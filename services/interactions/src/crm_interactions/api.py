@@ -150,13 +150,19 @@ async def delete_interaction(
 
 
 async def _await_references(
-    runtime: Runtime, campaign_id: str | None, responsible_id: str | None
+    runtime: Runtime,
+    campaign_id: str | None,
+    responsible_id: str | None,
+    contact_person_id: str | None = None,
 ) -> None:
-    """Give a campaign or staff member created a moment ago time to arrive by event."""
+    """Give a campaign, staff member or contact person created a moment ago time to
+    arrive by event (the person's ContactCreated may still be in the consumer's batch)."""
     if campaign_id:
         await wait_for_copy(runtime, CampaignCopy, campaign_id)
     if responsible_id:
         await wait_for_copy(runtime, StaffCopy, responsible_id)
+    if contact_person_id:
+        await wait_for_copy(runtime, ContactCopy, contact_person_id)
 
 
 @procedures.get("/contact-search", response_model=ContactMatches)
@@ -195,7 +201,7 @@ async def plan_procedure(
     data: ProcedureCreate, runtime: RuntimeDep, staff: CurrentStaff, session: SessionDep
 ) -> ProcedurePublic:
     contact = await _wait_for_contact(runtime, data.contact_id)
-    await _await_references(runtime, data.campaign_id, data.responsible_id)
+    await _await_references(runtime, data.campaign_id, data.responsible_id, data.contact_person_id)
     procedure = await ProcedureService(session, runtime.outbox).plan(data, staff, contact)
     return procedure_public(procedure, contact)
 
@@ -257,7 +263,7 @@ async def update_procedure(
     runtime: RuntimeDep,
     _: CurrentStaff,
 ) -> ProcedurePublic:
-    await _await_references(runtime, data.campaign_id, data.responsible_id)
+    await _await_references(runtime, data.campaign_id, data.responsible_id, data.contact_person_id)
     service = ProcedureService(session, runtime.outbox)
     procedure = await service.update(procedure_id, data)
     return procedure_public(procedure, await service.repo.contact(procedure.contact_id))

