@@ -26,16 +26,14 @@ import argparse
 import asyncio
 import logging
 import os
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from crm_dev.servers import KafkaServer, PostgresServer
+from crm_dev.servers import LocalServers
 from crm_dev.testing import create_database
 from crm_history.handlers import consumers
 from crm_history.main import MIGRATIONS
@@ -189,25 +187,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    root = Path(tempfile.mkdtemp(prefix="bench-servers-"))
-    servers: list[Any] = []
-    try:
-        bootstrap = os.environ.get("CRM_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            kafka = KafkaServer(root / "kafka")
-            kafka.start()
-            servers.append(kafka)
-            bootstrap = kafka.bootstrap
-        server_url = os.environ.get("CRM_TEST_POSTGRES_URL")
-        if not server_url:
-            postgres = PostgresServer(root / "postgres")
-            postgres.start()
-            servers.append(postgres)
-            server_url = postgres.url
-        asyncio.run(run(args, bootstrap, server_url))
-    finally:
-        for server in reversed(servers):
-            server.stop()
+    with LocalServers() as servers:
+        asyncio.run(run(args, servers.kafka(), servers.postgres()))
 
 
 if __name__ == "__main__":

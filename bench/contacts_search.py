@@ -20,12 +20,10 @@ import json
 import os
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -35,7 +33,7 @@ from sqlalchemy.engine import make_url
 from crm_contacts.main import MIGRATIONS
 from crm_contacts.repository import ContactRepository
 from crm_contacts.schemas import ContactFilter
-from crm_dev.servers import PostgresServer
+from crm_dev.servers import LocalServers
 from crm_dev.testing import create_database
 from crm_shared import migrations
 from crm_shared.db import Database
@@ -349,18 +347,9 @@ def main() -> None:
     if args.reuse:
         asyncio.run(run(args.reuse, args.rows, args.runs, reuse=True))
         return
-    server = None
-    url = os.environ.get("CRM_TEST_POSTGRES_URL")
-    if not url:
-        server = PostgresServer(Path(tempfile.mkdtemp(prefix="crm-bench-")) / "pg")
-        server.start()
-        url = server.url
-    try:
-        database = asyncio.run(create_database(url, "contacts_bench"))
+    with LocalServers(prefix="crm-bench-") as servers:
+        database = asyncio.run(create_database(servers.postgres(), "contacts_bench"))
         asyncio.run(run(database, args.rows, args.runs))
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import json
 import os
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -58,7 +57,7 @@ from crm_campaigns.queries import (
     run_dashboard,
 )
 from crm_campaigns.rollup import DELTA, ROLLUP, Compactor
-from crm_dev.servers import PostgresServer
+from crm_dev.servers import LocalServers
 from crm_dev.testing import create_database
 from crm_shared.db import Database
 from crm_shared.migrations import upgrade
@@ -411,17 +410,8 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    server_url = os.environ.get("CRM_TEST_POSTGRES_URL")
-    server = None
-    if not server_url:
-        server = PostgresServer(Path(tempfile.mkdtemp(prefix="bench-dashboard-")))
-        server.start()
-        server_url = server.url
-    try:
-        asyncio.run(run(server_url, args.opportunities, args.companies, args.runs))
-    finally:
-        if server is not None:
-            server.stop()
+    with LocalServers(prefix="bench-dashboard-") as servers:
+        asyncio.run(run(servers.postgres(), args.opportunities, args.companies, args.runs))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from crm_dev.servers import KafkaServer, PostgresServer
+from crm_dev.servers import LocalServers
 from crm_dev.stack import Stack, StackConfig
 from crm_dev.testing import create_database
 from crm_history.main import MIGRATIONS
@@ -248,25 +248,8 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000, help="rows per job transaction")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench-servers-"))
-    servers: list[Any] = []
-    try:
-        bootstrap = os.environ.get("CRM_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            kafka = KafkaServer(root / "kafka")
-            kafka.start()
-            servers.append(kafka)
-            bootstrap = kafka.bootstrap
-        postgres_url = os.environ.get("CRM_TEST_POSTGRES_URL")
-        if not postgres_url:
-            postgres = PostgresServer(root / "postgres")
-            postgres.start()
-            servers.append(postgres)
-            postgres_url = postgres.url
-        asyncio.run(run(args, bootstrap, postgres_url))
-    finally:
-        for server in reversed(servers):
-            server.stop()
+    with LocalServers() as servers:
+        asyncio.run(run(args, servers.kafka(), servers.postgres()))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -509,3 +509,39 @@ class SmtpSink:
     def stop(self) -> None:
         if self.proc:
             self.proc.stop()
+
+
+_Server = TypeVar("_Server", "KafkaServer", "RedisServer", "PostgresServer")
+
+
+class LocalServers(contextlib.AbstractContextManager["LocalServers"]):
+    """The servers a benchmark needs: the one the environment names (as the test plugin
+    reads it: ``CRM_KAFKA_BOOTSTRAP``, ``CRM_REDIS_URL``, ``CRM_TEST_POSTGRES_URL``) or
+    one started in a temporary folder, stopped again on exit (last started, first)."""
+
+    def __init__(self, prefix: str = "bench-servers-") -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self._started: list[KafkaServer | RedisServer | PostgresServer] = []
+
+    def _start(self, server: _Server) -> _Server:
+        server.start()
+        self._started.append(server)
+        return server
+
+    def kafka(self) -> str:
+        """Kafka's bootstrap address."""
+        named = os.environ.get("CRM_KAFKA_BOOTSTRAP")
+        return named or self._start(KafkaServer(self.root / "kafka")).bootstrap
+
+    def redis(self) -> str:
+        named = os.environ.get("CRM_REDIS_URL")
+        return named or self._start(RedisServer(self.root / "redis")).url
+
+    def postgres(self) -> str:
+        """The SQLAlchemy URL of a PostgreSQL server's ``postgres`` database."""
+        named = os.environ.get("CRM_TEST_POSTGRES_URL")
+        return named or self._start(PostgresServer(self.root / "postgres")).url
+
+    def __exit__(self, *exc: object) -> None:
+        for server in reversed(self._started):
+            server.stop()
