@@ -189,9 +189,7 @@ async def test_repeated_event_id_is_applied_once(
     }
     assert outcomes == {"applied": 2, "duplicate": 1, "dead_letter": 0}
     # every offset is committed once handled, the skipped duplicate included
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
 
 
 def consumed(topic: str, type_: str, outcome: str) -> float:
@@ -201,6 +199,13 @@ def consumed(topic: str, type_: str, outcome: str) -> float:
 
 async def _equals(awaitable: Awaitable[Any], expected: Any) -> bool:
     return await awaitable == expected
+
+
+async def offsets_reach(
+    wait_until: Any, committed_offsets: Any, group_id: str, topic: str, expected: dict[int, int]
+) -> None:
+    """Wait (10 s at most) until the group has committed ``expected`` on the topic."""
+    await wait_until(lambda: _equals(committed_offsets(group_id, topic), expected), timeout=10)
 
 
 async def test_redelivered_event_is_skipped_per_consumer_group(
@@ -363,9 +368,7 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_processing_goes_o
 
     assert await effect_rows(effect_db) == [(good.id, good.subject)]
     assert await processed_ids(effect_db, consumer.group_id) == {good.id}
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 2}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 2})
 
 
 async def test_dead_letter_exception_skips_the_retries(
@@ -472,9 +475,7 @@ async def test_event_without_handler_is_skipped_not_dead_lettered(
     assert handler.calls == [good.id]
     assert await topic_size(dead_letter_topic(fresh_topic)) == 0
     assert await processed_ids(effect_db, consumer.group_id) == {good.id}
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
 
 
 # --- Redis deduplication --------------------------------------------------------------
@@ -581,7 +582,7 @@ async def test_batch_is_applied_in_one_transaction_in_order_and_once_per_id(
     outcomes = {o: consumed(fresh_topic, events[0].type, o) for o in ("applied", "duplicate")}
     assert outcomes == {"applied": 19, "duplicate": 2}
     assert handled_seconds(fresh_topic) == 21, "timed per event"
-    await wait_until(lambda: _equals(committed_offsets(group_id, fresh_topic), {0: 21}), timeout=10)
+    await offsets_reach(wait_until, committed_offsets, group_id, fresh_topic, {0: 21})
     # the whole batch again (a crash before the offset commit): nothing is applied twice
     again = await dedupe.run_batch(group_id, sent, [_fail_if_called] * len(sent))
     assert again == [False] * len(sent)
@@ -621,9 +622,7 @@ async def test_poison_event_in_a_batch_dead_letters_only_itself(
     assert header(dlq[0], "crm-dlq-offset") == b"3"
     assert consumed(fresh_topic, bad.type, "applied") == 6
     assert consumed(fresh_topic, bad.type, "dead_letter") == 1
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 7}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 7})
 
 
 async def test_malformed_and_invalid_events_in_a_batch_do_not_hold_up_the_rest(
@@ -711,9 +710,7 @@ async def test_batch_whose_dead_letter_cannot_be_written_is_redelivered(
     # the first dead letter fails: nothing is committed and the batch comes again
     await wait_until(lambda: handler.count(bad) == 2, timeout=20)
     await wait_until(lambda: handler.count(later) >= 1)
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
 
     assert await effect_rows(effect_db) == [(good.id, good.subject), (later.id, later.subject)]
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
@@ -738,9 +735,7 @@ async def test_offsets_of_a_batch_are_committed_only_after_the_hold(
     await wait_until(lambda: handler.count(events[-1]) == 1)
     assert await processed_ids(effect_db, consumer.group_id) == {e.id for e in events}
     assert await committed_offsets(consumer.group_id, fresh_topic) in ({}, {0: -1})
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 3}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
 
 
 async def test_batch_size_one_gives_each_event_its_own_transaction(
@@ -761,9 +756,7 @@ async def test_batch_size_one_gives_each_event_its_own_transaction(
 
     assert handler.calls == [e.id for e in events]
     assert len(set(map(id, handler.sessions))) == 4
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 4}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 4})
 
 
 async def test_redis_deduplicated_batch_applies_event_by_event(
@@ -787,6 +780,4 @@ async def test_redis_deduplicated_batch_applies_event_by_event(
     assert handler.calls == [first.id, bad.id, bad.id, last.id]
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
     assert [header(r, "crm-dlq-event-id") for r in dlq] == [bad.id.encode()]
-    await wait_until(
-        lambda: _equals(committed_offsets(consumer.group_id, fresh_topic), {0: 4}), timeout=10
-    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 4})

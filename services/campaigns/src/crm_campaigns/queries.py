@@ -221,14 +221,18 @@ async def dashboard_plan(
         ]
         nothing = nothing or not positions
         scalar["revenue_group"] = positions
-    other = bool(
-        flt.contact_id
-        or flt.users_from is not None
-        or flt.users_to is not None
-        or flt.product
-        or flt.campaign_id
-    )
-    if totals and not other and rollup.serves(group_by, set(scalar), dialect):
+    # every fact column a filter reads: the totals keep only the scalar ones
+    filtered = set(scalar) | {
+        column
+        for column, used in (
+            ("contact_id", flt.contact_id),
+            ("expected_users", flt.users_from is not None or flt.users_to is not None),
+            ("products", flt.product),
+            ("campaign_ids", flt.campaign_id),
+        )
+        if used
+    }
+    if totals and rollup.serves(group_by, filtered, dialect):
         source = rollup.totals(group_by)
         keys = {name: sa.func.nullif(source.c[column], 0) for name, column in rollup.GROUPS.items()}
         keys.update({name: sa.func.nullif(source.c.item, 0) for name in rollup.AXES})
