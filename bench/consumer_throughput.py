@@ -1,10 +1,11 @@
 """Throughput of one idempotent consumer working off a backlog, event by event vs batched.
 
-Starts real servers (Kafka, PostgreSQL; or uses CRM_KAFKA_BOOTSTRAP,
-CRM_TEST_POSTGRES_URL), puts N ``ContactCreated`` events on a fresh one-partition topic
-(what a CSV import leaves on ``crm.contacts``), then lets the history service's real
-``crm.contacts`` consumer (local contact copy + timeline item per event, deduplicated in
-its own freshly migrated database) work them off, once per batch size asked for:
+Starts real servers (Kafka, PostgreSQL, Redis; or uses CRM_KAFKA_BOOTSTRAP,
+CRM_TEST_POSTGRES_URL, CRM_REDIS_URL), puts N ``ContactCreated`` events on a fresh
+one-partition topic (what a CSV import leaves on ``crm.contacts``), then lets one
+service's real ``crm.contacts`` consumer (``--service``, default history: local contact
+copy + timeline item per event, deduplicated in its own freshly migrated database) work
+them off, once per batch size asked for:
 ``1`` is the old way (a transaction and an offset commit per event), larger sizes apply
 that many events per transaction with one offset commit per fetch.
 
@@ -14,37 +15,40 @@ consumer) per 1,000 events. Baseline in the same run: a bare aiokafka consumer r
 the same N records (no parsing, no database, no commits). ``--handler noop`` swaps the
 history handlers for one that does nothing, which leaves the consumer's own cost (parse,
 dedup, offset commits). The load average is printed before and after each mode, since
-the machine may be shared.
+the machine may be shared. ``--profile FILE`` writes a cProfile of each mode's consumer
+to ``FILE.<batch size>`` (read it with ``python -m pstats``).
 
     uv run --frozen python bench/consumer_throughput.py [--events 5000]
-        [--batch-sizes 1,50,200] [--handler history|noop]
+        [--batch-sizes 1,50,200] [--service history|interactions|campaigns|notifier|reminders]
+        [--handler service|noop] [--profile FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import importlib
 import logging
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from redis.asyncio import Redis
 
 from crm_dev.servers import LocalServers
 from crm_dev.testing import create_database
-from crm_history.handlers import consumers
-from crm_history.main import MIGRATIONS
-from crm_history.settings import Settings
 from crm_shared import migrations
 from crm_shared.consumer import register_consumers
 from crm_shared.db import Database
 from crm_shared.events import ContactCreated, Topic, make_event
 from crm_shared.kafka import EventProducer, cloudevent_headers, create_broker, ensure_topics
 from crm_shared.outbox import Outbox
-from crm_shared.service import Runtime
+from crm_shared.service import ConsumersFactory, Runtime
 
 
 def load() -> str:
@@ -100,28 +104,63 @@ async def _noop(_: Any) -> None:
     return None
 
 
+def service_runtime(
+    service: str, bootstrap: str, url: str, redis: Redis, producer: EventProducer
+) -> tuple[Runtime, ConsumersFactory, Path]:
+    """The runtime a service's ``create_app`` would wire (without the HTTP side), its
+    consumers and its migrations."""
+    module = importlib.import_module(f"crm_{service}.main")
+    settings_cls = importlib.import_module(f"crm_{service}.settings").Settings
+    settings = settings_cls(kafka_bootstrap=bootstrap, database_url=url)
+    runtime = Runtime(
+        settings=settings,
+        producer=producer,
+        outbox=Outbox(settings.source),
+        db=Database(url),
+        redis=redis,
+    )
+    if service == "reminders":
+        from crm_reminders.schedule import ReminderSchedule
+
+        runtime.state["schedule"] = ReminderSchedule(
+            redis, prefix=f"bench:{uuid.uuid4().hex[:8]}", lease_seconds=30
+        )
+    if service == "notifier":
+        from crm_notifier.mailer import Mailer
+
+        runtime.state["mailer"] = Mailer(settings, redis, producer)
+    return runtime, module.consumers, module.MIGRATIONS
+
+
 async def consume(
-    bootstrap: str, server_url: str, topic: str, count: int, batch_size: int, handler: str
+    args: argparse.Namespace,
+    bootstrap: str,
+    server_url: str,
+    redis_url: str,
+    topic: str,
+    batch_size: int,
 ) -> dict[str, float]:
-    """Run the history service's contacts consumer over ``topic`` until it is through."""
+    """Run the service's contacts consumer over ``topic`` until it is through."""
     url = await create_database(server_url, prefix="bench_consumer")
-    db = Database(url)
-    await migrations.upgrade(db, MIGRATIONS)
+    redis = Redis.from_url(redis_url)
     producer = EventProducer(bootstrap, client_id="bench-dlq")
     await producer.start()
-    # the wiring of crm_shared.service.create_service_app, without the HTTP side
-    settings = Settings(kafka_bootstrap=bootstrap, database_url=url)
-    runtime = Runtime(settings=settings, producer=producer, outbox=Outbox(settings.source), db=db)
-    (consumer,) = [c for c in consumers(runtime) if c.topic == Topic.CONTACTS]
+    runtime, factory, migrations_dir = service_runtime(
+        args.service, bootstrap, url, redis, producer
+    )
+    db = runtime.database
+    await migrations.upgrade(db, migrations_dir)
+    (consumer,) = [c for c in factory(runtime) if c.topic == Topic.CONTACTS]
     consumer.topic = topic  # the bench's own topic; the handlers are the service's
     consumer.group_id = f"bench-{uuid.uuid4().hex[:8]}"
     consumer.batch_size = batch_size
-    if handler == "noop":  # the consumer's own cost: parse, dedup, commit; no effect
+    if args.handler == "noop":  # the consumer's own cost: parse, dedup, commit; no effect
         consumer._handlers = {"ContactCreated": _noop}
     broker = create_broker(bootstrap, client_id=consumer.group_id)
     register_consumers(broker, [consumer])
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
+    profile = cProfile.Profile() if args.profile else None
     cpu = time.process_time()
     try:
         await broker.start()
@@ -131,8 +170,13 @@ async def consume(
             await asyncio.sleep(0.01)
         started = time.perf_counter()
         cpu = time.process_time()
-        while await committed(admin, consumer.group_id, topic) < count:  # noqa: ASYNC110
+        if profile is not None:
+            profile.enable()
+        while await committed(admin, consumer.group_id, topic) < args.events:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(f"{args.profile}.{batch_size}")
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
     finally:
@@ -140,15 +184,16 @@ async def consume(
         await admin.close()
         await producer.stop()
         await db.dispose()
+        await redis.aclose()
     return {"seconds": seconds, "cpu": cpu}
 
 
-async def run(args: argparse.Namespace, bootstrap: str, server_url: str) -> None:
+async def run(args: argparse.Namespace, bootstrap: str, server_url: str, redis_url: str) -> None:
     topic = f"bench.contacts.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=1)
     print(
         f"producing {args.events} ContactCreated events on {topic} (1 partition); "
-        f"handler: {args.handler}"
+        f"consumer: {args.service}, handler: {args.handler}"
     )
     await produce(bootstrap, topic, args.events)
 
@@ -159,7 +204,7 @@ async def run(args: argparse.Namespace, bootstrap: str, server_url: str) -> None
     )
     for size in args.batch_sizes:
         before = load()
-        result = await consume(bootstrap, server_url, topic, args.events, size, args.handler)
+        result = await consume(args, bootstrap, server_url, redis_url, topic, size)
         rate = args.events / result["seconds"]
         label = "per event (batch_size=1)" if size == 1 else f"batch_size={size}"
         print(
@@ -180,15 +225,22 @@ def main() -> None:
         help="comma-separated; 1 means one event per transaction",
     )
     parser.add_argument(
-        "--handler",
-        choices=["history", "noop"],
+        "--service",
+        choices=["history", "interactions", "campaigns", "notifier", "reminders"],
         default="history",
-        help="the history service's handlers, or none (dedup and commits only)",
+        help="whose crm.contacts consumer to run",
     )
+    parser.add_argument(
+        "--handler",
+        choices=["service", "noop"],
+        default="service",
+        help="the service's handlers, or none (dedup and commits only)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile per batch size")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with LocalServers() as servers:
-        asyncio.run(run(args, servers.kafka(), servers.postgres()))
+        asyncio.run(run(args, servers.kafka(), servers.postgres(), servers.redis()))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -24,6 +25,13 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import SQLModel
 
 OUTBOX_DIRTY = "crm_outbox_dirty"
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a table model (for set-based statements)."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
 
 # Set before any table class is defined: constraint names are fixed when they attach.
 NAMING_CONVENTION = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from crm_shared.consumer import (
     BatchDeduplicator,
+    Bulk,
     DatabaseDeduplicator,
     DeadLetter,
     Deduplicator,
@@ -230,7 +231,7 @@ async def test_redelivered_event_is_skipped_per_consumer_group(
     assert other_group is True, "deduplication is per consumer group"
 
 
-async def _fail_if_called(_: Any) -> None:
+async def _fail_if_called(*_: Any) -> None:
     raise AssertionError("a duplicate's effect must not run")
 
 
@@ -279,17 +280,20 @@ async def test_concurrent_batches_with_a_shared_id_apply_it_once(effect_db: Data
     dedupe = DatabaseDeduplicator(effect_db)
     shared, only_a, only_b = deleted(), deleted(), deleted()
 
-    def effects(events: list[CloudEvent]) -> list[Any]:
-        async def effect(session: Any, event: CloudEvent) -> None:
-            await session.execute(EFFECT.insert().values(event_id=event.id, contact_id="x"))
-            await asyncio.sleep(0.3)  # keep the transaction open while the other one runs
+    def effect(events: list[CloudEvent]) -> Any:
+        async def run(session: Any, fresh: list[bool]) -> None:
+            for event, new in zip(events, fresh, strict=True):
+                if new:
+                    values = {"event_id": event.id, "contact_id": "x"}
+                    await session.execute(EFFECT.insert().values(**values))
+                    await asyncio.sleep(0.3)  # keep the transaction open meanwhile
 
-        return [lambda session, e=e: effect(session, e) for e in events]
+        return run
 
     a, b = [only_a, shared], [shared, only_b]
     results = await asyncio.gather(
-        dedupe.run_batch("svc", a, effects(a)),
-        dedupe.run_batch("svc", b, effects(b)),
+        dedupe.run_batch("svc", a, effect(a)),
+        dedupe.run_batch("svc", b, effect(b)),
         return_exceptions=True,
     )
     applied = [row[0] for row in await effect_rows(effect_db)]
@@ -584,8 +588,100 @@ async def test_batch_is_applied_in_one_transaction_in_order_and_once_per_id(
     assert handled_seconds(fresh_topic) == 21, "timed per event"
     await offsets_reach(wait_until, committed_offsets, group_id, fresh_topic, {0: 21})
     # the whole batch again (a crash before the offset commit): nothing is applied twice
-    again = await dedupe.run_batch(group_id, sent, [_fail_if_called] * len(sent))
+    again = await dedupe.run_batch(group_id, sent, _fail_if_called)
     assert again == [False] * len(sent)
+
+
+class BulkRecorder:
+    """A bulk handler: one insert for a run's effect rows; fails for the contacts it is
+    told to (the whole call, as a set-based statement would)."""
+
+    def __init__(self, log: list[Any], *, fail: frozenset[str] = frozenset()) -> None:
+        self.log = log
+        self.runs: list[list[str]] = []
+        self.sessions: list[Any] = []
+        self._fail = fail
+
+    async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        ids = [delivery.event.id for delivery in deliveries]
+        self.runs.append(ids)
+        self.log.append(ids)
+        self.sessions.extend(delivery.session for delivery in deliveries)
+        session = deliveries[0].tx
+        rows = [{"event_id": d.event.id, "contact_id": d.payload.event_subject} for d in deliveries]
+        await session.execute(EFFECT.insert(), rows)
+        if any(d.payload.event_subject in self._fail for d in deliveries):
+            raise RuntimeError("bulk handler broke")
+
+
+async def test_bulk_handler_takes_each_run_of_its_events_in_one_call(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    committed_offsets: Any,
+) -> None:
+    log: list[Any] = []
+    bulk = BulkRecorder(log)
+    single = Recorder()
+
+    async def email(delivery: Delivery) -> None:
+        log.append(delivery.event.id)
+        await single(delivery)
+
+    contact_id = str(uuid.uuid4())
+    d = [deleted(contact_id) for _ in range(5)]
+    mail = make_event(
+        EmailSent(cause_event_id="c", template="t", recipient="r@example.com", message_id="m"),
+        source=SOURCE,
+    )
+    # a repeated id inside a run is skipped and does not cut the run
+    await publish(producer, fresh_topic, d[0], d[1], d[2], mail, d[3], d[1], d[4])
+    consumer = await run_consumer(
+        {"ContactDeleted": Bulk(bulk), "EmailSent": email}, DatabaseDeduplicator(effect_db)
+    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 7})
+
+    assert log == [[d[0].id, d[1].id, d[2].id], mail.id, [d[3].id, d[4].id]]
+    assert len({id(session) for session in [*bulk.sessions, *single.sessions]}) == 1
+    expected = [d[0], d[1], d[2], mail, d[3], d[4]]
+    assert [event_id for event_id, _ in await effect_rows(effect_db)] == [e.id for e in expected]
+    assert consumed(fresh_topic, d[0].type, "applied") == 5
+    assert consumed(fresh_topic, d[0].type, "duplicate") == 1
+
+
+async def test_failed_bulk_run_is_applied_event_by_event(
+    effect_db: Database,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+    collect: Any,
+    committed_offsets: Any,
+) -> None:
+    broken = str(uuid.uuid4())
+    bulk = BulkRecorder([], fail=frozenset({broken}))
+    good = [deleted() for _ in range(4)]
+    bad = deleted(broken)
+    await publish(producer, fresh_topic, good[0], good[1], bad, good[2], good[3])
+    consumer = await run_consumer(
+        {"ContactDeleted": Bulk(bulk)},
+        DatabaseDeduplicator(effect_db),
+        max_attempts=3,
+        backoff_seconds=0.05,
+    )
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 5})
+
+    # the run once, then each event alone; no event is blamed for the run, so the bad one
+    # gets all its attempts alone
+    assert bulk.runs[0] == [e.id for e in (good[0], good[1], bad, good[2], good[3])]
+    assert [run for run in bulk.runs[1:] if run == [bad.id]] == [[bad.id]] * 3
+    assert all(len(run) == 1 for run in bulk.runs[1:])
+    assert await effect_rows(effect_db) == [(e.id, e.subject) for e in good]
+    assert await processed_ids(effect_db, consumer.group_id) == {e.id for e in good}
+    dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
+    assert [header(r, "crm-dlq-event-id") for r in dlq] == [bad.id.encode()]
 
 
 async def test_poison_event_in_a_batch_dead_letters_only_itself(

@@ -6,15 +6,17 @@ from collections.abc import Sequence
 
 from crm_campaigns.opportunities import OpportunityService
 from crm_campaigns.service import CampaignService
-from crm_shared.consumer import Delivery, EventConsumer
+from crm_shared.consumer import Bulk, Delivery, EventConsumer
 from crm_shared.events import ContactDeleted, ContactSnapshot, Topic
 from crm_shared.service import Runtime
 
 
 def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
-    async def on_contact(delivery: Delivery) -> None:
-        service = CampaignService(delivery.tx, runtime.outbox)
-        await service.apply_contact(delivery.payload_as(ContactSnapshot))
+    async def on_contacts(deliveries: Sequence[Delivery]) -> None:
+        service = CampaignService(deliveries[0].tx, runtime.outbox)
+        await service.apply_contacts([d.payload_as(ContactSnapshot) for d in deliveries])
+
+    on_contact = Bulk(on_contacts)
 
     async def on_contact_deleted(delivery: Delivery) -> None:
         contact_id = delivery.payload_as(ContactDeleted).contact_id

@@ -98,6 +98,20 @@ def org_of(contact: ContactCopy) -> str:
     return contact.company_id or contact.contact_id
 
 
+async def with_opportunities(session: AsyncSession, contact_ids: Sequence[str]) -> list[str]:
+    """Those of ``contact_ids`` that are some opportunity's contact or company, in order."""
+    opp = Opportunity.__table__  # type: ignore[attr-defined]
+    ids = list(dict.fromkeys(contact_ids))
+    found = await session.scalars(
+        sa.union(
+            sa.select(opp.c.contact_id).where(opp.c.contact_id.in_(ids)),
+            sa.select(opp.c.org_id).where(opp.c.org_id.in_(ids)),
+        )
+    )
+    known = set(found.all())
+    return [contact_id for contact_id in ids if contact_id in known]
+
+
 async def refresh_company_facts(session: AsyncSession, contact: ContactCopy) -> None:
     """After a contact's copy changed: its opportunities follow its (new) company, and the
     opportunities whose company it is get its facts."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_campaigns.models import Campaign, CampaignMember, ContactCopy
@@ -9,8 +11,11 @@ from crm_campaigns.repository import (
     CampaignRepository,
     ContactRepository,
     refresh_company_facts,
+    with_opportunities,
 )
 from crm_campaigns.schemas import CampaignCreate, CampaignPublic, MembersAdded
+from crm_shared.copies import keep_newest
+from crm_shared.db import table_of
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
     CampaignCreated,
@@ -124,31 +129,33 @@ class CampaignService:
 
     # --- contact events ---------------------------------------------------------------
 
-    async def apply_contact(self, snapshot: ContactSnapshot) -> None:
-        """Keep the newest state of a contact and its CRM facts (events may repeat)."""
-        copy = await self.contacts.get(snapshot.contact_id)
-        if copy is not None and (copy.version >= snapshot.version or copy.status == DELETED):
-            return
-        if copy is None:
-            copy = ContactCopy(
-                contact_id=snapshot.contact_id,
-                kind=snapshot.kind,
-                name=snapshot.name,
-                status=snapshot.status,
-            )
-            self.session.add(copy)
-        crm = snapshot.crm
-        copy.kind = snapshot.kind
-        copy.name = snapshot.name
-        copy.status = snapshot.status
-        copy.company_id = snapshot.company_id
-        copy.company_size = crm.company_size
-        copy.company_group = crm.company_group
-        copy.revenue_group = crm.revenue_group
-        copy.employees = crm.employees
-        copy.version = snapshot.version
-        await self.session.flush()
-        await refresh_company_facts(self.session, copy)
+    async def apply_contacts(self, snapshots: Sequence[ContactSnapshot]) -> None:
+        """Keep the newest state of each contact and its CRM facts (events may repeat or
+        come late; a tombstone stays), in one upsert for a whole run of contact events;
+        then the opportunities of those contacts, or of their companies, follow."""
+        table = table_of(ContactCopy)
+        rows = [
+            {
+                "contact_id": snapshot.contact_id,
+                "kind": snapshot.kind,
+                "name": snapshot.name,
+                "status": snapshot.status,
+                "company_id": snapshot.company_id,
+                "company_size": snapshot.crm.company_size,
+                "company_group": snapshot.crm.company_group,
+                "revenue_group": snapshot.crm.revenue_group,
+                "employees": snapshot.crm.employees,
+                "version": snapshot.version,
+            }
+            for snapshot in snapshots
+        ]
+        await keep_newest(self.session, table, rows, frozen=table.c.status == DELETED)
+        # a new contact has no opportunities yet: one query, usually empty (an import)
+        ids = [snapshot.contact_id for snapshot in snapshots]
+        for contact_id in await with_opportunities(self.session, ids):
+            copy = await self.session.get(ContactCopy, contact_id, populate_existing=True)
+            if copy is not None:
+                await refresh_company_facts(self.session, copy)
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: a deleted contact loses its memberships (each an event) and keeps only a

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from crm_history.service import HistoryService
 from crm_history.timeline import TIMELINE_TOPICS
-from crm_shared.consumer import Delivery, EventConsumer, Handler
+from crm_shared.consumer import Bulk, Delivery, EventConsumer, Handler
 from crm_shared.events import (
     ContactDeleted,
     ContactSnapshot,
@@ -31,9 +31,9 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     async def on_timeline_event(delivery: Delivery) -> None:
         await service(delivery).project(delivery.event, delivery.payload)
 
-    async def on_contact(delivery: Delivery) -> None:
-        await service(delivery).apply_contact(delivery.payload_as(ContactSnapshot))
-        await on_timeline_event(delivery)
+    async def on_contacts(deliveries: Sequence[Delivery]) -> None:
+        events = [(d.event, d.payload_as(ContactSnapshot)) for d in deliveries]
+        await service(deliveries[0]).apply_contacts(events)
 
     async def on_status(delivery: Delivery) -> None:
         await service(delivery).apply_status(delivery.payload_as(ContactStatusChanged))
@@ -45,6 +45,7 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     async def on_group(delivery: Delivery) -> None:
         await service(delivery).apply_group(delivery.payload_as(GroupChanged))
 
+    on_contact = Bulk(on_contacts)
     special: dict[str, Handler] = {
         "ContactCreated": on_contact,
         "ContactUpdated": on_contact,

@@ -21,17 +21,12 @@ from crm_history.models import (
     JobSelection,
     TimelineItem,
 )
-from crm_shared.db import OUTBOX_DIRTY
+from crm_shared.db import OUTBOX_DIRTY, table_of
 from crm_shared.events import EventData, make_event
 from crm_shared.outbox import OutboxMessage
 
 DELETED = "deleted"
 _CHUNK = 5000
-
-
-def _table(model: type[SQLModel]) -> sa.Table:
-    table: sa.Table = model.__table__  # type: ignore[attr-defined]
-    return table
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -75,7 +70,7 @@ class HistoryRepository:
         timeline items was most of its database time. SQLite gets an executemany.
         """
         same = same or {}
-        table = _table(model)
+        table = table_of(model)
         names = list(columns)
         if self._dialect != "postgresql":
             rows = [
@@ -148,6 +143,22 @@ class HistoryRepository:
     async def contact(self, contact_id: str) -> ContactCopy | None:
         return await self.session.get(ContactCopy, contact_id)
 
+    async def erased(self, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` whose contact was deleted (a tombstone copy)."""
+        table = table_of(ContactCopy)
+        found: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _CHUNK):
+            found.update(
+                await self.session.scalars(
+                    sa.select(table.c.contact_id).where(
+                        table.c.contact_id.in_(unique[start : start + _CHUNK]),
+                        table.c.status == DELETED,
+                    )
+                )
+            )
+        return found
+
     async def contacts(self, ids: Sequence[str]) -> dict[str, ContactCopy]:
         found: dict[str, ContactCopy] = {}
         for start in range(0, len(ids), _CHUNK):
@@ -160,7 +171,7 @@ class HistoryRepository:
 
     async def contact_rows(self, ids: Sequence[str]) -> dict[str, Any]:
         """Contact copies as plain rows (attribute access, no ORM identity map): for jobs."""
-        table = _table(ContactCopy)
+        table = table_of(ContactCopy)
         found: dict[str, Any] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
@@ -183,7 +194,7 @@ class HistoryRepository:
         live: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            table = _table(ContactCopy)
+            table = table_of(ContactCopy)
             rows = await self.session.scalars(
                 sa.select(table.c.contact_id).where(
                     self._among(table.c.contact_id, chunk), table.c.status != DELETED

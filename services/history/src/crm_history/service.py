@@ -34,6 +34,8 @@ from crm_history.schemas import (
 )
 from crm_history.timeline import item_for, timeline_item
 from crm_shared.auth import StaffClaims
+from crm_shared.copies import keep_newest
+from crm_shared.db import table_of
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import (
     CloudEvent,
@@ -392,21 +394,28 @@ class HistoryService:
 
     # --- contact and group events ------------------------------------------------------
 
-    async def apply_contact(self, snapshot: ContactSnapshot) -> None:
-        """Keep the newest state of a contact (events may repeat or come late)."""
-        copy = await self.repo.contact(snapshot.contact_id)
-        if copy is not None and (copy.version >= snapshot.version or copy.status == DELETED):
-            return
-        if copy is None:
-            copy = ContactCopy(contact_id=snapshot.contact_id, name=snapshot.name, status="")
-            self.session.add(copy)
-        copy.name = snapshot.name
-        copy.email = snapshot.email
-        copy.language = snapshot.language
-        copy.customer_number = snapshot.customer_number
-        copy.status = snapshot.status
-        copy.version = snapshot.version
-        await self.session.flush()
+    async def apply_contacts(self, events: Sequence[tuple[CloudEvent, ContactSnapshot]]) -> None:
+        """ContactCreated/ContactUpdated in a row: keep the newest state of each contact
+        (events may repeat or come late; a tombstone stays) and add their timeline items,
+        in one upsert and one insert however many there are (a CSV import's burst)."""
+        table = table_of(ContactCopy)
+        rows = [
+            {
+                "contact_id": snapshot.contact_id,
+                "name": snapshot.name,
+                "email": snapshot.email,
+                "language": snapshot.language,
+                "customer_number": snapshot.customer_number,
+                "status": snapshot.status,
+                "version": snapshot.version,
+            }
+            for _, snapshot in events
+        ]
+        await keep_newest(self.session, table, rows, frozen=table.c.status == DELETED)
+        items = [item for event, data in events if (item := timeline_item(event, data))]
+        erased = await self.repo.erased([item.contact_id for item in items])
+        rows = [item.row() for item in items if item.contact_id not in erased]
+        await self.repo.insert_ignoring_duplicates(TimelineItem, rows)
 
     async def apply_status(self, event: ContactStatusChanged) -> None:
         copy = await self.repo.contact(event.contact_id)

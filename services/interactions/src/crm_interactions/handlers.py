@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crm_interactions.service import InteractionService
-from crm_shared.consumer import Delivery, EventConsumer
+from crm_shared.consumer import Bulk, Delivery, EventConsumer
 from crm_shared.events import (
     CampaignCreated,
     CampaignRetired,
@@ -21,8 +21,11 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     def service(delivery: Delivery) -> InteractionService:
         return InteractionService(delivery.tx, runtime.outbox)
 
-    async def on_contact(delivery: Delivery) -> None:
-        await service(delivery).apply_contact(delivery.payload_as(ContactSnapshot))
+    async def on_contacts(deliveries: Sequence[Delivery]) -> None:
+        snapshots = [delivery.payload_as(ContactSnapshot) for delivery in deliveries]
+        await service(deliveries[0]).apply_contacts(snapshots)
+
+    on_contact = Bulk(on_contacts)
 
     async def on_contact_deleted(delivery: Delivery) -> None:
         contact_id = delivery.payload_as(ContactDeleted).contact_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_interactions.models import CampaignCopy, ContactCopy, Interaction, StaffCopy
@@ -14,6 +16,8 @@ from crm_interactions.schemas import (
     RecorderPublic,
 )
 from crm_shared.auth import StaffClaims
+from crm_shared.copies import keep_newest
+from crm_shared.db import table_of
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
     CampaignCreated,
@@ -229,27 +233,27 @@ class InteractionService:
 
     # --- contact events ---------------------------------------------------------------
 
-    async def apply_contact(self, snapshot: ContactSnapshot) -> None:
-        """Keep the newest state of a contact (events may repeat or come late)."""
-        copy = await self.repo.contact(snapshot.contact_id)
-        if copy is not None and (copy.version >= snapshot.version or copy.status == DELETED):
-            return
-        if copy is None:
-            copy = ContactCopy(
-                contact_id=snapshot.contact_id, name=snapshot.name, status=snapshot.status
-            )
-            self.session.add(copy)
-        copy.name = snapshot.name
-        copy.email = snapshot.email
-        copy.phone = snapshot.phone
-        copy.language = snapshot.language
-        copy.status = snapshot.status
-        copy.credit_hold = snapshot.credit_hold
-        copy.version = snapshot.version
-        copy.kind = snapshot.kind
-        copy.company_id = snapshot.company_id
-        copy.customer_number = snapshot.customer_number
-        await self.session.flush()
+    async def apply_contacts(self, snapshots: Sequence[ContactSnapshot]) -> None:
+        """Keep the newest state of each contact (events may repeat or come late; a
+        tombstone stays), in one upsert for a whole run of contact events."""
+        table = table_of(ContactCopy)
+        rows = [
+            {
+                "contact_id": snapshot.contact_id,
+                "name": snapshot.name,
+                "email": snapshot.email,
+                "phone": snapshot.phone,
+                "language": snapshot.language,
+                "status": snapshot.status,
+                "credit_hold": snapshot.credit_hold,
+                "version": snapshot.version,
+                "kind": snapshot.kind,
+                "company_id": snapshot.company_id,
+                "customer_number": snapshot.customer_number,
+            }
+            for snapshot in snapshots
+        ]
+        await keep_newest(self.session, table, rows, frozen=table.c.status == DELETED)
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: a deleted contact leaves no personal data here, only a tombstone id."""

@@ -19,6 +19,7 @@ from jinja2 import TemplateNotFound
 from crm_notifier.mailer import Email, Mailer, Templates
 from crm_notifier.push import PushService
 from crm_shared.consumer import (
+    Bulk,
     DatabaseDeduplicator,
     DeadLetter,
     Delivery,
@@ -173,8 +174,11 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     def push(delivery: Delivery) -> PushService:
         return PushService(delivery.tx, runtime.outbox, runtime.redis_client)
 
-    async def on_contact(delivery: Delivery) -> None:
-        await push(delivery).apply_assignment(delivery.payload_as(ContactSnapshot))
+    async def on_contacts(deliveries: Sequence[Delivery]) -> None:
+        snapshots = [delivery.payload_as(ContactSnapshot) for delivery in deliveries]
+        await push(deliveries[0]).apply_snapshots(snapshots)
+
+    on_contact = Bulk(on_contacts)
 
     async def on_contact_assigned(delivery: Delivery) -> None:
         event = delivery.payload_as(ContactAssigned)

@@ -22,6 +22,8 @@ from sqlmodel import col, or_, select
 from crm_notifier.models import CompetenceCopy, ContactCopy, Notification, StaffCopy
 from crm_notifier.schemas import NotificationPublic
 from crm_notifier.tx import after_commit
+from crm_shared.copies import keep_newest
+from crm_shared.db import table_of
 from crm_shared.events import (
     CompetenceChanged,
     ContactAssigned,
@@ -205,6 +207,21 @@ class PushService:
             )
             return list(rows)
         return []
+
+    async def apply_snapshots(self, snapshots: Sequence[ContactSnapshot]) -> None:
+        """:meth:`apply_assignment` for a run of contact events, in one upsert."""
+        rows = [
+            {
+                "contact_id": snapshot.contact_id,
+                "name": snapshot.name,
+                "mode": snapshot.assignment.mode,
+                "staff_id": snapshot.assignment.staff_id,
+                "competence_id": snapshot.assignment.competence_id,
+                "version": snapshot.version,
+            }
+            for snapshot in snapshots
+        ]
+        await keep_newest(self.session, table_of(ContactCopy), rows, replace_equal=True)
 
     async def apply_assignment(self, event: ContactSnapshot | ContactAssigned) -> None:
         """Keep the newest assignment of a contact (events may repeat or come late)."""
