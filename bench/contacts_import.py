@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -289,6 +290,8 @@ def main() -> None:
         stack.stop_all()
         for instance in reversed(servers):
             instance.stop()
+        for sub in ("kafka", "redis", "pg", "data"):  # the data (gigabytes); the log stays
+            shutil.rmtree(work / sub, ignore_errors=True)
     errors = result.get("error_count", len(result["errors"]))
     print(f"\nimported {result['created']:,} of {args.rows:,} rows, {errors} errors")
     print(f"through the API:      {elapsed:8.2f} s  {result['created'] / elapsed:10,.0f} rows/s")

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -247,6 +248,8 @@ def main() -> None:
         controller.stop()
         for instance in reversed(servers):
             instance.stop()
+        shutil.rmtree(work / "kafka", ignore_errors=True)  # the data; the logs stay
+        shutil.rmtree(work / "pg", ignore_errors=True)
 
     e2e = summary("API call → mail accepted", result["e2e"])
     api = summary("API call (201 returned)", result["api"])

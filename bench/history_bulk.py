@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -221,6 +222,7 @@ async def run(args: argparse.Namespace, bootstrap: str, postgres_url: str) -> No
     finally:
         await counter.stop()
         stack.stop_all()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
     if job["state"] != "done" or events_at is None:
         raise SystemExit(f"FAILED: job {job}, events seen {counter.count:,}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -242,6 +243,7 @@ async def main() -> None:
     finally:
         for server in reversed(servers):
             server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(

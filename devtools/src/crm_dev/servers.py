@@ -545,3 +545,4 @@ class LocalServers(contextlib.AbstractContextManager["LocalServers"]):
     def __exit__(self, *exc: object) -> None:
         for server in reversed(self._started):
             server.stop()
+        shutil.rmtree(self.root, ignore_errors=True)  # a seeded database is gigabytes
