@@ -4,9 +4,10 @@ A group's subscriber takes what Kafka has ready, up to ``batch_size`` records (F
 ``batch=True``, aiokafka ``getmany``), and the :class:`EventConsumer` of each record's
 topic:
 
-1. parses every CloudEvent; a body that is not one, or a payload that breaks its schema,
-   goes to ``<topic>.dlq`` at once and the others go on;
-2. skips event types it has no handler for;
+1. reads each record's event type and skips the types it has no handler for (other
+   groups' business: this group neither parses nor dead-letters them);
+2. parses the rest as CloudEvents; a body that is not one, or a payload that breaks its
+   schema, goes to ``<topic>.dlq`` at once and the others go on;
 3. applies the rest through a deduplicator that records the event ids together with the
    effects and skips ids already recorded (or seen earlier in the same batch). In the
    service's database that is **one transaction per batch**: one insert of the ids that
@@ -41,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,7 +53,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 from sqlalchemy import exc as sa_exc
@@ -65,6 +67,7 @@ from crm_shared.events import (
     EventData,
     MalformedEventError,
     dead_letter_topic,
+    event_type,
     parse_cloudevent,
     utcnow,
 )
@@ -264,6 +267,12 @@ class RedisDeduplicator:
         return True
 
 
+class _TypeOnly(BaseModel):
+    """A CloudEvent's ``type``, read without the rest of the body."""
+
+    type: str
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A parsed event with its handler, waiting to be applied."""
@@ -315,6 +324,7 @@ class EventConsumer:
         self.topic = topic
         self.group_id = group_id
         self._handlers = dict(handlers)
+        self._handled_types = {event_type(name) for name in handlers}
         self._dedupe = dedupe
         self._producer = producer
         self._max_attempts = max(1, max_attempts)
@@ -347,6 +357,15 @@ class EventConsumer:
 
     async def _parse(self, record: ConsumerRecord[Any, Any]) -> _Pending | None:
         body = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
+        try:
+            # the type alone first: most events on a topic are for other consumers, and
+            # pydantic reads one field without building the rest
+            peeked: str | None = _TypeOnly.model_validate_json(body).type
+        except ValidationError:
+            peeked = None  # not even a type: the full parse below dead-letters it
+        if peeked is not None and peeked not in self._handled_types:
+            EVENTS_CONSUMED.labels(self.topic, peeked, "ignored").inc()
+            return None
         try:
             event = parse_cloudevent(body)
         except MalformedEventError as exc:
@@ -421,11 +440,15 @@ class EventConsumer:
                     await self._apply_one(item, first_error=exc if index == failed else None)
                 return
             share = (time.perf_counter() - started) / len(items)
-            for item, done in zip(items, applied, strict=True):
-                EVENTS_CONSUMED.labels(
-                    self.topic, item.event.type, "applied" if done else "duplicate"
-                ).inc()
-                EVENT_HANDLE_SECONDS.labels(self.topic).observe(share)
+            outcomes = Counter(
+                (item.event.type, "applied" if done else "duplicate")
+                for item, done in zip(items, applied, strict=True)
+            )
+            for (type_, outcome), count in outcomes.items():
+                EVENTS_CONSUMED.labels(self.topic, type_, outcome).inc(count)
+            seconds = EVENT_HANDLE_SECONDS.labels(self.topic)
+            for _ in items:
+                seconds.observe(share)
             return
 
     async def _apply_one(self, item: _Pending, *, first_error: Exception | None = None) -> None:

@@ -473,13 +473,17 @@ async def test_event_without_handler_is_skipped_not_dead_lettered(
     )
     foreign = deleted(contact_id).model_copy(update={"type": "org.example.Something"})
     good = deleted(contact_id)
-    await publish(producer, fresh_topic, other, foreign, good)
+    await publish(producer, fresh_topic, other, foreign)
+    # another group's event with a broken body is that group's to dead-letter, not ours
+    await producer.send(fresh_topic, b'{"type": "crm.EmailSent.v1", "id": 7}', key=None, headers=[])
+    await publish(producer, fresh_topic, good)
     await wait_until(lambda: handler.count(good) == 1)
 
     assert handler.calls == [good.id]
     assert await topic_size(dead_letter_topic(fresh_topic)) == 0
     assert await processed_ids(effect_db, consumer.group_id) == {good.id}
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
+    assert consumed(fresh_topic, other.type, "ignored") == 2
+    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 4})
 
 
 # --- Redis deduplication --------------------------------------------------------------
