@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from aiokafka import ConsumerRecord
 
-from crm_dev.testing import create_database
 from crm_history.handlers import consumers
 from crm_history.main import MIGRATIONS
 from crm_history.models import ContactCopy, TimelineItem
@@ -36,19 +33,6 @@ from crm_shared.events import (
 )
 from crm_shared.outbox import Outbox
 from crm_shared.service import Runtime
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def new_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Awaitable[str]]:
-    """Fresh databases of one kind: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-
-        async def sqlite_file() -> str:
-            return f"sqlite+aiosqlite:///{tmp_path / uuid.uuid4().hex}.db"
-
-        return sqlite_file
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    return lambda: create_database(postgres_url)
 
 
 def snapshot(cls: type[Any], contact_id: str, version: int, name: str, status: str) -> Any:
@@ -101,7 +85,7 @@ async def apply(url: str, events: Sequence[CloudEvent], batch_size: int) -> dict
 
 
 async def test_a_batch_of_contact_events_leaves_what_one_by_one_leaves(
-    new_db_url: Callable[[], Awaitable[str]],
+    db_urls: Callable[[], Awaitable[str]],
 ) -> None:
     a, b, c, d = (str(uuid.uuid4()) for _ in range(4))
     payloads: list[EventData] = [
@@ -120,8 +104,8 @@ async def test_a_batch_of_contact_events_leaves_what_one_by_one_leaves(
     events = [make_event(p, source="/crm/contacts") for p in payloads]
     events.insert(5, events[3])  # a redelivered event inside a run
 
-    in_batches = await apply(await new_db_url(), events, batch_size=200)
-    one_by_one = await apply(await new_db_url(), events, batch_size=1)
+    in_batches = await apply(await db_urls(), events, batch_size=200)
+    one_by_one = await apply(await db_urls(), events, batch_size=1)
 
     assert in_batches == one_by_one
     assert in_batches["copies"] == {

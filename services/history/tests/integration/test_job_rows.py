@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
-from crm_dev.testing import create_database
 from crm_history.main import MIGRATIONS
 from crm_history.models import HistoryEntry, TimelineItem
 from crm_history.schemas import EntryFields
@@ -29,19 +26,6 @@ FIELDS = EntryFields.model_validate(
     {"text": 'Katalog „2026“ mit "Zitat"\nzweite Zeile', "field5": True, "field1": "Prospekt"}
 )
 STAFF = StaffRef(staff_id=str(uuid.uuid4()), name="Bärbel Bench", initials="BB")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Awaitable[str]]:
-    """Fresh databases of one kind: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-
-        async def sqlite_file() -> str:
-            return f"sqlite+aiosqlite:///{tmp_path / uuid.uuid4().hex}.db"
-
-        return sqlite_file
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    return lambda: create_database(postgres_url)
 
 
 async def _write(url: str, bulk: bool, job_id: str, contact_ids: list[str], now: Any) -> Any:
