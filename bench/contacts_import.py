@@ -8,12 +8,18 @@ CPU seconds each service process (and PostgreSQL and Kafka, when the bench start
 used during the import (less noisy than the wall time on a shared machine).
 
     uv run python bench/contacts_import.py [--rows 100000] [--direct] [--async]
+        [--only-import] [--warmup N]
 
 ``--direct`` posts to the contacts service instead of the gateway; ``--async`` sends
 ``Prefer: respond-async`` and polls the import job until it is done; ``--only-import``
 starts only the contacts service and the gateway, so the other services' consumers do
 not compete for the CPU while they read the 100,000 ``ContactCreated`` events (those
-events wait in Kafka; the relay still publishes them during the import).
+events wait in Kafka; the relay still publishes them during the import). ``--warmup N``
+imports N rows first, not counted, and waits for the consumers: freshly started
+processes compile and cache first (the JVM's JIT, prepared statements, pools).
+
+With every service running it then waits until each consumer group of ``crm.contacts``
+has taken in the whole import and prints when each did, and the CPU seconds until then.
 
 Starts Kafka, Redis and PostgreSQL unless CRM_KAFKA_BOOTSTRAP, CRM_REDIS_URL,
 CRM_TEST_POSTGRES_URL are set, and every service of the stack.
@@ -219,6 +225,12 @@ def main() -> None:
     parser.add_argument(
         "--only-import", action="store_true", help="start only the contacts service and gateway"
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="rows imported first and not counted (0: measure right after the start)",
+    )
     args = parser.parse_args()
     services = ("contacts", "gateway") if args.only_import else IMPLEMENTED
     work = Path(tempfile.mkdtemp(prefix="crm-bench-import-"))
@@ -275,6 +287,14 @@ def main() -> None:
         for name, instance in (("postgres", pg_server), ("kafka", kafka_server)):
             if instance is not None and instance.proc and instance.proc.process:
                 pids[name] = instance.proc.process.pid
+        if args.warmup:
+            # freshly started processes first compile and cache (the JVM's JIT, prepared
+            # statements, pools); a running system has done that long ago
+            warm = csv_lines(args.warmup, f"warm{tag}")
+            seconds, _ = asyncio.run(post_csv(stack.gateway_url, warm, target, args.use_job))
+            if not args.only_import:
+                asyncio.run(catch_up(kafka, databases["contacts"], time.monotonic() - seconds))
+            print(f"warm-up (not counted): {args.warmup:,} rows in {seconds:.2f} s")
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
         load_before = os.getloadavg()[0]
         elapsed, result = asyncio.run(post_csv(stack.gateway_url, lines, target, args.use_job))
