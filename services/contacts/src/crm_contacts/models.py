@@ -26,10 +26,8 @@ class Contact(SQLModel, table=True):
     """
 
     __tablename__ = "contact"
-    __table_args__ = (
-        sa.Index("ix_contact_name_id", "name", "id"),
-        sa.Index("ix_contact_staff_status", "assigned_staff_id", "status"),
-    )
+    # staff filters use ix_contact_staff_status (its first column serves them alone too)
+    __table_args__ = (sa.Index("ix_contact_staff_status", "assigned_staff_id", "status"),)
 
     id: str = Field(default_factory=_uuid, primary_key=True, max_length=36)
     kind: str = Field(max_length=16)
@@ -43,7 +41,7 @@ class Contact(SQLModel, table=True):
     customer_number: str | None = Field(default=None, max_length=64, unique=True)
     credit_hold: bool = False
     assignment_mode: str = Field(default="all", max_length=16)
-    assigned_staff_id: str | None = Field(default=None, max_length=36, index=True)
+    assigned_staff_id: str | None = Field(default=None, max_length=36)
     assigned_competence_id: str | None = Field(default=None, max_length=36, index=True)
     address: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     crm: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
