@@ -57,11 +57,10 @@ from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from crm_shared.db import Database
+from crm_shared.db import Database, dialect_insert
 from crm_shared.events import (
     CloudEvent,
     EventData,
@@ -229,8 +228,8 @@ class DatabaseDeduplicator:
             # transaction commits first; PostgreSQL waits for it) is not inserted and so
             # not returned. A lookup query first planned badly as the table grew (a scan
             # per batch: most of PostgreSQL's time behind an import).
-            insert = sqlite.insert if self._db.sqlite else postgresql.insert
-            stmt = insert(table).on_conflict_do_nothing().returning(table.c.event_id)
+            insert = dialect_insert(session, table).on_conflict_do_nothing()
+            stmt = insert.returning(table.c.event_id)
             new_ids: set[str] = set()
             for start in range(0, len(ids), _ID_CHUNK):
                 rows = [
@@ -372,10 +371,7 @@ class EventConsumer:
             await self._dead_letter(record, reason="malformed", error=str(exc))
             EVENTS_CONSUMED.labels(self.topic, "?", "malformed").inc()
             return None
-        handler = self._handlers.get(event.name or "")
-        if handler is None:
-            EVENTS_CONSUMED.labels(self.topic, event.type, "ignored").inc()
-            return None
+        handler = self._handlers[event.name or ""]  # the peek let only handled types by
         try:
             payload = event.payload()
         except ValidationError as exc:
@@ -393,17 +389,15 @@ class EventConsumer:
 
         async def effect(session: AsyncSession, fresh: Sequence[bool]) -> None:
             for run in _runs(items, fresh):
-                running[:] = [run[0]]
+                # a failed run of several is no one event's fault: none is blamed
+                running[:] = run if len(run) == 1 else []
                 handler = items[run[0]].handler
-                if isinstance(handler, Bulk) and len(run) > 1:
-                    running.clear()  # a failure here is not one event's: none is blamed
+                if isinstance(handler, Bulk):
                     await session.flush()
                     await handler.handler([items[index].delivery(session) for index in run])
                     session.expire_all()
                 else:
-                    for index in run:
-                        running[:] = [index]
-                        await items[index].apply(session)
+                    await items[run[0]].apply(session)  # a run of its own
             running.clear()
 
         started = time.perf_counter()

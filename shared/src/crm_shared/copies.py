@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_shared.db import dialect_insert
 
 
 def newest_rows(
@@ -57,8 +58,7 @@ async def keep_newest(
     newest = newest_rows(rows, key=key, version=version, replace_equal=replace_equal)
     if not newest:
         return
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    stmt = dialect_insert(session, table)
     stored, incoming = table.c[version], stmt.excluded[version]
     newer = stored <= incoming if replace_equal else stored < incoming
     stmt = stmt.on_conflict_do_update(

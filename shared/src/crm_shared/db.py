@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +26,13 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import SQLModel
 
 OUTBOX_DIRTY = "crm_outbox_dirty"
+
+
+def dialect_insert(session: AsyncSession, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` with the dialect's ``ON CONFLICT`` clauses (PostgreSQL's or SQLite's)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

@@ -25,13 +25,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from crm_campaigns.crm_schemas import CrmSettingsData
 from crm_campaigns.crm_settings import load_settings
 from crm_campaigns.models import DashboardCode, Opportunity, OpportunityFact
+from crm_shared.db import dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class CodeBook:
         for start in range(0, len(new), _CHUNK):
             rows = [{"field": f, "value": v} for f, v in new[start : start + _CHUNK]]
             inserted = await session.execute(
-                _insert(session, CODE)
+                dialect_insert(session, CODE)
                 .values(rows)
                 .on_conflict_do_nothing()
                 .returning(CODE.c.code, CODE.c.field, CODE.c.value)
@@ -172,12 +172,6 @@ class CodeBook:
         found = await self._select(session, CODE.c.code, missing)
         decoded.update({c: v for (_, v), c in found.items()})
         return decoded
-
-
-def _insert(session: AsyncSession, table: sa.Table) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 def revenue_group_index(settings: CrmSettingsData, cents: int) -> int | None:
