@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from crm_campaigns.facts import sync_facts
 from crm_campaigns.models import Campaign, CampaignMember, ContactCopy, Opportunity
+from crm_shared.db import table_of
 
 
 class ContactRepository:
@@ -100,7 +101,7 @@ def org_of(contact: ContactCopy) -> str:
 
 async def with_opportunities(session: AsyncSession, contact_ids: Sequence[str]) -> list[str]:
     """Those of ``contact_ids`` that are some opportunity's contact or company, in order."""
-    opp = Opportunity.__table__  # type: ignore[attr-defined]
+    opp = table_of(Opportunity)
     ids = list(dict.fromkeys(contact_ids))
     found = await session.scalars(
         sa.union(
