@@ -209,7 +209,7 @@ async def run(args: argparse.Namespace, bootstrap: str, server_url: str, redis_u
         label = "per event (batch_size=1)" if size == 1 else f"batch_size={size}"
         print(
             f"{label:<28} {rate:>9,.0f} events/s ({result['seconds']:.2f} s, "
-            f"{result['cpu'] / args.events * 1000:.2f} CPU s per 1,000 events, "
+            f"{result['cpu'] / args.events * 1000:.3f} CPU s per 1,000 events, "
             f"{raw_seconds / result['seconds'] * 100:.1f} % of raw)  "
             f"load {before} -> {load()}"
         )

@@ -6,8 +6,9 @@ topic:
 
 1. reads each record's event type and skips the types it has no handler for (other
    groups' business: this group neither parses nor dead-letters them);
-2. parses the rest as CloudEvents; a body that is not one, or a payload that breaks its
-   schema, goes to ``<topic>.dlq`` at once and the others go on;
+2. parses the rest as CloudEvents, envelope and typed payload in one pass; a body that
+   is not one, or a payload that breaks its schema, goes to ``<topic>.dlq`` at once and
+   the others go on;
 3. applies the rest through a deduplicator that records the event ids together with the
    effects and skips ids already recorded (or seen earlier in the same batch). In the
    service's database that is **one transaction per batch**: one insert of the ids that
@@ -68,6 +69,8 @@ from crm_shared.events import (
     dead_letter_topic,
     event_type,
     parse_cloudevent,
+    parse_typed,
+    registered_events,
     utcnow,
 )
 from crm_shared.kafka import EventProducer, Headers
@@ -322,8 +325,11 @@ class EventConsumer:
     ) -> None:
         self.topic = topic
         self.group_id = group_id
-        self._handlers = dict(handlers)
-        self._handled_types = {event_type(name) for name in handlers}
+        classes = registered_events()
+        self._handled = {
+            event_type(name): (handler, classes.get(name)) for name, handler in handlers.items()
+        }
+        """Handler and payload class by CloudEvent type."""
         self._dedupe = dedupe
         self._producer = producer
         self._max_attempts = max(1, max_attempts)
@@ -362,16 +368,24 @@ class EventConsumer:
             peeked: str | None = _TypeOnly.model_validate_json(body).type
         except ValidationError:
             peeked = None  # not even a type: the full parse below dead-letters it
-        if peeked is not None and peeked not in self._handled_types:
+        if peeked is not None and peeked not in self._handled:
             EVENTS_CONSUMED.labels(self.topic, peeked, "ignored").inc()
             return None
+        handler, cls = self._handled.get(peeked or "", (None, None))
+        if handler is not None and cls is not None:
+            try:
+                event = parse_typed(body, cls)  # envelope and payload in one pass
+            except ValidationError:
+                pass  # the two steps below say which part is broken
+            else:
+                return _Pending(record, event, event.payload(), handler)
         try:
             event = parse_cloudevent(body)
         except MalformedEventError as exc:
             await self._dead_letter(record, reason="malformed", error=str(exc))
             EVENTS_CONSUMED.labels(self.topic, "?", "malformed").inc()
             return None
-        handler = self._handlers[event.name or ""]  # the peek let only handled types by
+        handler = self._handled[event.type][0]  # the peek let only handled types by
         try:
             payload = event.payload()
         except ValidationError as exc:

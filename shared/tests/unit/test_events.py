@@ -34,6 +34,7 @@ from crm_shared.events import (
     event_type,
     make_event,
     parse_cloudevent,
+    parse_typed,
     registered_events,
     uuid5_str,
 )
@@ -163,6 +164,29 @@ def test_bytes_are_readable_by_the_official_cloudevents_sdk() -> None:
 def test_parse_accepts_unknown_extension_attributes() -> None:
     body = json.dumps(valid_body(traceparent="00-abc-def-01")).encode()
     assert parse_cloudevent(body).model_extra == {"traceparent": "00-abc-def-01"}
+
+
+def test_parse_typed_reads_envelope_and_payload_in_one_pass() -> None:
+    original = make_event(interaction(), source="/crm/interactions")
+    body = json.dumps({**json.loads(original.to_bytes()), "traceparent": "00-abc-def-01"})
+
+    typed = parse_typed(body.encode(), InteractionLogged)
+    untyped = parse_cloudevent(body.encode())
+    assert isinstance(typed, CloudEvent)
+    assert isinstance(typed.data, InteractionLogged)
+    assert typed.payload() is typed.data
+    assert typed.payload() == untyped.payload() == interaction()
+    assert typed.model_dump(exclude={"data"}) == untyped.model_dump(exclude={"data"})
+    assert typed.model_extra == {"traceparent": "00-abc-def-01"}
+    assert parse_cloudevent(typed.to_bytes()).payload() == interaction()
+
+
+def test_parse_typed_rejects_a_payload_that_breaks_its_schema() -> None:
+    body = json.dumps(valid_body(data={"contact_id": 42})).encode()
+    with pytest.raises(ValidationError):
+        parse_typed(body, ContactDeleted)
+    with pytest.raises(ValidationError):  # and an envelope that breaks the envelope's
+        parse_typed(json.dumps(valid_body(specversion="0.3")).encode(), ContactDeleted)
 
 
 # --- malformed input -----------------------------------------------------------------------
