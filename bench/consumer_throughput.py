@@ -45,10 +45,11 @@ from crm_dev.testing import create_database
 from crm_shared import migrations
 from crm_shared.consumer import register_consumers
 from crm_shared.db import Database
-from crm_shared.events import ContactCreated, Topic, make_event
+from crm_shared.events import ContactCreated, Topic, event_type, make_event
 from crm_shared.kafka import EventProducer, cloudevent_headers, create_broker, ensure_topics
 from crm_shared.outbox import Outbox
-from crm_shared.service import ConsumersFactory, Runtime
+from crm_shared.service import ConsumersFactory, Runtime, tune_gc
+from crm_shared.settings import ServiceSettings
 
 
 def load() -> str:
@@ -155,9 +156,10 @@ async def consume(
     consumer.group_id = f"bench-{uuid.uuid4().hex[:8]}"
     consumer.batch_size = batch_size
     if args.handler == "noop":  # the consumer's own cost: parse, dedup, commit; no effect
-        consumer._handlers = {"ContactCreated": _noop}
+        consumer._handled = {event_type("ContactCreated"): (_noop, ContactCreated)}
     broker = create_broker(bootstrap, client_id=consumer.group_id)
     register_consumers(broker, [consumer])
+    tune_gc(ServiceSettings().gc_threshold)  # as the service does once it is up
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     profile = cProfile.Profile() if args.profile else None

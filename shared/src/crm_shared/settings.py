@@ -8,10 +8,10 @@ real server addresses.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "crm-dev-secret-change-me-0123456789abcdef"  # noqa: S105 - dev only, refused in prod
 
@@ -53,6 +53,11 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(
         default=200, ge=1, validation_alias=_system("CRM_CONSUMER_BATCH_SIZE")
     )
+    # The cyclic garbage collector's thresholds (generations 0, 1, 2) once the service is
+    # up, as "50000,20,100"; Python's own are 700,10,10. See crm_shared.service.tune_gc.
+    gc_threshold: Annotated[tuple[int, int, int], NoDecode] = Field(
+        default=(50_000, 20, 100), validation_alias=_system("CRM_GC_THRESHOLD")
+    )
     # Fault injection for the crash tests only: hold an effect this long at a point where
     # a crash must not lose or repeat anything, so a test can SIGKILL the process there.
     fault_hold_after_commit_seconds: float = Field(
@@ -61,6 +66,20 @@ class ServiceSettings(BaseSettings):
     fault_hold_before_ack_seconds: float = Field(
         default=0.0, validation_alias=_system("CRM_FAULT_HOLD_BEFORE_ACK_SECONDS")
     )
+
+    @field_validator("gc_threshold", mode="before")
+    @classmethod
+    def _thresholds(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(","))
+        return value
+
+    @field_validator("gc_threshold")
+    @classmethod
+    def _positive_gen0(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(value) < 1:
+            raise ValueError("three whole numbers of at least 1, e.g. 50000,20,100")
+        return value
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> Self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
+from crm_shared.service import tune_gc
 from crm_shared.settings import DEV_JWT_SECRET, ServiceSettings
 
 PROD_SECRET = "a-real-production-secret-of-enough-length-42"
@@ -183,3 +185,31 @@ def test_invalid_values_are_refused(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError):
         FooSettings()
+
+
+def test_gc_thresholds_default_and_read_from_the_system_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert FooSettings().gc_threshold == (50_000, 20, 100)
+    monkeypatch.setenv("CRM_GC_THRESHOLD", "700, 10,10")
+    assert FooSettings().gc_threshold == (700, 10, 10)
+
+
+@pytest.mark.parametrize("value", ["0,10,10", "700,10", "700,10,10,10", "many,10,10", ""])
+def test_gc_thresholds_refuse_what_is_not_three_positive_numbers(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("CRM_GC_THRESHOLD", value)
+    with pytest.raises(ValidationError, match="CRM_GC_THRESHOLD"):
+        FooSettings()
+
+
+def test_tune_gc_freezes_what_exists_and_sets_the_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_gc((12_345, 6, 78))
+        assert gc.get_threshold() == (12_345, 6, 78)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
