@@ -58,10 +58,11 @@ from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from crm_shared.db import Database, dialect_insert
+from crm_shared.db import Database, dialect_insert, unnest_insert
 from crm_shared.events import (
     CloudEvent,
     EventData,
@@ -231,15 +232,25 @@ class DatabaseDeduplicator:
             # transaction commits first; PostgreSQL waits for it) is not inserted and so
             # not returned. A lookup query first planned badly as the table grew (a scan
             # per batch: most of PostgreSQL's time behind an import).
-            insert = dialect_insert(session, table).on_conflict_do_nothing()
-            stmt = insert.returning(table.c.event_id)
-            new_ids: set[str] = set()
-            for start in range(0, len(ids), _ID_CHUNK):
-                rows = [
-                    {"consumer": consumer, "event_id": event_id, "processed_at": now}
-                    for event_id in ids[start : start + _ID_CHUNK]
+            stmt: postgresql.Insert | sqlite.Insert
+            params: list[Any]
+            if session.get_bind().dialect.name == "postgresql":  # one array parameter
+                same = {"consumer": consumer, "processed_at": now}
+                stmt = unnest_insert(table, ["event_id"], same)
+                params = [{"event_id": ids}]
+            else:  # rows of bound values, within SQLite's limit
+                stmt = dialect_insert(session, table)
+                params = [
+                    [
+                        {"consumer": consumer, "event_id": event_id, "processed_at": now}
+                        for event_id in ids[start : start + _ID_CHUNK]
+                    ]
+                    for start in range(0, len(ids), _ID_CHUNK)
                 ]
-                new_ids.update((await session.scalars(stmt, rows)).all())
+            insert = stmt.on_conflict_do_nothing().returning(table.c.event_id)
+            new_ids: set[str] = set()
+            for chunk in params:
+                new_ids.update((await session.scalars(insert, chunk)).all())
             fresh: list[bool] = []
             for event in events:
                 fresh.append(event.id in new_ids)

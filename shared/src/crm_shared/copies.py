@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared.db import dialect_insert
+from crm_shared.db import dialect_insert, unnest_insert
 
 
 def newest_rows(
@@ -50,20 +50,26 @@ async def keep_newest(
     """Insert each row, or update the stored one if the row's version is newer (or equal,
     with ``replace_equal``) and the stored row is not ``frozen`` (a tombstone).
 
-    ``rows`` must all have the same columns, every column the copy keeps. One statement
-    (an executemany of ``INSERT … ON CONFLICT … DO UPDATE … WHERE``) on PostgreSQL and
-    SQLite. It bypasses the session's objects: a caller that loaded copies through the
+    ``rows`` must all have the same columns, every column the copy keeps. One statement:
+    ``INSERT … SELECT FROM unnest(…) ON CONFLICT … DO UPDATE … WHERE`` on PostgreSQL
+    (:func:`crm_shared.db.unnest_insert`), an executemany of the same upsert on SQLite.
+    It bypasses the session's objects: a caller that loaded copies through the
     ORM expires them afterwards (:class:`crm_shared.consumer.Bulk` does).
     """
     newest = newest_rows(rows, key=key, version=version, replace_equal=replace_equal)
     if not newest:
         return
-    stmt = dialect_insert(session, table)
+    names = list(newest[0])
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = unnest_insert(table, names) if postgres else dialect_insert(session, table)
     stored, incoming = table.c[version], stmt.excluded[version]
     newer = stored <= incoming if replace_equal else stored < incoming
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[key]],
-        set_={name: stmt.excluded[name] for name in newest[0] if name != key},
+        set_={name: stmt.excluded[name] for name in names if name != key},
         where=newer if frozen is None else sa.and_(newer, sa.not_(frozen)),
     )
-    await session.execute(stmt, [dict(row) for row in newest])
+    if postgres:  # one statement for the run, a list of values per column
+        await session.execute(stmt, {name: [row[name] for row in newest] for name in names})
+    else:
+        await session.execute(stmt, [dict(row) for row in newest])

@@ -21,7 +21,7 @@ from crm_history.models import (
     JobSelection,
     TimelineItem,
 )
-from crm_shared.db import OUTBOX_DIRTY, table_of
+from crm_shared.db import OUTBOX_DIRTY, table_of, unnest_insert
 from crm_shared.events import EventData, make_event
 from crm_shared.outbox import OutboxMessage
 
@@ -83,17 +83,7 @@ class HistoryRepository:
             if rows:
                 await self.session.execute(stmt, rows)
             return
-        arrays = [sa.bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in names]
-        source = sa.func.unnest(*arrays).table_valued(*names).render_derived()
-        shared = [
-            sa.cast(
-                sa.bindparam(f"same_{name}", value, type_=table.c[name].type), table.c[name].type
-            )
-            for name, value in same.items()
-        ]
-        pg_stmt = postgresql.insert(table).from_select(
-            [*names, *same], sa.select(*source.c, *shared)
-        )
+        pg_stmt = unnest_insert(table, names, same)
         if ignore_duplicates:
             pg_stmt = pg_stmt.on_conflict_do_nothing()
         await self.session.execute(
