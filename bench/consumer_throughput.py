@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from crm_dev.servers import LocalServers
+from crm_dev.servers import LocalServers, tree_cpu_seconds
 from crm_dev.testing import create_database
 from crm_shared import migrations
 from crm_shared.consumer import register_consumers
@@ -172,6 +172,7 @@ async def consume(
             await asyncio.sleep(0.01)
         started = time.perf_counter()
         cpu = time.process_time()
+        pg_cpu = tree_cpu_seconds(args.postgres_pid)
         if profile is not None:
             profile.enable()
         while await committed(admin, consumer.group_id, topic) < args.events:  # noqa: ASYNC110
@@ -181,13 +182,14 @@ async def consume(
             profile.dump_stats(f"{args.profile}.{batch_size}")
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
+        pg_cpu = tree_cpu_seconds(args.postgres_pid) - pg_cpu
     finally:
         await broker.stop()
         await admin.close()
         await producer.stop()
         await db.dispose()
         await redis.aclose()
-    return {"seconds": seconds, "cpu": cpu}
+    return {"seconds": seconds, "cpu": cpu, "pg_cpu": pg_cpu}
 
 
 async def run(args: argparse.Namespace, bootstrap: str, server_url: str, redis_url: str) -> None:
@@ -209,9 +211,14 @@ async def run(args: argparse.Namespace, bootstrap: str, server_url: str, redis_u
         result = await consume(args, bootstrap, server_url, redis_url, topic, size)
         rate = args.events / result["seconds"]
         label = "per event (batch_size=1)" if size == 1 else f"batch_size={size}"
+        postgres = (
+            f" + PostgreSQL {result['pg_cpu'] / args.events * 1000:.3f}"
+            if args.postgres_pid
+            else ""
+        )
         print(
             f"{label:<28} {rate:>9,.0f} events/s ({result['seconds']:.2f} s, "
-            f"{result['cpu'] / args.events * 1000:.3f} CPU s per 1,000 events, "
+            f"{result['cpu'] / args.events * 1000:.3f} CPU s per 1,000 events{postgres}, "
             f"{raw_seconds / result['seconds'] * 100:.1f} % of raw)  "
             f"load {before} -> {load()}"
         )
@@ -242,7 +249,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with LocalServers() as servers:
-        asyncio.run(run(args, servers.kafka(), servers.postgres(), servers.redis()))
+        kafka, postgres, redis = servers.kafka(), servers.postgres(), servers.redis()
+        args.postgres_pid = servers.postgres_pid
+        asyncio.run(run(args, kafka, postgres, redis))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, free_port
+from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, free_port, tree_cpu_seconds
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testing import create_database
 from crm_shared.events import Topic
@@ -59,32 +59,6 @@ def csv_lines(rows: int, tag: str) -> list[str]:
         f"person,Import {tag} {i},kunde{i}@{tag}.example,+49 30 {i:07d},de,{tag}-{i},Neu,A;B\n"
         for i in range(rows)
     ]
-
-
-def tree_cpu_seconds(pid: int | None) -> float:
-    """CPU time of a process and its live descendants, plus that of its reaped children
-    (PostgreSQL runs a process per connection)."""
-    if pid is None:
-        return 0.0
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-    children: dict[int, list[int]] = {}
-    for child, fields in stats.items():
-        children.setdefault(int(fields[1]), []).append(child)
-    if pid not in stats:
-        return 0.0
-    ticks = int(stats[pid][13]) + int(stats[pid][14])  # reaped children (cutime, cstime)
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        ticks += int(stats[current][11]) + int(stats[current][12])
-        todo.extend(children.get(current, ()))
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def post_csv(

@@ -511,6 +511,32 @@ class SmtpSink:
             self.proc.stop()
 
 
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU time of a process and its live descendants, plus that of its reaped children
+    (PostgreSQL runs a process per connection)."""
+    if pid is None:
+        return 0.0
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    children: dict[int, list[int]] = {}
+    for child, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(child)
+    if pid not in stats:
+        return 0.0
+    ticks = int(stats[pid][13]) + int(stats[pid][14])  # reaped children (cutime, cstime)
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        ticks += int(stats[current][11]) + int(stats[current][12])
+        todo.extend(children.get(current, ()))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 _Server = TypeVar("_Server", "KafkaServer", "RedisServer", "PostgresServer")
 
 
@@ -541,6 +567,15 @@ class LocalServers(contextlib.AbstractContextManager["LocalServers"]):
         """The SQLAlchemy URL of a PostgreSQL server's ``postgres`` database."""
         named = os.environ.get("CRM_TEST_POSTGRES_URL")
         return named or self._start(PostgresServer(self.root / "postgres")).url
+
+    @property
+    def postgres_pid(self) -> int | None:
+        """The PostgreSQL server process this started (None for a named server), for
+        :func:`tree_cpu_seconds`."""
+        for server in self._started:
+            if isinstance(server, PostgresServer) and server.proc and server.proc.process:
+                return server.proc.process.pid
+        return None
 
     def __exit__(self, *exc: object) -> None:
         for server in reversed(self._started):

@@ -41,6 +41,7 @@ event and the service's unit of work.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -58,11 +59,11 @@ from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from crm_shared.db import Database, dialect_insert, unnest_insert
+from crm_shared.db import Database, unnest_insert
 from crm_shared.events import (
     CloudEvent,
     EventData,
@@ -224,7 +225,6 @@ class DatabaseDeduplicator:
     async def run_batch(
         self, consumer: str, events: Sequence[CloudEvent], effect: BatchEffect
     ) -> list[bool]:
-        table = _processed_table()
         ids = list(dict.fromkeys(event.id for event in events))
         now = utcnow()
         async with self._db.unit_of_work() as session:
@@ -232,14 +232,11 @@ class DatabaseDeduplicator:
             # transaction commits first; PostgreSQL waits for it) is not inserted and so
             # not returned. A lookup query first planned badly as the table grew (a scan
             # per batch: most of PostgreSQL's time behind an import).
-            stmt: postgresql.Insert | sqlite.Insert
+            postgres = session.get_bind().dialect.name == "postgresql"
             params: list[Any]
-            if session.get_bind().dialect.name == "postgresql":  # one array parameter
-                same = {"consumer": consumer, "processed_at": now}
-                stmt = unnest_insert(table, ["event_id"], same)
-                params = [{"event_id": ids}]
+            if postgres:  # one array parameter
+                params = [{"event_id": ids, "consumer": consumer, "processed_at": now}]
             else:  # rows of bound values, within SQLite's limit
-                stmt = dialect_insert(session, table)
                 params = [
                     [
                         {"consumer": consumer, "event_id": event_id, "processed_at": now}
@@ -247,7 +244,7 @@ class DatabaseDeduplicator:
                     ]
                     for start in range(0, len(ids), _ID_CHUNK)
                 ]
-            insert = stmt.on_conflict_do_nothing().returning(table.c.event_id)
+            insert = _record_ids(postgres)
             new_ids: set[str] = set()
             for chunk in params:
                 new_ids.update((await session.scalars(insert, chunk)).all())
@@ -258,6 +255,18 @@ class DatabaseDeduplicator:
             if any(fresh):
                 await effect(session, fresh)
             return fresh
+
+
+@functools.cache
+def _record_ids(postgres: bool) -> sa.Insert:
+    """Insert event ids, skip those already there, return the ones inserted."""
+    table = _processed_table()
+    stmt = (
+        unnest_insert(table, ("event_id",), ("consumer", "processed_at"))
+        if postgres
+        else sqlite.insert(table)
+    )
+    return stmt.on_conflict_do_nothing().returning(table.c.event_id)
 
 
 class RedisDeduplicator:

@@ -11,13 +11,15 @@ one by one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared.db import dialect_insert, unnest_insert
+from crm_shared.db import unnest_insert
 
 
 def newest_rows(
@@ -45,10 +47,11 @@ async def keep_newest(
     key: str = "contact_id",
     version: str = "version",
     replace_equal: bool = False,
-    frozen: sa.ColumnElement[bool] | None = None,
+    tombstone: tuple[str, Any] | None = None,
 ) -> None:
     """Insert each row, or update the stored one if the row's version is newer (or equal,
-    with ``replace_equal``) and the stored row is not ``frozen`` (a tombstone).
+    with ``replace_equal``) and the stored row is not a ``tombstone`` (``(column,
+    value)``: a stored row with that value stays as it is).
 
     ``rows`` must all have the same columns, every column the copy keeps. One statement:
     ``INSERT … SELECT FROM unnest(…) ON CONFLICT … DO UPDATE … WHERE`` on PostgreSQL
@@ -59,17 +62,34 @@ async def keep_newest(
     newest = newest_rows(rows, key=key, version=version, replace_equal=replace_equal)
     if not newest:
         return
-    names = list(newest[0])
+    names = tuple(newest[0])
     postgres = session.get_bind().dialect.name == "postgresql"
-    stmt = unnest_insert(table, names) if postgres else dialect_insert(session, table)
-    stored, incoming = table.c[version], stmt.excluded[version]
-    newer = stored <= incoming if replace_equal else stored < incoming
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c[key]],
-        set_={name: stmt.excluded[name] for name in names if name != key},
-        where=newer if frozen is None else sa.and_(newer, sa.not_(frozen)),
-    )
+    stmt = _upsert(table, names, key, version, replace_equal, tombstone, postgres)
     if postgres:  # one statement for the run, a list of values per column
         await session.execute(stmt, {name: [row[name] for row in newest] for name in names})
     else:
         await session.execute(stmt, [dict(row) for row in newest])
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert(
+    table: sa.Table,
+    names: tuple[str, ...],
+    key: str,
+    version: str,
+    replace_equal: bool,
+    tombstone: tuple[str, Any] | None,
+    postgres: bool,
+) -> sa.Insert:
+    """The statement of :func:`keep_newest`, built once per copy table and shape."""
+    stmt = unnest_insert(table, names) if postgres else sqlite.insert(table)
+    stored, incoming = table.c[version], stmt.excluded[version]
+    newer = stored <= incoming if replace_equal else stored < incoming
+    if tombstone is not None:
+        column, value = tombstone
+        newer = sa.and_(newer, table.c[column] != value)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c[key]],
+        set_={name: stmt.excluded[name] for name in names if name != key},
+        where=newer,
+    )

@@ -77,7 +77,7 @@ async def test_a_run_keeps_what_one_by_one_keeps(copies: Database, replace_equal
     expected = one_by_one({r["contact_id"]: r for r in before}, run, replace_equal=replace_equal)
     async with copies.unit_of_work() as session:
         await keep_newest(
-            session, COPY, run, replace_equal=replace_equal, frozen=COPY.c.status == "deleted"
+            session, COPY, run, replace_equal=replace_equal, tombstone=("status", "deleted")
         )
     assert await stored(copies) == expected
     assert expected["b"]["name"] == ("Bernd auch" if replace_equal else "Bernd neu")

@@ -149,7 +149,7 @@ class CampaignService:
             }
             for snapshot in snapshots
         ]
-        await keep_newest(self.session, table, rows, frozen=table.c.status == DELETED)
+        await keep_newest(self.session, table, rows, tombstone=("status", DELETED))
         # a new contact has no opportunities yet: one query, usually empty (an import)
         ids = [snapshot.contact_id for snapshot in snapshots]
         for contact_id in await with_opportunities(self.session, ids):

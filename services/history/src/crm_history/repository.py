@@ -83,11 +83,11 @@ class HistoryRepository:
             if rows:
                 await self.session.execute(stmt, rows)
             return
-        pg_stmt = unnest_insert(table, names, same)
+        pg_stmt = unnest_insert(table, tuple(names), tuple(same))
         if ignore_duplicates:
             pg_stmt = pg_stmt.on_conflict_do_nothing()
         await self.session.execute(
-            pg_stmt, {name: list(values) for name, values in columns.items()}
+            pg_stmt, {**{name: list(values) for name, values in columns.items()}, **same}
         )
 
     def emit_many(
@@ -142,7 +142,7 @@ class HistoryRepository:
             found.update(
                 await self.session.scalars(
                     sa.select(table.c.contact_id).where(
-                        table.c.contact_id.in_(unique[start : start + _CHUNK]),
+                        self._among(table.c.contact_id, unique[start : start + _CHUNK]),
                         table.c.status == DELETED,
                     )
                 )

@@ -411,7 +411,7 @@ class HistoryService:
             }
             for _, snapshot in events
         ]
-        await keep_newest(self.session, table, rows, frozen=table.c.status == DELETED)
+        await keep_newest(self.session, table, rows, tombstone=("status", DELETED))
         items = [item for event, data in events if (item := timeline_item(event, data))]
         erased = await self.repo.erased([item.contact_id for item in items])
         rows = [item.row() for item in items if item.contact_id not in erased]

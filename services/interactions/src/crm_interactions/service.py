@@ -253,7 +253,7 @@ class InteractionService:
             }
             for snapshot in snapshots
         ]
-        await keep_newest(self.session, table, rows, frozen=table.c.status == DELETED)
+        await keep_newest(self.session, table, rows, tombstone=("status", DELETED))
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: a deleted contact leaves no personal data here, only a tombstone id."""
