@@ -63,8 +63,15 @@ class TopicTail:
         return [
             (t, e)
             for t, e in self.events
-            if e.name == name and all(e.data.get(k) == v for k, v in data.items())
+            if e.name == name and all(_json_data(e).get(k) == v for k, v in data.items())
         ]
+
+
+def _json_data(event: CloudEvent) -> dict[str, Any]:
+    """An event's data as JSON values (a dict already, unless parsed typed)."""
+    if isinstance(event.data, dict):
+        return event.data
+    return event.data.model_dump(mode="json")
 
 
 async def publish(bootstrap: str, *payloads: EventData) -> list[CloudEvent]:
