@@ -63,7 +63,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from crm_shared.db import Database, unnest_insert
+from crm_shared.db import Database, is_postgres, unnest_insert
 from crm_shared.events import (
     CloudEvent,
     EventData,
@@ -232,7 +232,7 @@ class DatabaseDeduplicator:
             # transaction commits first; PostgreSQL waits for it) is not inserted and so
             # not returned. A lookup query first planned badly as the table grew (a scan
             # per batch: most of PostgreSQL's time behind an import).
-            postgres = session.get_bind().dialect.name == "postgresql"
+            postgres = is_postgres(session)
             params: list[Any]
             if postgres:  # one array parameter
                 params = [{"event_id": ids, "consumer": consumer, "processed_at": now}]
@@ -388,10 +388,11 @@ class EventConsumer:
             peeked: str | None = _TypeOnly.model_validate_json(body).type
         except ValidationError:
             peeked = None  # not even a type: the full parse below dead-letters it
-        if peeked is not None and peeked not in self._handled:
+        handled = self._handled.get(peeked) if peeked is not None else None
+        if peeked is not None and handled is None:
             EVENTS_CONSUMED.labels(self.topic, peeked, "ignored").inc()
             return None
-        handler, cls = self._handled.get(peeked or "", (None, None))
+        handler, cls = handled or (None, None)
         if handler is not None and cls is not None:
             try:
                 event = parse_typed(body, cls)  # envelope and payload in one pass

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared.db import unnest_insert
+from crm_shared.db import is_postgres, unnest_insert
 
 
 def newest_rows(
@@ -63,7 +63,7 @@ async def keep_newest(
     if not newest:
         return
     names = tuple(newest[0])
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgres(session)
     stmt = _upsert(table, names, key, version, replace_equal, tombstone, postgres)
     if postgres:  # one statement for the run, a list of values per column
         await session.execute(stmt, {name: [row[name] for row in newest] for name in names})

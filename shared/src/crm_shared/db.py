@@ -29,11 +29,14 @@ from sqlmodel import SQLModel
 OUTBOX_DIRTY = "crm_outbox_dirty"
 
 
+def is_postgres(session: AsyncSession) -> bool:
+    """Whether the session talks to PostgreSQL (else SQLite, the embedded default)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def dialect_insert(session: AsyncSession, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` with the dialect's ``ON CONFLICT`` clauses (PostgreSQL's or SQLite's)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
 
 
 @functools.cache
