@@ -25,6 +25,25 @@ async def test_create_get_and_list(any_api: httpx.AsyncClient) -> None:
     assert campaign["id"] in [c["id"] for c in listed["items"]]
 
 
+async def test_list_of_one_contacts_campaigns(any_api: httpx.AsyncClient) -> None:
+    member_of = await create_campaign(any_api, name=f"Mitglied {uuid.uuid4().hex[:6]}")
+    other = await create_campaign(any_api)
+    retired = await create_campaign(any_api)
+    contact = await create_contact(any_api)
+    for campaign in (member_of, retired):
+        url = f"/api/campaigns/{campaign['id']}/members"
+        added = await any_api.post(url, json={"contact_ids": [contact["id"]]})
+        assert added.status_code == 200, added.text
+    await any_api.delete(f"/api/campaigns/{retired['id']}")
+
+    params = {"contact_id": contact["id"], "limit": 500}
+    listed = (await any_api.get("/api/campaigns", params=params)).json()["items"]
+    assert [c["id"] for c in listed] == [member_of["id"]]
+    every = await any_api.get("/api/campaigns", params={**params, "include_retired": "true"})
+    assert {c["id"] for c in every.json()["items"]} == {member_of["id"], retired["id"]}
+    assert other["id"] not in {c["id"] for c in every.json()["items"]}
+
+
 async def test_period_must_not_end_before_it_starts(any_api: httpx.AsyncClient) -> None:
     response = await any_api.post(
         "/api/campaigns",

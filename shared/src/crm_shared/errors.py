@@ -53,14 +53,17 @@ class Conflict(Problem):
 
 
 class Unprocessable(Problem):
-    """422 naming the field that is wrong."""
+    """422 naming the field that is wrong (``code``: a stable name of the rule, for
+    clients that word the message themselves)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, code: str | None = None) -> None:
+        error = {"field": field, "message": message}
+        extra: dict[str, Any] = {}
+        if code:
+            error["type"] = code
+            extra["code"] = code
         super().__init__(
-            422,
-            f"{field}: {message}",
-            title="Validation failed",
-            errors=[{"field": field, "message": message}],
+            422, f"{field}: {message}", title="Validation failed", errors=[error], **extra
         )
 
 
@@ -116,8 +119,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # "type" is pydantic's error kind (missing, string_too_long, ...): what a client
+        # needs to say the message in its own words and language
         errors = [
-            {"field": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
+            {
+                "field": _field_name(tuple(e.get("loc", ()))),
+                "message": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)

@@ -38,6 +38,8 @@ class ServiceSettings(BaseSettings):
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", validation_alias=_system("CRM_REDIS_URL")
     )
+    # The address people use to reach the gateway; every link in a mail starts with it.
+    public_url: str | None = Field(default=None, validation_alias=_system("CRM_PUBLIC_URL"))
     jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias=_system("CRM_JWT_SECRET"))
     log_level: str = Field(default="INFO", validation_alias=_system("CRM_LOG_LEVEL"))
     log_format: Literal["console", "json"] = Field(

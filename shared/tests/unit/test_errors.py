@@ -155,6 +155,9 @@ async def test_request_validation_lists_every_field(client: httpx.AsyncClient) -
     fields = {error["field"] for error in errors}
     assert fields == {"limit", "name", "age", "address.city", "address.zip"}
     assert all(error["message"] for error in errors)
+    kinds = {error["field"]: error["type"] for error in errors}
+    assert kinds["address.city"] == "missing"
+    assert kinds["limit"] == "greater_than_equal"
     detail = str(body["detail"])
     for field in fields:
         assert f"{field}: " in detail
@@ -162,7 +165,7 @@ async def test_request_validation_lists_every_field(client: httpx.AsyncClient) -
 
 async def test_missing_or_broken_body(client: httpx.AsyncClient) -> None:
     missing = assert_problem(await client.post("/contacts?limit=1"), 422)
-    assert missing["errors"] == [{"field": "body", "message": "Field required"}]
+    assert missing["errors"] == [{"field": "body", "message": "Field required", "type": "missing"}]
 
     broken = await client.post(
         "/contacts?limit=1", content=b"{oops", headers={"content-type": "application/json"}

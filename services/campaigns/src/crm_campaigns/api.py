@@ -39,6 +39,9 @@ async def list_campaigns(
     runtime: RuntimeDep,
     _: CurrentStaff,
     include_retired: bool = False,
+    contact_id: Annotated[
+        str | None, Query(max_length=36, description="only campaigns this contact is a member of")
+    ] = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> CampaignPage:
@@ -47,7 +50,9 @@ async def list_campaigns(
         name, ident = cursors.decode(cursor, 2)
         after = (str(name), str(ident))
     service = CampaignService(session, runtime.outbox)
-    rows = await service.repo.page(include_retired=include_retired, after=after, limit=limit + 1)
+    rows = await service.repo.page(
+        include_retired=include_retired, after=after, limit=limit + 1, contact_id=contact_id
+    )
     items = [campaign_public(row) for row in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return CampaignPage(

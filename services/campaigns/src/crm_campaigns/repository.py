@@ -46,9 +46,22 @@ class CampaignRepository:
         return {row.id: row for row in rows}
 
     async def page(
-        self, *, include_retired: bool, after: tuple[str, str] | None, limit: int
+        self,
+        *,
+        include_retired: bool,
+        after: tuple[str, str] | None,
+        limit: int,
+        contact_id: str | None = None,
     ) -> Sequence[Campaign]:
         query = select(Campaign)
+        if contact_id is not None:  # the campaigns this contact is a member of
+            query = query.join(
+                CampaignMember,
+                sa.and_(
+                    col(CampaignMember.campaign_id) == col(Campaign.id),
+                    col(CampaignMember.contact_id) == contact_id,
+                ),
+            )
         if not include_retired:
             query = query.where(col(Campaign.retired_at).is_(None))
         if after is not None:

@@ -136,7 +136,11 @@ class ContactService:
             return
         holder = await self.repo.by_customer_number(number)
         if holder is not None and holder.id != contact_id:
-            raise Conflict(f"customer number {number} is already used", field="customer_number")
+            raise Conflict(
+                f"customer number {number} is already used",
+                field="customer_number",
+                code="customer_number_taken",
+            )
 
     async def _ensure_company(self, company_id: str | None, contact_id: str | None) -> None:
         if company_id is None:
@@ -149,7 +153,11 @@ class ContactService:
         try:
             await self.session.flush()
         except IntegrityError as exc:  # a concurrent writer took the number first
-            raise Conflict("customer number is already used", field="customer_number") from exc
+            raise Conflict(
+                "customer number is already used",
+                field="customer_number",
+                code="customer_number_taken",
+            ) from exc
 
     async def check_assignment(self, assignment: Assignment) -> list[str]:
         """422 for an unknown staff member or competence; returns the staff to notify."""
@@ -284,6 +292,7 @@ class ContactService:
                 raise Conflict(
                     'changing a prospect (Interessent) to a customer (Kunde) needs "confirm": true',
                     field="confirm",
+                    code="confirmation_required",
                 )
         contact.status_before_archive = old if new == "archived" else None
         contact.status = new

@@ -45,9 +45,10 @@ async def token(
     return TokenResponse(access_token=access, expires_in=ttl)
 
 
-@router.get("/api/me")
-async def me(staff: CurrentStaff) -> dict[str, Any]:
-    return staff.model_dump()
+@router.get("/api/me", response_model=StaffPublic)
+async def me(staff: CurrentStaff, staff_service: StaffServiceDep) -> StaffPublic:
+    """The signed-in staff member, in the shape of ``/api/staff`` items."""
+    return StaffPublic.model_validate((await staff_service.signed_in(staff)).model_dump())
 
 
 @router.get("/api/staff", response_model=StaffPage)
@@ -118,13 +119,4 @@ async def dev_mail(request: Request, format: str = "html") -> Response:
     return HTMLResponse(
         "<!doctype html><html lang='de'><meta charset='utf-8'><title>Postausgang (dev)</title>"
         f"<h1>Postausgang / Outbox (dev) — {len(mails)}</h1>{rows or empty}</html>"
-    )
-
-
-@dev_router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def home() -> str:
-    return (
-        "<!doctype html><html lang='de'><meta charset='utf-8'><title>CRM</title>"
-        "<h1>CRM</h1><p>API: <a href='/docs'>/docs</a> · Postausgang (dev): "
-        "<a href='/dev/mail'>/dev/mail</a></p></html>"
     )

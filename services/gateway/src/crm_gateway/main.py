@@ -10,10 +10,12 @@ from fastapi import FastAPI
 
 from crm_gateway.api import dev_router, router
 from crm_gateway.proxy import router as proxy_router
+from crm_gateway.sessions import SessionStore
 from crm_gateway.settings import Settings
 from crm_gateway.staff import StaffService
 from crm_gateway.stream import NotificationHub
 from crm_gateway.stream import router as stream_router
+from crm_gateway.ui import install_ui, start_ui
 from crm_shared.service import Runtime, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,12 +45,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = NotificationHub(runtime.redis_client)
         await hub.start()
         runtime.state["hub"] = hub
+        sessions = SessionStore(runtime.redis_client)
+        app.state.sessions = sessions
+        runtime.state["ui"] = start_ui(
+            app,
+            sessions,
+            token_ttl_seconds=settings.token_ttl_minutes * 60,
+            secure_cookies=settings.public_address.startswith("https://"),
+        )
 
     async def stop(runtime: Runtime) -> None:
+        await runtime.state["ui"].client.aclose()
         await runtime.state["hub"].stop()
         await runtime.state["http"].aclose()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="CRM gateway",
         # the stream route is matched before the proxy's catch-all /api/{rest:path}
@@ -58,3 +69,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_stop=[stop],
         uses_redis=True,
     )
+    install_ui(app)
+    return app

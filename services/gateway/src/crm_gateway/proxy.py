@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from crm_gateway.sessions import browser_token
 from crm_gateway.settings import Settings
-from crm_shared.auth import current_staff
+from crm_shared.auth import current_staff, decode_token
 from crm_shared.errors import Problem
 
 # Most specific first: a contact's history and timeline belong to the history service.
@@ -80,6 +81,18 @@ def owner_of(path: str) -> str | None:
     return None
 
 
+async def check_caller(request: Request, headers: dict[str, str]) -> None:
+    """401/403 unless the caller is a staff member who may use the CRM: by the bearer
+    token, or (reading only) by the browser's session, whose token then goes upstream."""
+    if "authorization" not in headers and (token := await browser_token(request)):
+        claims = decode_token(token, request.app.state.settings.jwt_secret)
+        if not claims.may_use_crm:
+            raise Problem(403, "the CRM needs the role crm_user or admin")
+        headers["authorization"] = f"Bearer {token}"
+        return
+    current_staff(request)
+
+
 @router.api_route(
     "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
@@ -94,14 +107,15 @@ async def proxy(request: Request, rest: str) -> Response:
     urls: dict[str, str] = request.app.state.settings.service_urls()
     if service is None or service not in urls:
         raise Problem(404, f"no API at {path}")
+    headers = {k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k))}
     if not path.startswith(PUBLIC_PREFIXES):
-        current_staff(request)  # 401/403 at the door
+        await check_caller(request, headers)  # 401/403 at the door
     client: httpx.AsyncClient = request.app.state.runtime.state["http"]
     upstream = client.build_request(
         request.method,
         urls[service] + path,
         params=request.query_params,
-        headers={k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k))},
+        headers=headers,
         content=request.stream(),
         timeout=upstream_timeout(request.method, path, request.app.state.settings),
     )

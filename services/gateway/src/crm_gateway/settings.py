@@ -45,6 +45,11 @@ class Settings(ServiceSettings):
             raise ValueError("CRM_ADMIN_PASSWORD must be set outside dev")
         return self
 
+    @property
+    def public_address(self) -> str:
+        """Where people reach the gateway (``CRM_PUBLIC_URL``, else its own address)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
     def service_urls(self) -> dict[str, str]:
         """The services this gateway routes to (those with a URL)."""
         urls = {name: getattr(self, f"{name}_url") for name in SERVICES}

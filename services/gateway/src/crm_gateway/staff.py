@@ -72,6 +72,13 @@ class StaffService:
         self.outbox.emit(self.session, staff_event(staff, StaffCreated))
         return staff
 
+    async def signed_in(self, claims: StaffClaims) -> Staff:
+        """The staff member a token names; 401 when they are gone or deactivated."""
+        staff = await self.session.get(Staff, claims.staff_id)
+        if staff is None or not staff.active:
+            raise Unauthorized("this staff member can no longer sign in")
+        return staff
+
     async def list(self) -> Sequence[Staff]:
         return (await self.session.scalars(select(Staff).order_by(col(Staff.name)))).all()
 

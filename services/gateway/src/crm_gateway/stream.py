@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from crm_gateway.sessions import browser_token
 from crm_shared.auth import StaffClaims, current_staff, decode_token
 from crm_shared.errors import Problem
 
@@ -93,8 +94,11 @@ class NotificationHub:
                 log.warning("a slow notification stream dropped a message")
 
 
-def _stream_staff(request: Request, access_token: str | None) -> StaffClaims:
-    """The bearer token, or ``?access_token=`` (browsers' EventSource sends no header)."""
+async def _stream_staff(request: Request, access_token: str | None) -> StaffClaims:
+    """The bearer token, the browser's staff session (the pages' EventSource sends its
+    cookie), or ``?access_token=`` (other browser clients: EventSource sends no header)."""
+    if not request.headers.get("authorization") and not access_token:
+        access_token = await browser_token(request)
     if request.headers.get("authorization") or not access_token:
         return current_staff(request)
     claims = decode_token(access_token, request.app.state.settings.jwt_secret)
@@ -108,7 +112,7 @@ async def notification_stream(
     request: Request, access_token: str | None = None
 ) -> EventSourceResponse:
     """Your notifications as they are stored, as server-sent events (``notification``)."""
-    staff = _stream_staff(request, access_token)
+    staff = await _stream_staff(request, access_token)
     hub: NotificationHub = request.app.state.runtime.state["hub"]
 
     async def events() -> AsyncIterator[ServerSentEvent]:

@@ -107,6 +107,7 @@ class InteractionService:
                 "kind",
                 f"an {data.kind} interaction emails the customer with your address "
                 "as reply-to, and your staff record has no email address",
+                code="recorder_without_email",
             )
         reply_to = str(data.reply_to) if data.reply_to else recorder.email or staff.email
         interaction = Interaction(

@@ -1,0 +1,168 @@
+// The little behaviour the pages need beyond htmx: dialogs, the selection bar, the
+// advanced-filter toggle and the live notification count. No inline scripts (the CSP
+// forbids them) and no UI texts here: texts come from data-* attributes of the page.
+"use strict";
+
+(function () {
+  function each(root, selector, fn) {
+    Array.prototype.forEach.call(root.querySelectorAll(selector), fn);
+  }
+
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 50);
+  }
+
+  function format(template, values) {
+    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) {
+      return values[key] === undefined ? "" : String(values[key]);
+    });
+  }
+
+  // Dialogs: <button data-dialog="id"> opens <dialog id>; [data-close] closes it. A modal
+  // <dialog> keeps focus inside and closes with Escape by itself; focus goes back to the
+  // button that opened it.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-dialog"));
+      if (dialog && typeof dialog.showModal === "function") {
+        event.preventDefault();
+        dialog.returnFocusTo = opener;
+        if (dialog.open) dialog.close();
+        dialog.showModal();
+        var first = dialog.querySelector("[autofocus], input:not([type=hidden]), select, textarea, button");
+        if (first) first.focus();
+      }
+      return;
+    }
+    var closer = event.target.closest("[data-close]");
+    if (closer) {
+      var open = closer.closest("dialog");
+      if (open) { event.preventDefault(); open.close(); }
+    }
+  });
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (dialog.tagName === "DIALOG" && dialog.returnFocusTo && document.contains(dialog.returnFocusTo)) {
+      dialog.returnFocusTo.focus();
+    }
+  }, true);
+
+  // A dialog whose content htmx just swapped in with data-open shows itself.
+  function openMarkedDialogs(root) {
+    each(root, "dialog[data-open]", function (dialog) {
+      dialog.removeAttribute("data-open");
+      if (!dialog.open) dialog.showModal();
+      var first = dialog.querySelector(".field.has-error input, .field.has-error select, [autofocus], input:not([type=hidden])");
+      if (first) first.focus();
+    });
+  }
+
+  // Toggles: <button aria-controls="id" aria-expanded> shows and hides the element.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("button[data-toggle]");
+    if (!toggle) return;
+    var target = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!target) return;
+    var expanded = toggle.getAttribute("aria-expanded") === "true";
+    toggle.setAttribute("aria-expanded", expanded ? "false" : "true");
+    target.hidden = expanded;
+    if (!expanded) {
+      var first = target.querySelector("input, select, button");
+      if (first) first.focus();
+    }
+  });
+
+  // The selection of a list: checkboxes [data-select] inside [data-selection]; the bar
+  // shows when any is checked. [data-select-all] checks the rows shown; the
+  // "all matching" choice sets the form's scope to the filter (resolved by the server).
+  function updateSelection(container) {
+    var boxes = container.querySelectorAll("input[data-select]");
+    var checked = 0;
+    Array.prototype.forEach.call(boxes, function (box) { if (box.checked) checked += 1; });
+    var all = container.querySelector("input[data-select-all]");
+    if (all) {
+      all.checked = boxes.length > 0 && checked === boxes.length;
+      all.indeterminate = checked > 0 && checked < boxes.length;
+    }
+    var scope = container.querySelector("input[name=scope]");
+    var matching = container.querySelector("input[data-select-matching]");
+    if (matching && checked === 0) matching.checked = false;
+    var everything = matching && matching.checked;
+    if (scope) scope.value = everything ? "filter" : "ids";
+    var bar = container.querySelector("[data-action-bar]");
+    if (bar) {
+      bar.hidden = checked === 0;
+      var count = bar.querySelector("[data-selected-count]");
+      if (count) {
+        count.textContent = everything
+          ? count.getAttribute("data-text-matching")
+          : format(count.getAttribute("data-text-selected"), { n: checked });
+      }
+    }
+    each(container, "[data-selection-count]", function (el) {
+      el.textContent = everything
+        ? el.getAttribute("data-text-matching")
+        : format(el.getAttribute("data-text-selected"), { n: checked });
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var container = event.target.closest("[data-selection]");
+    if (!container) return;
+    if (event.target.matches("input[data-select-all]")) {
+      each(container, "input[data-select]", function (box) { box.checked = event.target.checked; });
+    }
+    updateSelection(container);
+  });
+
+  // The live notification count: the stream sends one event per new notification.
+  function startStream() {
+    var url = document.body.getAttribute("data-stream");
+    if (!url || typeof window.EventSource !== "function") return;
+    var source = new window.EventSource(url);
+    source.addEventListener("notification", function (event) {
+      var badge = document.getElementById("unread-count");
+      var data = {};
+      try { data = JSON.parse(event.data); } catch (e) { data = {}; }
+      if (badge) {
+        var unread = parseInt(badge.getAttribute("data-unread") || "0", 10) + 1;
+        badge.setAttribute("data-unread", String(unread));
+        badge.textContent = String(unread);
+      }
+      var link = document.getElementById("notifications-link");
+      announce(format(link && link.getAttribute("data-text-new"), { title: data.title || "" }));
+      var list = document.getElementById("notification-list");
+      if (list && window.htmx) window.htmx.trigger(list, "refresh");
+    });
+    source.addEventListener("ready", function () {
+      document.body.setAttribute("data-stream-ready", "true");
+    });
+  }
+
+  function init(root) {
+    openMarkedDialogs(root);
+    each(root, "[data-selection]", updateSelection);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    startStream();
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    init(event.target.ownerDocument === document ? document : event.target);
+    var message = event.target.querySelector && event.target.querySelector("[data-announce]");
+    if (message) announce(message.getAttribute("data-announce"));
+  });
+  // htmx swaps error answers too (4xx pages re-render the form with the errors).
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 422 || status === 409 || status === 400 || status === 403 || status === 404) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+}());
