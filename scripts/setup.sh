@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets a fresh machine up for `make dev` and `make test`: uv, the locked virtualenv,
 # Redis and PostgreSQL server binaries (apt, when missing), and the Kafka jars (Maven
-# Central, cached in ~/.cache/crm). Safe to run again: each step checks first.
+# Central, cached in ~/.cache/crm). With --tests: what only the tests need (Chromium).
+# Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,18 @@ ensure_servers() {
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
   if ! command -v mvn >/dev/null 2>&1; then apt_install maven || true; fi
 }
+
+ensure_test_tools() {
+  # Debian's Chromium for the page tests (Playwright drives it; its own browser download
+  # does not work offline). Only for `make test`, never before a user's first `make dev`.
+  if ! command -v chromium >/dev/null 2>&1; then apt_install chromium; fi
+}
+
+if [ "${1:-}" = "--tests" ]; then
+  ensure_test_tools
+  touch .venv/.crm-test-setup-done
+  exit 0
+fi
 
 need_python
 ensure_uv

@@ -187,6 +187,8 @@ class Stack:
                 "CRM_SMTP_PORT": str(c.smtp_port),
                 "CRM_DATA_DIR": str(c.data_dir),
                 f"{prefix}PORT": str(self.port_of(name)),
+                # every link in a mail starts with the gateway's address (CONTRACT.md)
+                "CRM_PUBLIC_URL": os.environ.get("CRM_PUBLIC_URL", self.gateway_url),
                 "PYTHONUNBUFFERED": "1",
             }
         )

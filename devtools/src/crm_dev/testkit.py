@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -15,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from crm_shared.dlq import topic_partitions
 from crm_shared.events import CloudEvent, EventData, StaffRef, make_event, parse_cloudevent
 from crm_shared.kafka import EventProducer
+
+T = TypeVar("T")
 
 
 class TopicTail:
@@ -115,6 +117,19 @@ async def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         result = await check()
         if result or time.monotonic() > deadline:
             return result
+        await asyncio.sleep(0.1)
+
+
+async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout: float = 10.0) -> T:
+    """The first truthy result of ``check`` (polled every 0.1 s); fails the test, saying
+    ``what`` was awaited and what ``check`` last gave, when none comes in ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what} (last: {result!r})")
         await asyncio.sleep(0.1)
 
 

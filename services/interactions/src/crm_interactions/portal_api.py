@@ -51,6 +51,10 @@ async def request_login_link(
     return {"detail": "if the address belongs to a customer, a login link is on its way"}
 
 
+def portal_me(contact: ContactCopy) -> PortalMe:
+    return PortalMe(contact_id=contact.contact_id, name=contact.name, language=contact.language)
+
+
 async def _open(token: str, session: SessionDep, runtime: Runtime) -> JSONResponse:
     settings = _settings(runtime)
     ttl = timedelta(hours=settings.portal_session_hours)
@@ -58,7 +62,7 @@ async def _open(token: str, session: SessionDep, runtime: Runtime) -> JSONRespon
     session_id, _ = await service.open_session(token, ttl=ttl)
     contact = await service.contact_of(session_id)
     response = JSONResponse(
-        PortalMe(contact_id=contact.contact_id, name=contact.name).model_dump(),
+        portal_me(contact).model_dump(),
         headers={"Cache-Control": "no-store"},
     )
     response.set_cookie(
@@ -107,7 +111,7 @@ async def _contact(session: SessionDep, runtime: Runtime, cookie: str | None) ->
 @router.get("/me", response_model=PortalMe)
 async def me(session: SessionDep, runtime: RuntimeDep, crm_portal: PortalCookie = None) -> PortalMe:
     contact = await _contact(session, runtime, crm_portal)
-    return PortalMe(contact_id=contact.contact_id, name=contact.name)
+    return portal_me(contact)
 
 
 @router.get("/interactions", response_model=PortalInteractionPage)

@@ -222,3 +222,4 @@ class PortalInteractionPage(BaseModel):
 class PortalMe(BaseModel):
     contact_id: str
     name: str
+    language: str = "de"

@@ -14,9 +14,13 @@ class Settings(ServiceSettings):
     # long for its ContactCreated event before refusing an unknown contact.
     contact_wait_seconds: float = 5.0
     # Campaigns and staff members come by events too: the same short wait for them.
-    # The portal's public address: login links point to <base>/portal/login?token=...
-    portal_base_url: str = "http://127.0.0.1:8000"
     portal_token_minutes: int = 15
     portal_session_hours: float = 8.0
     # Send the portal cookie only over HTTPS (set true behind TLS in production).
     portal_cookie_secure: bool = False
+
+    @property
+    def portal_base_url(self) -> str:
+        """Login links point to ``<CRM_PUBLIC_URL>/portal/login?token=…`` (the gateway's
+        page, which opens the session); without it, the gateway's default address."""
+        return (self.public_url or "http://127.0.0.1:8000").rstrip("/")

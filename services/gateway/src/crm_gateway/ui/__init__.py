@@ -6,13 +6,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from crm_gateway.sessions import SessionStore
-from crm_gateway.ui import auth, contact_page, contacts
+from crm_gateway.ui import auth, contact_page, contacts, notifications, portal
 from crm_gateway.ui.client import in_process_client
 from crm_gateway.ui.context import Ui, install_page_errors
 from crm_gateway.ui.security import SecurityHeaders
 from crm_gateway.ui.static import PREFIX, static_files
 
-ROUTERS = [auth.router, contacts.router, contact_page.router]
+ROUTERS = [
+    auth.router,
+    contacts.router,
+    contact_page.router,
+    notifications.router,
+    portal.router,
+]
 
 
 def install_ui(app: FastAPI) -> None:

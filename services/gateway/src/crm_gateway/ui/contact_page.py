@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from crm_gateway.ui.client import ApiError, gather
 from crm_gateway.ui.context import Page, StaffPage, redirect
-from crm_gateway.ui.forms import FormErrors, form_data, form_errors
+from crm_gateway.ui.forms import FormErrors, form_data, form_errors, minutes, renamed
 from crm_gateway.ui.templating import BERLIN
 
 router = APIRouter(include_in_schema=False)
@@ -166,23 +166,50 @@ async def after_change(
 
 
 async def refused(
-    page: Page, contact_id: str, name: str, problem: ApiError, *, entry: int = 1, **more: Any
+    page: Page,
+    contact_id: str,
+    name: str,
+    problem: ApiError | FormErrors,
+    *,
+    entry: int = 1,
+    **more: Any,
 ) -> Response:
-    """A change the API refused: the section again, with the messages and what was typed."""
-    if problem.status not in (409, 422):
+    """A change refused (by the API, or a field the page could not read): the section
+    again, with the messages and what was typed."""
+    if isinstance(problem, FormErrors):
+        errors, status = problem, 422
+    elif problem.status in (409, 422):
+        errors, status = renamed(form_errors(page, problem), FORM_NAMES), problem.status
+    else:
         raise problem
-    errors: FormErrors = form_errors(page, problem)
     if not page.htmx:
         # no JavaScript: the whole page with the section's errors
         values = await ContactData(page, contact_id).load(*EVERYTHING, entry=entry)
         return page.render(
             "contact/page.html",
-            status=problem.status,
+            status=status,
             **_context(values, failed=name, errors=errors, **more),
         )
     return await render_section(
-        page, contact_id, name, entry=entry, status=problem.status, errors=errors, **more
+        page, contact_id, name, entry=entry, status=status, errors=errors, **more
     )
+
+
+FORM_NAMES = {"duration_minutes": "duration"}
+"""API fields the forms show under another name."""
+
+
+def _duration(page: Page, form: Mapping[str, str], required: bool) -> int | FormErrors | None:
+    """The form's ``duration`` (hh:mm) in minutes, or the message for the field."""
+    text = form.get("duration", "").strip()
+    if not text:
+        return FormErrors(fields={"duration": page._("Bitte ausfüllen.")}) if required else None
+    value = minutes(text)
+    if value is None:
+        return FormErrors(
+            fields={"duration": page._("Bitte als Stunden:Minuten angeben, z. B. 0:45.")}
+        )
+    return value
 
 
 @router.get("/ui/contacts/{contact_id}")
@@ -458,14 +485,18 @@ async def delete_interaction(
 @router.post("/ui/contacts/{contact_id}/procedures")
 async def plan_procedure(request: Request, contact_id: str, page: StaffPage) -> Response:
     form = await form_data(request)
-    duration = form.get("duration_minutes", "").strip()
+    duration = _duration(page, form, required=True)
+    if isinstance(duration, FormErrors):
+        return await refused(
+            page, contact_id, "kontaktvorgaenge", duration, form=form, editing="new"
+        )
     body: dict[str, Any] = {
         "contact_id": form.get("contact_id") or contact_id,
         "type": form.get("type", ""),
         "direction": form.get("direction", ""),
         "state": form.get("state", "planned"),
         "starts_at": _aware(form.get("starts_at", "")),
-        "duration_minutes": int(duration) if duration.isdigit() else (duration or 0),
+        "duration_minutes": duration,
         "reminder": form.get("reminder") == "true",
         "subject": form.get("subject", "").strip(),
         **_blank_to_none(form, "description", "responsible_id", "campaign_id", "contact_person_id"),
@@ -487,14 +518,18 @@ async def complete_procedure(
     request: Request, contact_id: str, procedure_id: str, page: StaffPage
 ) -> Response:
     form = await form_data(request)
-    duration = form.get("duration_minutes", "").strip()
+    outcome = form.get("outcome", "")
+    duration = _duration(page, form, required=outcome == "done")
+    if isinstance(duration, FormErrors):
+        return await refused(
+            page, contact_id, "kontaktvorgaenge", duration, form=form, completing=procedure_id
+        )
     body: dict[str, Any] = {
-        "outcome": form.get("outcome", ""),
+        "outcome": outcome,
         "note": form.get("note", "").strip() or None,
         "starts_at": _aware(form.get("starts_at", "")),
+        "duration_minutes": duration,
     }
-    if duration:
-        body["duration_minutes"] = int(duration) if duration.isdigit() else duration
     body = {k: v for k, v in body.items() if v is not None}
     try:
         await page.api.post(f"/api/procedures/{procedure_id}/complete", json=body)

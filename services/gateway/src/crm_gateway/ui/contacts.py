@@ -65,18 +65,24 @@ def _query(filters: Mapping[str, str], **more: str) -> str:
 
 async def _choices(page: Page) -> dict[str, Any]:
     """What the advanced filters offer: staff, groups, campaigns and the admin's lists."""
-    staff, crm, history, campaigns = await gather(
+    staff, crm, history, campaigns, groups = await gather(
         page.api.get("/api/staff", limit=500),
         page.api.get("/api/crm/settings"),
         page.api.get("/api/history/settings"),
         page.api.get("/api/campaigns", limit=500),
+        page.api.get("/api/groups", limit=500),
     )
     return {
         "staff_list": staff["items"],
         "crm": crm,
         "history_settings": history,
         "campaigns": campaigns["items"],
+        "groups": groups["items"],
     }
+
+
+async def _groups(page: Page) -> dict[str, Any]:
+    return {"groups": (await page.api.get("/api/groups", limit=500))["items"]}
 
 
 async def _unread(page: Page) -> int:
@@ -127,19 +133,19 @@ async def contacts_list(request: Request, page: StaffPage) -> Response:
             context["result"] = await _contacts(page, filters, cursor)
             return page.render("contacts/list.html", block="rows", **context)
         if page.htmx and target == "results":  # search as you type, filters
-            context["result"] = await _contacts(page, filters, None)
+            context["result"], context["open_group"] = await gather(
+                _contacts(page, filters, None), _group(page, context["open_group_id"])
+            )
             return page.render("contacts/list.html", block="results", **context)
         if page.htmx and target == "advanced-filters":
             context.update(await _choices(page))
             return page.render("contacts/list.html", block="advanced", **context)
         calls: list[Awaitable[Any]] = [
             _contacts(page, filters, cursor),
-            page.api.get("/api/groups", limit=500),
             _group(page, context["open_group_id"]),
             _unread(page),
+            _choices(page) if advanced_open else _groups(page),
         ]
-        if advanced_open:
-            calls.append(_choices(page))
         answers = await gather(*calls)
     except ApiError as problem:
         if problem.status != 422:
@@ -147,23 +153,14 @@ async def contacts_list(request: Request, page: StaffPage) -> Response:
         # a filter the service refuses (e.g. a bad date): show the page with the message
         context.update(
             result={"items": [], "next_cursor": None},
-            groups=[],
             open_group=None,
             unread=0,
             filter_problem=form_errors(page, problem),
         )
-        if advanced_open:
-            context.update(await _choices(page))
+        context.update(await (_choices(page) if advanced_open else _groups(page)))
         return page.render("contacts/list.html", status=422, **context)
-    context.update(
-        result=answers[0],
-        groups=answers[1]["items"],
-        open_group=answers[2],
-        unread=answers[3],
-        filter_problem=None,
-    )
-    if advanced_open:
-        context.update(answers[4])
+    context.update(result=answers[0], open_group=answers[1], unread=answers[2], filter_problem=None)
+    context.update(answers[3])
     return page.render("contacts/list.html", **context)
 
 

@@ -163,7 +163,9 @@ PublicPage = Annotated[Page, Depends(public_page)]
 
 
 def _login_url(request: Request) -> str:
-    if is_htmx(request):
+    """The login page, then back here: the page asked for (every GET of the pages also
+    answers as a whole page), or for a change, the page it was made on."""
+    if is_htmx(request) and request.method != "GET":
         here = request.headers.get("hx-current-url", "")
         parts = urlsplit(here)
         back = parts.path + (f"?{parts.query}" if parts.query else "")

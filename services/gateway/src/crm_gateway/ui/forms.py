@@ -65,8 +65,8 @@ def _by_kind(page: Page, kind: str, field_name: str, message: str) -> str:
     return message
 
 
-def _known_conflict(page: Page, problem: ApiError) -> str | None:
-    """The reader's wording for conflicts the pages lead to (by the problem's ``code``)."""
+def _known_rule(page: Page, code: object) -> str | None:
+    """The reader's wording for the rules the pages lead to (by the problem's ``code``)."""
     _ = page._
     messages = {
         "customer_number_taken": _("Diese Kundennummer ist schon vergeben."),
@@ -87,8 +87,25 @@ def _known_conflict(page: Page, problem: ApiError) -> str | None:
         ),
         "username_taken": _("Dieser Benutzername ist schon vergeben."),
     }
-    code = problem.body.get("code")
     return messages.get(code) if isinstance(code, str) else None
+
+
+def minutes(text: str) -> int | None:
+    """A duration as the seeds write it, ``hh:mm`` (``1:30``), or plain minutes (``90``)."""
+    hours, sep, mins = text.strip().partition(":")
+    if not sep:
+        return int(hours) if hours.isdigit() else None
+    if hours.isdigit() and mins.isdigit() and len(mins) == 2 and int(mins) < 60:
+        return int(hours) * 60 + int(mins)
+    return None
+
+
+def renamed(errors: FormErrors, names: Mapping[str, str]) -> FormErrors:
+    """The errors with API field names replaced by the form's (``duration_minutes`` is
+    typed as ``duration`` in hh:mm)."""
+    return FormErrors(
+        fields={names.get(k, k): v for k, v in errors.fields.items()}, general=errors.general
+    )
 
 
 def form_errors(page: Page, problem: ApiError, known_fields: Mapping[str, Any] = {}) -> FormErrors:
@@ -97,11 +114,14 @@ def form_errors(page: Page, problem: ApiError, known_fields: Mapping[str, Any] =
     ``known_fields`` are the fields the form shows; a message for any other field goes to
     the summary alone (with its field name), so nothing the service says is hidden."""
     errors = FormErrors()
-    translated = _known_conflict(page, problem)
+    translated = _known_rule(page, problem.body.get("code"))
     field_name = problem.body.get("field")
     for item in problem.errors:
         name = str(item.get("field") or "")
-        message = _by_kind(page, str(item.get("type") or ""), name, str(item.get("message", "")))
+        kind = str(item.get("type") or "")
+        message = _known_rule(page, kind) or _by_kind(
+            page, kind, name, str(item.get("message", ""))
+        )
         if name and (not known_fields or name in known_fields):
             errors.fields.setdefault(name, message)
         else:

@@ -91,6 +91,11 @@ def environment(language: Language) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(_filters(language))
     env.globals.update(languages=LANGUAGES, static=static)
+    # the macros of every page, as globals: a block rendered alone (htmx) sees no imports
+    env.globals.update(
+        f=env.get_template("parts/fields.html").make_module(),
+        label=env.get_template("parts/labels.html").make_module(),
+    )
     return env
 
 
