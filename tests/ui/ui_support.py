@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
@@ -45,10 +46,13 @@ Browse = Callable[..., Awaitable[Page]]
 
 async def sign_in(page: Page, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
     await page.goto("/ui/login")
-    await page.get_by_label("Benutzername").fill(username)
-    await page.get_by_label("Passwort").fill(password)
-    await page.get_by_role("button", name="Anmelden").click()
-    await expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+    await page.get_by_label(re.compile("^(Benutzername|Username)$")).fill(username)
+    await page.get_by_label(re.compile("^(Passwort|Password)$")).fill(password)
+    await page.get_by_role("button", name=re.compile("^(Anmelden|Sign in)$")).click()
+    # signed in: the page offers to sign out (in the staff member's language)
+    await expect(
+        page.get_by_role("button", name=re.compile("^(Abmelden|Sign out)$"))
+    ).to_be_visible()
 
 
 async def signed_in(browse: Browse, **options: Any) -> Page:

@@ -42,7 +42,7 @@ def extract(target: Path) -> Catalog:
 
 
 def _run_extract(target: Path) -> None:
-    CommandLineInterface().run(
+    CommandLineInterface().run(  # type: ignore[no-untyped-call]
         [
             "pybabel",
             "-q",

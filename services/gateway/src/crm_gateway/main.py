@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
 from crm_gateway.api import dev_router, router
+from crm_gateway.cookies import without_cookies
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.sessions import SessionStore
 from crm_gateway.settings import Settings
@@ -27,10 +27,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def start(runtime: Runtime) -> None:
         async with runtime.database.unit_of_work() as session:
             await StaffService(session, runtime.outbox).ensure_admin(settings)
-        # The proxy client must never keep cookies: one caller's Set-Cookie (a portal
-        # session) would otherwise be sent upstream on every later caller's request.
-        no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        client = httpx.AsyncClient(timeout=settings.proxy_timeout_seconds, cookies=no_cookies)
+        client = httpx.AsyncClient(
+            timeout=settings.proxy_timeout_seconds, cookies=without_cookies()
+        )
         runtime.state["http"] = client
 
         def service_ready(url: str):  # type: ignore[no-untyped-def]

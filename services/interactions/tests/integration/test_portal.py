@@ -37,7 +37,8 @@ async def test_login_link_arrives_by_mail_and_works_once(
         [message, *_] = mail.wait_for(contact["email"], timeout=1)
         assert message["Subject"] == "Your sign-in link to the customer portal"
         token = login_token(message)
-        assert "http://127.0.0.1:8000/portal/login?token=" in body_of(message)
+        # the link starts with CRM_PUBLIC_URL: the gateway, whose page opens the session
+        assert f"{stack.gateway_url}/portal/login?token=" in body_of(message)
         assert "15 minutes" in body_of(message)
 
         assert (await browser.get("/portal/api/interactions")).status_code == 401

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import httpx
 from starlette.types import ASGIApp
 
+from crm_gateway.cookies import without_cookies
+
 T = TypeVar("T")
 
 
@@ -150,9 +152,14 @@ def _text(value: Any) -> str:
 
 
 def in_process_client(app: ASGIApp) -> httpx.AsyncClient:
-    """The client the pages share: requests go straight into the gateway app."""
+    """The client the pages share: requests go straight into the gateway app.
+
+    Like the proxy's client it keeps no cookies (``without_cookies``)."""
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=60
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://gateway",
+        timeout=60,
+        cookies=without_cookies(),
     )
 
 

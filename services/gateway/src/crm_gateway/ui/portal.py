@@ -69,7 +69,8 @@ async def request_link(page: PublicPage, email: Annotated[str, Form()] = "") -> 
         errors = form_errors(page, problem)
         if problem.status == 429:
             errors.fields["email"] = page._(
-                "Zu viele Anmeldelinks für diese Adresse. Bitte versuchen Sie es später noch einmal."
+                "Zu viele Anmeldelinks für diese Adresse. "
+                "Bitte versuchen Sie es später noch einmal."
             )
         return page.render(
             "portal/login.html", sent=False, email=email, errors=errors, status=problem.status
