@@ -1,0 +1,300 @@
+"""Server time of the staff pages at a million contacts, beside the JSON API for the same data.
+
+Seeds contacts into a PostgreSQL database (bench/contacts_search.py's ``seed``: COPY, the
+contacts service's own migrations), starts every service on it (crm_dev.stack), signs in
+through the login form like a browser, and times, alternating page and API in the same
+run:
+
+- the contacts list: the first page, a search (the htmx answer that search-as-you-type
+  swaps in, and the whole page), a filtered page (its advanced filters open);
+- a contact's page.
+
+"The JSON call for the same data" is what a client of the API would ask for to show the
+same screen, made concurrently: ``/api/contacts`` plus the groups of the sidebar and the
+unread count for a list page, plus the staff, campaigns and admin lists behind the
+advanced filters when they are open, and the 14 calls behind a contact's page. The bare
+``/api/contacts`` call and ``GET /api/contacts/{id}`` are printed beside them.
+
+Times are wall times of one request on loopback (the server's time plus well under a
+millisecond). It also sums the bytes a first visit transfers (HTML, CSS, JS). Goal: every
+page p95 <= 100 ms and at most 1.5x its JSON call; a first visit <= 150 KB.
+
+    uv run python bench/ui_pages.py [--rows 1000000] [--runs 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from contacts_search import SURNAMES, seed
+
+from crm_contacts.main import MIGRATIONS
+from crm_dev.servers import LocalServers, SmtpSink
+from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
+from crm_dev.testing import create_database
+from crm_shared import migrations
+from crm_shared.db import Database
+from crm_shared.kafka import ensure_topics
+
+ADMIN_PASSWORD = "bench-admin-pw"  # noqa: S105 - a throwaway stack's admin
+GOAL_P95_MS = 100.0
+GOAL_RATIO = 1.5
+FIRST_VISIT_BUDGET = 150_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+async def timed(call: Callable[[], Awaitable[httpx.Response]]) -> float:
+    started = time.perf_counter()
+    response = await call()
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text[:300]}")
+    return elapsed * 1000
+
+
+async def sign_in(client: httpx.AsyncClient) -> None:
+    form = await client.get("/ui/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, "no CSRF token on the login page"
+    answer = await client.post(
+        "/ui/login",
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert answer.status_code == 303, answer.text
+
+
+async def first_visit_bytes(client: httpx.AsyncClient) -> dict[str, int]:
+    """The HTML of the contacts list and every CSS and JS file it links to."""
+    page = await client.get("/ui/contacts")
+    sizes = {"HTML": len(page.content)}
+    for url in re.findall(r'(?:src|href)="(/ui/static/[^"]+)"', page.text):
+        sizes[url.split("?")[0].rsplit("/", 1)[1]] = len((await client.get(url)).content)
+    return sizes
+
+
+async def measure(
+    name: str,
+    page: Callable[[], Awaitable[Any]],
+    json_call: Callable[[], Awaitable[Any]],
+    runs: int,
+) -> dict[str, Any]:
+    for _ in range(3):  # warm both paths (connections, plans, caches)
+        await page()
+        await json_call()
+    pages: list[float] = []
+    apis: list[float] = []
+    for _ in range(runs):
+        pages.append(await page())
+        apis.append(await json_call())
+    row: dict[str, Any] = {
+        "name": name,
+        "page_p50": percentile(pages, 50),
+        "page_p95": percentile(pages, 95),
+        "api_p50": percentile(apis, 50),
+        "api_p95": percentile(apis, 95),
+    }
+    row["ratio"] = row["page_p95"] / row["api_p95"]
+    return row
+
+
+Call = Callable[[], Awaitable[httpx.Response]]
+
+
+def concurrently(calls: list[Call]) -> Callable[[], Awaitable[float]]:
+    async def run() -> float:
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(call() for call in calls))
+        bad = [(a.request.url, a.status_code) for a in answers if a.status_code != 200]
+        if bad:
+            raise RuntimeError(f"API calls failed: {bad}")
+        return (time.perf_counter() - started) * 1000
+
+    return run
+
+
+def list_page_calls(api: httpx.AsyncClient, params: dict[str, Any], advanced: bool) -> list[Call]:
+    """What the contacts list shows: the page of contacts, the groups, the unread count
+    (and with the advanced filters open, what their pull-downs offer)."""
+    calls: list[Call] = [
+        lambda: api.get("/api/contacts", params={**params, "limit": 50}),
+        lambda: api.get("/api/groups", params={"limit": 500}),
+        lambda: api.get("/api/notifications", params={"limit": 1}),
+    ]
+    if advanced:
+        calls += [
+            lambda: api.get("/api/staff", params={"limit": 500}),
+            lambda: api.get("/api/crm/settings"),
+            lambda: api.get("/api/history/settings"),
+            lambda: api.get("/api/campaigns", params={"limit": 500}),
+        ]
+    return calls
+
+
+def contact_page_calls(api: httpx.AsyncClient, cid: str) -> list[Call]:
+    """The API calls a client makes for what the contact's page shows."""
+    return [
+        lambda: api.get(f"/api/contacts/{cid}"),
+        lambda: api.get("/api/contacts", params={"company_id": cid, "limit": 100}),
+        lambda: api.get("/api/number-ranges", params={"limit": 500}),
+        lambda: api.get("/api/staff", params={"limit": 500}),
+        lambda: api.get("/api/competences", params={"limit": 500}),
+        lambda: api.get("/api/crm/settings"),
+        lambda: api.get("/api/history/settings"),
+        lambda: api.get(f"/api/contacts/{cid}/history", params={"limit": 1}),
+        lambda: api.get("/api/interactions", params={"contact_id": cid, "limit": 50}),
+        lambda: api.get("/api/procedures", params={"contact_id": cid, "limit": 50}),
+        lambda: api.get("/api/campaigns", params={"contact_id": cid, "include_retired": "true"}),
+        lambda: api.get("/api/campaigns", params={"limit": 500}),
+        lambda: api.get(f"/api/contacts/{cid}/timeline", params={"limit": 100}),
+        lambda: api.get("/api/notifications", params={"limit": 1}),
+    ]
+
+
+async def run(args: argparse.Namespace) -> int:
+    with LocalServers(prefix="bench-ui-") as servers:
+        postgres = servers.postgres()
+        kafka = servers.kafka()
+        redis = servers.redis()
+        await ensure_topics(kafka)
+        sink = SmtpSink(servers.root / "mail")
+        sink.start()
+        databases = {
+            name: await create_database(postgres, name)
+            for name in IMPLEMENTED
+            if name != "notifier"
+        }
+        print(f"seeding {args.rows:,} contacts …", flush=True)
+        db = Database(databases["contacts"])
+        await migrations.upgrade(db, MIGRATIONS)
+        await db.dispose()
+        started = time.monotonic()
+        await seed(databases["contacts"], args.rows)
+        print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
+        stack = Stack(
+            StackConfig(
+                kafka_bootstrap=kafka,
+                redis_url=redis,
+                smtp_host="127.0.0.1",
+                smtp_port=sink.port,
+                data_dir=servers.root / "data",
+                database_urls=databases,
+                env={"CRM_ENV": "test", "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD},
+            )
+        )
+        try:
+            stack.start_all(IMPLEMENTED, timeout=180)
+            return await bench(stack, args)
+        finally:
+            stack.stop_all()
+            sink.stop()
+
+
+async def bench(stack: Stack, args: argparse.Namespace) -> int:
+    base = stack.gateway_url
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=60) as browser,
+        httpx.AsyncClient(base_url=base, timeout=60) as api,
+    ):
+        await sign_in(browser)
+        token = await api.post(
+            "/api/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        api.headers["authorization"] = f"Bearer {token.json()['access_token']}"
+        # a contact of the seed, and one with a page's worth of data of every service
+        contact = await api.post("/api/contacts", json={"kind": "company", "name": "Bench GmbH"})
+        cid = contact.json()["id"]
+        for n in range(3):
+            await api.post(f"/api/contacts/{cid}/history", json={"text": f"Eintrag {n}"})
+            await api.post(
+                "/api/interactions",
+                json={"contact_id": cid, "topic": f"T{n}", "kind": "internal", "text": "x"},
+            )
+        stem = SURNAMES[3][:5].lower()
+        search: dict[str, Any] = {"q": stem, "limit": 50}
+        filtered: dict[str, Any] = {"status": "customer", "crm_status": "Angebot"}
+        filtered["company_size"] = "10-49"
+        hx = {"HX-Request": "true", "HX-Target": "results"}
+        pages = {
+            "contacts list, first page": (
+                lambda: timed(lambda: browser.get("/ui/contacts")),
+                concurrently(list_page_calls(api, {}, advanced=False)),
+            ),
+            f"search q={stem} (htmx results)": (
+                lambda: timed(lambda: browser.get("/ui/contacts", params=search, headers=hx)),
+                lambda: timed(lambda: api.get("/api/contacts", params=search)),
+            ),
+            f"search q={stem} (whole page)": (
+                lambda: timed(lambda: browser.get("/ui/contacts", params=search)),
+                concurrently(list_page_calls(api, search, advanced=False)),
+            ),
+            "filtered: status, CRM status, size": (
+                lambda: timed(lambda: browser.get("/ui/contacts", params=filtered)),
+                concurrently(list_page_calls(api, filtered, advanced=True)),
+            ),
+            "contact page": (
+                lambda: timed(lambda: browser.get(f"/ui/contacts/{cid}")),
+                concurrently(contact_page_calls(api, cid)),
+            ),
+        }
+        rows = [await measure(name, *calls, args.runs) for name, calls in pages.items()]
+        bare = {
+            "bare /api/contacts (first page)": concurrently(
+                [lambda: api.get("/api/contacts", params={"limit": 50})]
+            ),
+            "bare GET /api/contacts/{id}": concurrently([lambda: api.get(f"/api/contacts/{cid}")]),
+        }
+        for name, call in bare.items():
+            times = [await call() for _ in range(args.runs)]
+            rows.append(
+                {"name": name, "api_p50": percentile(times, 50), "api_p95": percentile(times, 95)}
+            )
+        sizes = await first_visit_bytes(browser)
+
+    print(f"\n{args.rows:,} contacts on PostgreSQL, {args.runs} runs each (ms)\n")
+    print(f"{'':42} {'page p50':>9} {'page p95':>9} {'API p50':>8} {'API p95':>8} {'ratio':>6}")
+    failed = False
+    for row in rows:
+        if "page_p95" not in row:  # a bare API call, for reference
+            print(f"{row['name']:42} {'':>9} {'':>9} {row['api_p50']:8.1f} {row['api_p95']:8.1f}")
+            continue
+        print(
+            f"{row['name']:42} {row['page_p50']:9.1f} {row['page_p95']:9.1f}"
+            f" {row['api_p50']:8.1f} {row['api_p95']:8.1f} {row['ratio']:6.2f}"
+        )
+        failed |= row["page_p95"] > GOAL_P95_MS or row["ratio"] > GOAL_RATIO
+    total = sum(sizes.values())
+    print(f"\nfirst visit: {total:,} bytes ({', '.join(f'{k} {v:,}' for k, v in sizes.items())})")
+    print(
+        f"goal: page p95 <= {GOAL_P95_MS:.0f} ms and <= {GOAL_RATIO}x the JSON call;"
+        f" first visit <= {FIRST_VISIT_BUDGET:,} bytes"
+    )
+    failed |= total > FIRST_VISIT_BUDGET
+    print("met" if not failed else "NOT met")
+    return 1 if failed else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=60)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
