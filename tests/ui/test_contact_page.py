@@ -41,7 +41,9 @@ async def test_generate_a_customer_number_from_the_chosen_range(
     page = await open_contact(browse, contact)
     await page.get_by_label("Nummernkreis").select_option(label=f"Gewerbe {word} (G{word}-…)")
     await page.get_by_role("button", name="Nummer erzeugen").click()
-    await expect(page.get_by_text(f"Kundennummer G{word}-0007 vergeben.")).to_be_visible()
+    await expect(
+        page.get_by_role("main").get_by_text(f"Kundennummer G{word}-0007 vergeben.")
+    ).to_be_visible()
     await expect(page.locator("#customer-number")).to_have_text(f"G{word}-0007")
     await expect(page.get_by_role("button", name="Nummer erzeugen")).to_be_disabled()
     stored = (await api.get(f"/api/contacts/{contact['id']}")).json()
@@ -71,7 +73,7 @@ async def test_a_prospect_becomes_a_customer_only_after_confirming(
 
     await page.get_by_role("button", name="Kunde", exact=True).click()
     await dialog.get_by_role("button", name="Bestätigen").click()
-    await expect(page.get_by_text("Status geändert. Kunde")).to_be_visible()
+    await expect(page.get_by_role("main").get_by_text("Status geändert. Kunde")).to_be_visible()
     await expect(page.get_by_role("button", name="Kunde", exact=True)).to_be_disabled()
     assert await status_of(api, contact) == "customer"
 
@@ -89,7 +91,9 @@ async def test_archive_and_restore(browse: Browse, api: httpx.AsyncClient) -> No
     await expect(history.get_by_role("button", name="Neu")).to_have_count(0)
 
     await page.get_by_role("button", name="Wiederherstellen").click()
-    await expect(page.get_by_text("Status geändert. Interessent")).to_be_visible()
+    await expect(
+        page.get_by_role("main").get_by_text("Status geändert. Interessent")
+    ).to_be_visible()
     assert await status_of(api, contact) == "prospect"
 
 
