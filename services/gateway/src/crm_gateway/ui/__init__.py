@@ -6,7 +6,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from crm_gateway.sessions import SessionStore
-from crm_gateway.ui import auth, contact_page, contacts, notifications, portal
+from crm_gateway.ui import (
+    auth,
+    bulk_history,
+    campaigns,
+    contact_page,
+    contacts,
+    importing,
+    notifications,
+    portal,
+    reminders,
+)
 from crm_gateway.ui.client import in_process_client
 from crm_gateway.ui.context import Ui, install_page_errors
 from crm_gateway.ui.security import SecurityHeaders
@@ -14,10 +24,14 @@ from crm_gateway.ui.static import PREFIX, static_files
 
 ROUTERS = [
     auth.router,
+    importing.router,  # /ui/contacts/import before /ui/contacts/{contact_id}
+    bulk_history.router,
     contacts.router,
     contact_page.router,
     notifications.router,
     portal.router,
+    reminders.router,
+    campaigns.router,
 ]
 
 

@@ -10,7 +10,7 @@ service that owns it, and the pages cannot do what the API would not allow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -94,7 +94,7 @@ class Api:
         *,
         params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
         json: Any = None,
-        content: bytes | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """Call the API; a problem answer raises :class:`ApiError` (401: ``SessionExpired``)."""

@@ -372,7 +372,7 @@ async def save_crm(request: Request, contact_id: str, page: StaffPage) -> Respon
 # --- Kundenhistory ------------------------------------------------------------------------
 
 
-def _history_body(form: Mapping[str, str]) -> dict[str, Any]:
+def history_body(form: Mapping[str, str]) -> dict[str, Any]:
     return {
         **_blank_to_none(
             form,
@@ -396,7 +396,7 @@ async def save_history_entry(request: Request, contact_id: str, page: StaffPage)
     """ "OK" of the history form: a new entry, or the changed one (``entry_id``)."""
     form = await form_data(request)
     entry_id = form.get("entry_id", "")
-    body = _history_body(form)
+    body = history_body(form)
     position = int(form.get("entry", "1") or 1) if form.get("entry", "1").isdigit() else 1
     try:
         if entry_id:

@@ -167,18 +167,18 @@ async def contacts_list(request: Request, page: StaffPage) -> Response:
 def _selection(form: Mapping[str, Any], ids: list[str]) -> dict[str, Any]:
     """The bulk selection: the checked ids, or every contact the list's filter matches."""
     if form.get("scope") == "filter":
-        return {"filter": _list_filters(form)}
+        return {"filter": list_filters(form)}
     return {"contact_ids": ids}
 
 
-def _list_filters(form: Mapping[str, Any]) -> dict[str, str]:
+def list_filters(form: Mapping[str, Any]) -> dict[str, str]:
     """The filters of the list the form was sent from (its query string)."""
     return active_filters(dict(parse_qsl(str(form.get("filter_query", "")))))
 
 
 def _back(form: Mapping[str, Any], open_group: str = "") -> str:
     """The list the form was sent from, with the sidebar's group open."""
-    params = [*_list_filters(form).items()] + ([("open_group", open_group)] if open_group else [])
+    params = [*list_filters(form).items()] + ([("open_group", open_group)] if open_group else [])
     return "/ui/contacts" + (f"?{urlencode(params)}" if params else "")
 
 
@@ -221,7 +221,7 @@ async def create_group(request: Request, page: StaffPage) -> Response:
     body: dict[str, Any] = {"name": str(form.get("name", "")).strip(), "kind": kind}
     if number := str(form.get("number", "")).strip():
         body["number"] = number
-    filters = _list_filters(form)
+    filters = list_filters(form)
     selection = _selection(form, [str(i) for i in raw.getlist("contact_id")])
     if kind == "dynamic":
         body["filter"] = filters

@@ -154,7 +154,9 @@
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     init(event.target.ownerDocument === document ? document : event.target);
-    var message = event.target.querySelector && event.target.querySelector("[data-announce]");
+    var root = event.target;
+    var message = root.matches && root.matches("[data-announce]") ? root
+      : root.querySelector && root.querySelector("[data-announce]");
     if (message) announce(message.getAttribute("data-announce"));
   });
   // htmx swaps error answers too (4xx pages re-render the form with the errors).

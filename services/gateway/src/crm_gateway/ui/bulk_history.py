@@ -1,0 +1,117 @@
+"""A history entry or a mailing for a selection of the contacts list (seed 000
+"Kundenhistoryeintrag generieren", "Serienbrief / Mailing").
+
+The action bar sends the selection (the checked rows, or "all that match" as the list's
+filter); the form page keeps it in the URL; "OK" starts the history service's job and its
+page follows the progress until done. The contacts service resolves the selection when
+the job starts (the history service asks it), never the browser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from crm_gateway.ui.client import ApiError, gather
+from crm_gateway.ui.contact_page import history_body
+from crm_gateway.ui.contacts import list_filters
+from crm_gateway.ui.context import Page, StaffPage, redirect
+from crm_gateway.ui.forms import FormErrors, form_data, form_errors
+
+router = APIRouter(include_in_schema=False)
+
+Kind = Literal["history", "mailing"]
+POLL_SECONDS = 1
+
+
+def selection_of(form: Mapping[str, Any], ids: list[str]) -> dict[str, Any]:
+    """The job's selection: the checked ids, the open group, or the list's filter."""
+    if form.get("scope") != "filter":
+        return {"contact_ids": ids}
+    filters = list_filters(form)
+    if set(filters) == {"group_id"}:
+        return {"group_id": filters["group_id"]}
+    return {"filter": filters}
+
+
+@router.post("/ui/contacts/selection/{kind}")
+async def choose(request: Request, kind: Kind, page: StaffPage) -> Response:
+    """From the action bar: to the form, the selection in its URL."""
+    form = await form_data(request)
+    ids = [str(i) for i in (await request.form()).getlist("contact_id")]
+    query = {"scope": form.get("scope", "ids"), "filter_query": form.get("filter_query", "")}
+    params = [*query.items(), *(("contact_id", i) for i in ids)]
+    return redirect(request, f"/ui/contacts/selection/{kind}?{urlencode(params)}")
+
+
+async def _form_page(
+    page: Page,
+    kind: Kind,
+    *,
+    form: Mapping[str, str],
+    errors: FormErrors | None = None,
+    status: int = 200,
+) -> Response:
+    request = page.request
+    # the selection: in the URL (the form page), or sent back with the form (a refusal)
+    source = request.query_params if request.method == "GET" else await request.form()
+    settings, unread = await gather(
+        page.api.get("/api/history/settings"), page.api.get("/api/notifications", limit=1)
+    )
+    return page.render(
+        "contacts/bulk_history.html",
+        kind=kind,
+        scope=str(source.get("scope", "ids")),
+        filter_query=str(source.get("filter_query", "")),
+        ids=[str(i) for i in source.getlist("contact_id")],
+        history_settings=settings,
+        form=form,
+        errors=errors,
+        current={},
+        initials=page.staff.initials if page.staff else "",
+        today="",
+        unread=unread["unread"],
+        section="contacts",
+        status=status,
+    )
+
+
+@router.get("/ui/contacts/selection/{kind}")
+async def selection_form(kind: Kind, page: StaffPage) -> Response:
+    return await _form_page(page, kind, form={})
+
+
+@router.post("/ui/contacts/selection/{kind}/run")
+async def run(request: Request, kind: Kind, page: StaffPage) -> Response:
+    form = await form_data(request)
+    ids = [str(i) for i in (await request.form()).getlist("contact_id")]
+    entry = {k: v for k, v in history_body(form).items() if v is not None}
+    body: dict[str, Any] = {"selection": selection_of(form, ids), "entry": entry}
+    if kind == "mailing":
+        body["subject"] = form.get("subject", "").strip()
+        body["body"] = form.get("body", "").strip()
+    path = "/api/history/bulk" if kind == "history" else "/api/history/mailings"
+    try:
+        job = await page.api.post(path, json=body)
+    except ApiError as problem:
+        if problem.status not in (409, 422):
+            raise
+        return await _form_page(
+            page, kind, form=form, errors=form_errors(page, problem), status=problem.status
+        )
+    return redirect(request, f"/ui/jobs/{job['job_id']}")
+
+
+@router.get("/ui/jobs/{job_id}")
+async def job_page(job_id: str, page: StaffPage) -> Response:
+    job = await page.api.get(f"/api/jobs/{job_id}")
+    return page.render(
+        "contacts/job.html",
+        block="progress" if page.htmx else None,
+        job=job,
+        poll=POLL_SECONDS,
+        section="contacts",
+    )
