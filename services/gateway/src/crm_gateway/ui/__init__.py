@@ -16,6 +16,7 @@ from crm_gateway.ui import (
     notifications,
     portal,
     reminders,
+    settings,
 )
 from crm_gateway.ui.client import in_process_client
 from crm_gateway.ui.context import Ui, install_page_errors
@@ -32,6 +33,7 @@ ROUTERS = [
     portal.router,
     reminders.router,
     campaigns.router,
+    settings.router,
 ]
 
 
