@@ -130,3 +130,47 @@ async def test_no_serious_accessibility_violations(
     found += await violations(portal, "portal sign-in")
     found += await violations(await portal_page(browse, api, mail, lang), "portal, signed in")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+async def test_no_serious_accessibility_violations_on_the_lists_and_settings(
+    browse: Browse, api: httpx.AsyncClient, lang: str
+) -> None:
+    contact = await create_contact(api)
+    campaign = await api.post(
+        "/api/campaigns",
+        json={
+            "name": f"A11y {uuid.uuid4().hex[:6]}",
+            "starts_on": "2027-01-01",
+            "ends_on": "2027-12-31",
+        },
+    )
+    assert campaign.status_code == 201, campaign.text
+    found: list[str] = []
+    page = await browse()
+    await page.goto(f"/ui/login?lang={lang}")
+    await sign_in(page)
+    one = f"scope=ids&contact_id={contact['id']}"
+    visits = {
+        "reminders": "/ui/reminders",
+        "campaigns": "/ui/campaigns",
+        "a campaign": f"/ui/campaigns/{campaign.json()['id']}",
+        "import": "/ui/contacts/import",
+        "history entry for a selection": f"/ui/contacts/selection/history?{one}",
+        "mailing for a selection": f"/ui/contacts/selection/mailing?{one}",
+        "settings": "/ui/settings",
+    }
+    for what, path in visits.items():
+        await page.goto(path)
+        found += await violations(page, what)
+    await page.goto("/ui/campaigns")
+    await page.locator("[data-dialog=new-campaign]").click()
+    found += await violations(page, "the new campaign dialog")
+    job = await api.post(
+        "/api/history/bulk",
+        json={"selection": {"contact_ids": [contact["id"]]}, "entry": {"text": "a11y"}},
+    )
+    assert job.status_code == 202, job.text
+    await page.goto(f"/ui/jobs/{job.json()['job_id']}")
+    found += await violations(page, "a job's progress")
+    assert not found, "\n".join(found)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 
+import httpx
+from playwright.async_api import Browser, Page, Response
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Response
-from ui_support import Browse, sign_in
+from ui_support import Browse, create_contact, sign_in
 
 from crm_dev import i18n, vendor
+from crm_dev.stack import Stack
 
 FIRST_VISIT_BUDGET = 150_000
 """Bytes a first visit to a staff page may transfer (HTML, CSS, JS, fonts)."""
@@ -23,6 +25,58 @@ def test_vendored_files_are_the_recorded_ones() -> None:
 
 def test_every_text_of_the_pages_has_its_english() -> None:
     assert i18n.check() == []
+
+
+STAFF_PAGES = (
+    "/ui/contacts",
+    "/ui/contacts?advanced=1",
+    "/ui/notifications",
+    "/ui/reminders",
+    "/ui/campaigns",
+    "/ui/contacts/import",
+    "/ui/settings",
+)
+
+
+async def test_every_staff_page_within_the_budget(
+    browser: Browser, browse: Browse, api: httpx.AsyncClient, stack: Stack
+) -> None:
+    """A first visit (nothing cached) to each page, and a later one (its files cached)."""
+    contact = await create_contact(api)
+    signed = await browse()
+    await sign_in(signed)
+    state = await signed.context.storage_state()
+    figures = []
+    for path in (*STAFF_PAGES, f"/ui/contacts/{contact['id']}"):
+        context = await browser.new_context(base_url=stack.gateway_url, storage_state=state)
+        try:
+            page = await context.new_page()
+            first = await _transferred(page, path)
+            later = await _transferred(page, path)
+        finally:
+            await context.close()
+        figures.append((path, first, later))
+    print("\npage | first visit | later visit (bytes)")
+    for path, first, later in figures:
+        print(f"{path} | {first:,} | {later:,}")
+    assert all(first <= FIRST_VISIT_BUDGET for _, first, _ in figures), figures
+    assert all(later <= LATER_PAGE_BUDGET for _, _, later in figures), figures
+
+
+async def _transferred(page: Page, path: str) -> int:
+    sizes: dict[str, int] = {}
+
+    async def count(response: Response) -> None:
+        with contextlib.suppress(PlaywrightError):
+            transferred = await response.request.sizes()
+            body, headers = transferred["responseBodySize"], transferred["responseHeadersSize"]
+            sizes[response.url] = body + headers
+
+    page.on("response", count)
+    await page.goto(path)
+    await page.wait_for_load_state("networkidle")
+    page.remove_listener("response", count)
+    return sum(sizes.values())
 
 
 async def test_a_first_visit_stays_within_the_budget(browse: Browse) -> None:
