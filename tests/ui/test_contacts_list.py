@@ -148,3 +148,42 @@ async def test_save_a_filter_as_a_dynamic_group(browse: Browse, api: httpx.Async
     assert group["filter"] == {"q": word, "status": "customer"}
     members = (await api.get(f"/api/groups/{group['id']}/members")).json()["items"]
     assert [m["id"] for m in members] == [customer["id"]]
+
+
+async def test_a_bulk_action_by_keyboard_alone(browse: Browse, api: httpx.AsyncClient) -> None:
+    word = tag()
+    contact = await create_contact(api, name=f"{word} Tastatur")
+    page = await browse()
+    await sign_in(page)
+    await page.goto(f"/ui/contacts?q={word}")
+    box = page.get_by_role("checkbox", name=f"{word} Tastatur")
+    await box.focus()
+    await page.keyboard.press("Space")
+    await expect(box).to_be_checked()
+    archive = page.get_by_role("region", name="Aktionen für die Auswahl").get_by_role(
+        "button", name="Archivieren"
+    )
+    for _ in range(30):  # Tab on until the action bar's "Archivieren" has the focus
+        await page.keyboard.press("Tab")
+        if await archive.evaluate("b => b === document.activeElement"):
+            break
+    else:
+        raise AssertionError("Archivieren is not reachable with Tab")
+    outline = await archive.evaluate("b => getComputedStyle(b).outlineStyle")
+    assert outline != "none", "the focus is not visible"
+
+    await page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Kontakte archivieren?")
+    await expect(dialog).to_be_visible()
+    for _ in range(5):  # the focus stays in the dialog
+        await page.keyboard.press("Tab")
+        assert await dialog.evaluate("d => d.contains(document.activeElement)")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+    assert await archive.evaluate("b => b === document.activeElement"), "focus not returned"
+
+    await page.keyboard.press("Enter")
+    await dialog.get_by_role("button", name="Bestätigen").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#announcer")).to_have_text("1 Kontakt archiviert.")
+    assert (await api.get(f"/api/contacts/{contact['id']}")).json()["status"] == "archived"

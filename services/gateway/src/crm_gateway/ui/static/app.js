@@ -51,6 +51,30 @@
     }
   }, true);
 
+  // Tab and Shift+Tab go round inside an open dialog (WAI-ARIA "Dialog (Modal)"): a modal
+  // <dialog> makes the page behind it inert, but Tab would still leave it for the browser.
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), " +
+    "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    var dialog = document.querySelector("dialog[open]");
+    if (!dialog) return;
+    var items = Array.prototype.filter.call(dialog.querySelectorAll(FOCUSABLE), function (el) {
+      return el.offsetParent !== null;
+    });
+    if (!items.length) return;
+    var first = items[0];
+    var last = items[items.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
   // A dialog whose content htmx just swapped in with data-open shows itself.
   function openMarkedDialogs(root) {
     each(root, "dialog[data-open]", function (dialog) {
@@ -151,6 +175,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     init(document);
     startStream();
+    // the result of the change before this page (a redirect's message): said once more in
+    // the live region, which was empty when the page loaded, so screen readers hear it
+    var flash = document.getElementById("flash");
+    if (flash && flash.textContent.trim()) announce(flash.textContent.trim());
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     init(event.target.ownerDocument === document ? document : event.target);
