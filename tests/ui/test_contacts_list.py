@@ -73,7 +73,7 @@ async def test_search_as_you_type_and_archive_two_of_the_list(
     await expect(confirm).to_contain_text("2 ausgewählt")
     await confirm.get_by_role("button", name="Bestätigen").click()
 
-    await expect(page.get_by_text("2 Kontakte archiviert.")).to_be_visible()
+    await expect(page.locator("#flash").get_by_text("2 Kontakte archiviert.")).to_be_visible()
     statuses = [(await api.get(f"/api/contacts/{c['id']}")).json()["status"] for c in contacts]
     assert statuses == ["archived", "prospect", "archived"]
 
@@ -97,7 +97,9 @@ async def test_an_action_on_all_that_match_the_filter(
     await dialog.get_by_label("Gruppenname").fill(f"Alle {word}")
     await dialog.get_by_role("button", name="Speichern").click()
 
-    await expect(page.get_by_text(f"Gruppe „Alle {word}“ angelegt.")).to_be_visible()
+    await expect(
+        page.locator("#flash").get_by_text(f"Gruppe „Alle {word}“ angelegt.")
+    ).to_be_visible()
     sidebar = page.get_by_role("complementary")
     await expect(sidebar.get_by_role("heading", name=f"Alle {word}")).to_be_visible()
     groups = (await api.get("/api/groups", params={"limit": 500})).json()["items"]
@@ -138,7 +140,9 @@ async def test_save_a_filter_as_a_dynamic_group(browse: Browse, api: httpx.Async
     await dialog.get_by_label("Gruppenname").fill(f"Kunden {word}")
     await dialog.get_by_role("button", name="Speichern").click()
 
-    await expect(page.get_by_text(f"Gruppe „Kunden {word}“ angelegt.")).to_be_visible()
+    await expect(
+        page.locator("#flash").get_by_text(f"Gruppe „Kunden {word}“ angelegt.")
+    ).to_be_visible()
     sidebar = page.get_by_role("complementary")
     await expect(sidebar).to_contain_text("Dynamische Gruppe")
     await expect(sidebar.get_by_role("link", name=f"{word} Kundin")).to_be_visible()

@@ -89,7 +89,7 @@ async def test_a_campaign_created_joined_and_retired(
     await expect(confirm).to_contain_text("nicht wieder aktiviert")
     await expect(confirm).to_contain_text("Verknüpfungen in Kontaktvorgängen")
     await confirm.get_by_role("button", name="Bestätigen").click()
-    await expect(page.get_by_text("Die Kampagne ist beendet.")).to_be_visible()
+    await expect(page.locator("#flash").get_by_text("Die Kampagne ist beendet.")).to_be_visible()
     await expect(page.get_by_role("button", name="Mitglied hinzufügen")).to_have_count(0)
 
     campaign_id = page.url.rsplit("/", 1)[1]

@@ -45,7 +45,7 @@ async def test_a_new_pick_list_value_is_offered_in_the_history_form(
     section = page.get_by_role("region", name="Kundenhistory")
     await section.get_by_role("button", name="Neu").click()
     await section.get_by_label("Aktion").select_option(action)
-    await expect(section.get_by_label("Prospekt")).to_be_visible()  # the admin's label
+    await expect(section.get_by_label("Prospekt", exact=True)).to_be_visible()  # the admin's label
     await section.get_by_role("button", name="OK").click()
     await expect(section.get_by_text("1 von 1")).to_be_visible()
     [entry] = (await api.get(f"/api/contacts/{contact['id']}/history")).json()["items"]

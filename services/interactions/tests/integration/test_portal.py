@@ -44,7 +44,7 @@ async def test_login_link_arrives_by_mail_and_works_once(
         assert (await browser.get("/portal/api/interactions")).status_code == 401
         opened = await browser.get("/portal/api/session", params={"token": token})
         assert opened.status_code == 200, opened.text
-        assert opened.json() == {"contact_id": contact["id"], "name": "Lina Link"}
+        assert opened.json() == {"contact_id": contact["id"], "name": "Lina Link", "language": "en"}
         cookie = opened.headers["set-cookie"]
         assert cookie.startswith("crm_portal=")
         assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()

@@ -10,7 +10,7 @@ from crm_gateway.ui import (
     auth,
     bulk_history,
     campaigns,
-    contact_page,
+    contact,
     contacts,
     importing,
     notifications,
@@ -19,6 +19,7 @@ from crm_gateway.ui import (
     settings,
 )
 from crm_gateway.ui.client import in_process_client
+from crm_gateway.ui.compression import PageCompression
 from crm_gateway.ui.context import Ui, install_page_errors
 from crm_gateway.ui.security import SecurityHeaders
 from crm_gateway.ui.static import PREFIX, static_files
@@ -28,7 +29,7 @@ ROUTERS = [
     importing.router,  # /ui/contacts/import before /ui/contacts/{contact_id}
     bulk_history.router,
     contacts.router,
-    contact_page.router,
+    contact.router,
     notifications.router,
     portal.router,
     reminders.router,
@@ -39,6 +40,7 @@ ROUTERS = [
 
 def install_ui(app: FastAPI) -> None:
     """Add the pages, their static files, headers and error pages to the gateway app."""
+    app.add_middleware(PageCompression)
     app.add_middleware(SecurityHeaders)
     app.mount(PREFIX, static_files(), name="ui-static")
     install_page_errors(app)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from crm_gateway.ui.client import ApiError, gather
-from crm_gateway.ui.contact_page import history_body
+from crm_gateway.ui.contact.history import history_body
 from crm_gateway.ui.contacts import list_filters
 from crm_gateway.ui.context import Page, StaffPage, redirect
 from crm_gateway.ui.forms import FormErrors, form_data, form_errors

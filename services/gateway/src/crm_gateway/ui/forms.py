@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
 from crm_gateway.ui.client import ApiError
+from crm_gateway.ui.templating import BERLIN
 
 if TYPE_CHECKING:
     from crm_gateway.ui.context import Page
@@ -133,3 +135,31 @@ def form_errors(page: Page, problem: ApiError, known_fields: Mapping[str, Any] =
         else:
             errors.general.append(message)
     return errors
+
+
+def blank_to_none(form: Mapping[str, str], *names: str) -> dict[str, Any]:
+    """The named fields, an empty one as ``None`` (the API's "not set")."""
+    return {name: (form.get(name, "").strip() or None) for name in names}
+
+
+def aware(local: str) -> str | None:
+    """A ``datetime-local`` value (Berlin time) as ISO 8601 with its offset."""
+    if not local.strip():
+        return None
+    try:
+        return datetime.fromisoformat(local).replace(tzinfo=BERLIN).isoformat()
+    except ValueError:
+        return local  # the API names the field and says what is wrong
+
+
+def duration(page: Page, form: Mapping[str, str], required: bool) -> int | FormErrors | None:
+    """The form's ``duration`` (hh:mm) in minutes, or the message for the field."""
+    text = form.get("duration", "").strip()
+    if not text:
+        return FormErrors(fields={"duration": page._("Bitte ausfüllen.")}) if required else None
+    value = minutes(text)
+    if value is None:
+        return FormErrors(
+            fields={"duration": page._("Bitte als Stunden:Minuten angeben, z. B. 0:45.")}
+        )
+    return value

@@ -1,0 +1,75 @@
+"""The contact's Stammdaten and its CRM properties (seed 003 "CRM im Geschäftspartner")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from crm_gateway.ui.client import ApiError
+from crm_gateway.ui.contact.page import after_change, refused
+from crm_gateway.ui.context import StaffPage
+from crm_gateway.ui.forms import blank_to_none, form_data
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/ui/contacts/{contact_id}/master-data")
+async def save_master_data(request: Request, contact_id: str, page: StaffPage) -> Response:
+    form = await form_data(request)
+    body: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        **blank_to_none(form, "email", "phone"),
+        "language": form.get("language", "de"),
+        "credit_hold": form.get("credit_hold") == "true",
+        "address": blank_to_none(form, "street", "postal_code", "city", "country"),
+    }
+    if "company_id" in form:
+        body["company_id"] = form.get("company_id") or None
+    try:
+        await page.api.patch(f"/api/contacts/{contact_id}", json=body)
+    except ApiError as problem:
+        return await refused(page, contact_id, "stammdaten", problem, form=form)
+    return await after_change(page, contact_id, "stammdaten", page._("Stammdaten gespeichert."))
+
+
+def _characteristics(text: str) -> dict[str, str]:
+    """``Schlüssel=Wert`` per line (the form's way of writing the Merkmale)."""
+    pairs = {}
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip():
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@router.post("/ui/contacts/{contact_id}/crm")
+async def save_crm(request: Request, contact_id: str, page: StaffPage) -> Response:
+    raw = await request.form()
+    form = await form_data(request)
+    employees = form.get("employees", "").strip()
+    crm: dict[str, Any] = {
+        **blank_to_none(
+            form,
+            "crm_status",
+            "company_group",
+            "company_size",
+            "revenue_group",
+            "data_source",
+            "comment1",
+            "comment2",
+            "comment3",
+            "comment4",
+        ),
+        "employees": int(employees) if employees.isdigit() else (employees or None),
+        "products": [str(p) for p in raw.getlist("products")],
+        "newsletter": form.get("newsletter") == "true",
+        "interested": form.get("interested") == "true",
+        "characteristics": _characteristics(form.get("characteristics", "")),
+    }
+    try:
+        await page.api.patch(f"/api/contacts/{contact_id}", json={"crm": crm})
+    except ApiError as problem:
+        return await refused(page, contact_id, "crm", problem, form=form)
+    return await after_change(page, contact_id, "crm", page._("CRM-Angaben gespeichert."))
