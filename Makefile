@@ -17,13 +17,14 @@ dev: setup
 
 ## make test: the whole suite against real Kafka, Redis, PostgreSQL and SMTP
 test: setup
+	@bash scripts/setup.sh --test-tools
 	@$(UV) pytest $(PYTEST_ARGS)
 
 ## make lint: ruff, mypy, import boundaries
 lint: setup
 	$(UV) ruff check .
 	$(UV) ruff format --check .
-	$(UV) mypy shared/src devtools/src services/*/src
+	$(UV) mypy shared/src devtools/src services/*/src ops/src
 	$(UV) lint-imports
 
 fmt: setup

@@ -2,6 +2,9 @@
 # Sets a fresh machine up for `make dev` and `make test`: uv, the locked virtualenv,
 # Redis and PostgreSQL server binaries (apt, when missing), and the Kafka jars (Maven
 # Central, cached in ~/.cache/crm). Safe to run again: each step checks first.
+#   scripts/setup.sh               what `make dev` needs
+#   scripts/setup.sh --test-tools  only what the tests need beyond that (helm, for the
+#                                  chart tests); `make test` runs both
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +43,21 @@ ensure_servers() {
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
   if ! command -v mvn >/dev/null 2>&1; then apt_install maven || true; fi
 }
+
+# helm for the chart tests: a helm on PATH, else one built once from the Go module proxy
+# (`go install`, ~3 minutes on 2 cores) and kept in the cache. v3.21.4: the newest Helm 3
+# known to build here (v3.22.0 is served but not approved for this machine).
+HELM_VERSION="v3.21.4"
+ensure_helm() {
+  local cache="${CRM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/crm}/helm-$HELM_VERSION"
+  if command -v helm >/dev/null 2>&1 || [ -x "$cache/helm" ]; then return 0; fi
+  command -v go >/dev/null 2>&1 || apt_install golang-go
+  echo "== building helm $HELM_VERSION (go install, once; ~3 minutes)"
+  mkdir -p "$cache"
+  GOBIN="$cache" CGO_ENABLED=0 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+if [ "${1:-}" = "--test-tools" ]; then ensure_helm; exit 0; fi
 
 need_python
 ensure_uv

@@ -133,7 +133,10 @@ def create_service_app(
         if migrations_dir is not None:
             runtime.db = Database(settings.effective_database_url)
             db = runtime.db
-            await _retry("database", lambda: migrations.upgrade(db, migrations_dir))
+            if settings.migrate_at_start:
+                await _retry("database", lambda: migrations.upgrade(db, migrations_dir))
+            else:
+                await _retry("database", lambda: migrations.check(db, migrations_dir))
         if uses_redis:
             runtime.redis = Redis.from_url(settings.redis_url)
             redis = runtime.redis
