@@ -45,7 +45,9 @@ def _copy(source: Path, target: Path, *, into: bool) -> None:
             ignore=shutil.ignore_patterns("__pycache__", "tests", ".venv"),  # .dockerignore
         )
     else:
-        target.mkdir(parents=True, exist_ok=True) if into else target.parent.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True) if into else target.parent.mkdir(
+            parents=True, exist_ok=True
+        )
         shutil.copy2(source, target / source.name if into else target)
 
 
@@ -65,7 +67,9 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 _copy(ROOT / source, src / target, into=target.endswith("/"))
         elif instruction == "RUN" and args.startswith("uv sync"):
             env["UV_PROJECT_ENVIRONMENT"] = str(venv)  # /opt/crm/venv in the image
-            env.pop("UV_NO_CACHE", None)  # the image builds without a cache; here the shared one saves minutes
+            env.pop(
+                "UV_NO_CACHE", None
+            )  # the image builds without a cache; here the shared one saves minutes
             env.pop("VIRTUAL_ENV", None)
             uv, *rest = shlex.split(args)
             result = subprocess.run(
