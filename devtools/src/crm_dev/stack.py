@@ -54,6 +54,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
     _pump: threading.Thread | None = None
     log_lines: list[str] = field(default_factory=list)
+    argv: list[str] | None = None
+    """The command (default: ``python -m crm_<name>``)."""
 
     @property
     def url(self) -> str:
@@ -65,7 +67,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"crm_{self.name}"],
+            self.argv or [sys.executable, "-m", f"crm_{self.name}"],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

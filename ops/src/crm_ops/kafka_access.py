@@ -86,13 +86,9 @@ async def _consumers_of(name: str) -> list[tuple[str, str]]:
         await runtime.redis_client.aclose()
 
 
-def service_access() -> dict[str, Access]:
-    """Every service's Kafka access, by service name."""
-
-    async def collect() -> dict[str, list[tuple[str, str]]]:
-        return {name: await _consumers_of(name) for name in SERVICES}
-
-    consumed = asyncio.run(collect())
+async def collect_access() -> dict[str, Access]:
+    """Every service's Kafka access, by service name (and the ops tools' as ``ops``)."""
+    consumed = {name: await _consumers_of(name) for name in SERVICES}
     access: dict[str, Access] = {}
     for name in SERVICES:
         reads = sorted({topic for topic, _ in consumed[name]})
@@ -110,6 +106,11 @@ def service_access() -> dict[str, Access]:
         describes_groups=True,
     )
     return access
+
+
+def service_access() -> dict[str, Access]:
+    """:func:`collect_access` outside an event loop."""
+    return asyncio.run(collect_access())
 
 
 def render() -> str:

@@ -132,7 +132,8 @@ def murmur2(data: bytes) -> int:
 def create_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
     """A FastStream broker for the service's subscribers (logs through our logging)."""
     return KafkaBroker(
-        bootstrap,
+        # a list: FastStream would take "a:9092,b:9092" for one host name
+        [server.strip() for server in bootstrap.split(",") if server.strip()],
         client_id=client_id,
         security=KafkaAuth().faststream_security(),
         logger=logging.getLogger(f"faststream.{client_id}"),

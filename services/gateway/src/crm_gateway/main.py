@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 
 from crm_gateway.api import dev_router, router
 from crm_gateway.proxy import router as proxy_router
@@ -17,14 +19,18 @@ from crm_gateway.stream import router as stream_router
 from crm_shared.service import Runtime, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def start(runtime: Runtime) -> None:
-        async with runtime.database.unit_of_work() as session:
-            await StaffService(session, runtime.outbox).ensure_admin(settings)
+        try:
+            async with runtime.database.unit_of_work() as session:
+                await StaffService(session, runtime.outbox).ensure_admin(settings)
+        except IntegrityError:  # a replica starting at the same time created it first
+            log.info("the first admin was created by another replica")
         # The proxy client must never keep cookies: one caller's Set-Cookie (a portal
         # session) would otherwise be sent upstream on every later caller's request.
         no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))

@@ -1,0 +1,91 @@
+"""Fixtures shared by the cross-service tests: the chart's workloads running as local
+processes on the 3-broker Kafka cluster (tests/deploy/test_chart_runs.py and
+tests/e2e/test_kafka_cluster.py use the same one, started once per session)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crm_dev import helm
+from crm_dev.chart_run import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    ChartDeployment,
+    ChartRun,
+    apply_kafka_topics,
+)
+from crm_dev.servers import KafkaCluster, RedisServer, SmtpSink
+from crm_dev.testing import Mailbox, create_database
+
+CHART_RUN_VALUES = Path(__file__).parent / "deploy" / "chart-run-values.yaml"
+
+
+@pytest.fixture(scope="session")
+def chart_deployment(
+    kafka_cluster: KafkaCluster,
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ChartDeployment]:
+    root = tmp_path_factory.mktemp("chart-run")
+    objects = helm.render([CHART_RUN_VALUES])
+    # servers of its own: its consumers must not meet the other stacks' events (Kafka),
+    # reminder schedule (Redis) or mails (SMTP)
+    redis = RedisServer(root / "redis")
+    sink = SmtpSink(root / "smtp" / "mail")
+    redis.start()
+    sink.start()
+    logs = root / "logs"
+    logs.mkdir()
+
+    def to_file(name: str, line: str) -> None:
+        with open(logs / f"{name}.log", "a") as handle:
+            handle.write(line + "\n")
+
+    run = None
+    try:
+        databases = {
+            name: asyncio.run(create_database(postgres_url, f"chart_{name}"))
+            for name in (
+                "contacts",
+                "history",
+                "interactions",
+                "campaigns",
+                "reminders",
+                "notifier",
+                "gateway",
+            )  # fmt: skip
+        }
+        secrets = {
+            "crm-databases": databases,
+            "crm-redis": {"url": redis.url},
+            "crm-jwt": {"secret": "chart-run-jwt-secret-0123456789abcdef0123"},
+            "crm-admin": {"username": "admin", "password": ADMIN_PASSWORD, "email": ADMIN_EMAIL},
+            "crm-smtp": {
+                "host": "127.0.0.1",
+                "port": str(sink.port),
+                "from": "CRM <crm@crm.local.test>",
+            },  # fmt: skip
+        }
+        asyncio.run(apply_kafka_topics(objects, kafka_cluster.bootstrap))
+        run = ChartRun(
+            objects,
+            secrets=secrets,
+            addresses={"crm-kafka-kafka-bootstrap.crm.svc:9092": kafka_cluster.bootstrap},
+            work_dir=root / "pods",
+            sink=to_file,
+        )
+        migrated = run.run_job("crm-migrations")  # the pre-install hook, before any pod
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        run.start()
+        yield ChartDeployment(run, objects, kafka_cluster, Mailbox(sink.maildir), migrated.stdout)
+    finally:
+        if run is not None:
+            run.stop()
+        sink.stop()
+        redis.stop()
+        shutil.rmtree(root / "pods", ignore_errors=True)
