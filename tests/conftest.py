@@ -58,7 +58,7 @@ def chart_deployment(
                 "reminders",
                 "notifier",
                 "gateway",
-            )  # fmt: skip
+            )
         }
         secrets = {
             "crm-databases": databases,
@@ -69,7 +69,7 @@ def chart_deployment(
                 "host": "127.0.0.1",
                 "port": str(sink.port),
                 "from": "CRM <crm@crm.local.test>",
-            },  # fmt: skip
+            },
         }
         asyncio.run(apply_kafka_topics(objects, kafka_cluster.bootstrap))
         run = ChartRun(

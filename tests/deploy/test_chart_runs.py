@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from crm_dev import helm
-from crm_dev.testkit import TopicTail
 from crm_dev.chart_run import ADMIN_EMAIL, ADMIN_PASSWORD, ChartDeployment
-from crm_ops.kafka_access import collect_access
+from crm_dev.testkit import TopicTail
+from crm_ops.kafka_access import group_reads
 from crm_shared.lag import consumer_lag
 
 SERVICES = ("contacts", "history", "interactions", "campaigns", "reminders", "notifier", "gateway")
@@ -177,7 +177,7 @@ async def test_the_flow_through_the_balancer_mails_once_and_fires_a_reminder_onc
         assert "Cluster" in message["Subject"]
         assert len(mail.wait_for(email, count=2, timeout=3)) == 1  # exactly one
 
-        subject = f"Rückruf {uuid.uuid4().hex[:6]}"
+        subject = f"Callback {uuid.uuid4().hex[:6]}"  # ASCII: found in the raw Subject
         staff_email = f"petra-{uuid.uuid4().hex[:6]}@crm.local.test"
         staff = await api.post(
             "/api/staff",
@@ -221,13 +221,14 @@ async def test_the_flow_through_the_balancer_mails_once_and_fires_a_reminder_onc
 async def test_every_consumer_group_of_the_chart_catches_up(
     chart_deployment: ChartDeployment,
 ) -> None:
-    access = await collect_access()
-    reads = {g: list(one.reads) for one in access.values() for g in one.groups}
+    reads = await group_reads()
 
     async def caught_up() -> bool:
         lags = await consumer_lag(chart_deployment.kafka.bootstrap, reads=reads)
         return bool(lags) and all(lag.lag == 0 for lag in lags)
 
-    assert await eventually(caught_up, timeout=30)
+    if not await eventually(caught_up, timeout=30):
+        behind = await consumer_lag(chart_deployment.kafka.bootstrap, reads=reads)
+        raise AssertionError(f"behind: {[lag for lag in behind if lag.lag]}")
     topics = helm.by_kind(chart_deployment.objects, "KafkaTopic")
     assert {t["spec"]["replicas"] for t in topics.values()} == {3}

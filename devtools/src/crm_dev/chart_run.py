@@ -26,8 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from crm_dev.balancer import TcpBalancer
 from crm_dev.helm import Manifest, by_kind
-from crm_dev.servers import free_port
-from crm_dev.servers import KafkaCluster
+from crm_dev.servers import KafkaCluster, free_port
 from crm_dev.stack import LogSink, ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -87,7 +86,8 @@ class ChartRun:
     balancers: dict[str, TcpBalancer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.config_maps = {n: m.get("data", {}) for n, m in by_kind(self.objects, "ConfigMap").items()}  # fmt: skip
+        config_maps = by_kind(self.objects, "ConfigMap")
+        self.config_maps = {name: m.get("data", {}) for name, m in config_maps.items()}
         self._ports: dict[str, list[int]] = {}
         self._port_vars: dict[str, list[str]] = {}
         for name, deployment in by_kind(self.objects, "Deployment").items():
@@ -102,7 +102,7 @@ class ChartRun:
             namespace = service["metadata"].get("namespace", "crm")
             for port in service["spec"]["ports"]:
                 local = f"127.0.0.1:{balancer.port}"
-                for host in (name, f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"):  # fmt: skip
+                for host in (name, f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"):  # fmt: skip  # noqa: E501
                     self._mapped[f"{host}:{port['port']}"] = local
 
     def replicas_of(self, name: str, deployment: Manifest) -> int:
@@ -153,7 +153,7 @@ class ChartRun:
                 env[item["name"]] = self.config_maps[config["name"]][config["key"]]
         # the pod's own /tmp (an emptyDir), and its address: loopback
         return {
-            k: self._map(v).replace("/tmp", str(tmp)).replace("0.0.0.0", "127.0.0.1")  # noqa: S104, S108
+            k: self._map(v).replace("/tmp", str(tmp)).replace("0.0.0.0", "127.0.0.1")  # noqa: S104
             for k, v in env.items()
         }
 
@@ -294,7 +294,7 @@ async def apply_kafka_topics(objects: list[Manifest], bootstrap: str) -> list[st
     return [t.name for t in topics]
 
 
-ADMIN_PASSWORD = "chart-admin-pw-1"
+ADMIN_PASSWORD = "chart-admin-pw-1"  # noqa: S105 - a throwaway test deployment
 ADMIN_EMAIL = "admin@crm.local.test"
 
 

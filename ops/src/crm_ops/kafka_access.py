@@ -108,6 +108,15 @@ async def collect_access() -> dict[str, Access]:
     return access
 
 
+async def group_reads() -> dict[str, list[str]]:
+    """The topics each consumer group of the services reads."""
+    reads: dict[str, list[str]] = {}
+    for name in SERVICES:
+        for topic, group in await _consumers_of(name):
+            reads.setdefault(group, []).append(topic)
+    return reads
+
+
 def service_access() -> dict[str, Access]:
     """:func:`collect_access` outside an event loop."""
     return asyncio.run(collect_access())

@@ -34,7 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The proxy client must never keep cookies: one caller's Set-Cookie (a portal
         # session) would otherwise be sent upstream on every later caller's request.
         no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        client = httpx.AsyncClient(timeout=settings.proxy_timeout_seconds, cookies=no_cookies)
+        # Idle connections are dropped before the services' uvicorn closes them (after
+        # 5 s): a request sent on a connection the server is closing fails as a 503.
+        client = httpx.AsyncClient(
+            timeout=settings.proxy_timeout_seconds,
+            cookies=no_cookies,
+            limits=httpx.Limits(keepalive_expiry=2.0),
+        )
         runtime.state["http"] = client
 
         def service_ready(url: str):  # type: ignore[no-untyped-def]
