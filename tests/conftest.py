@@ -19,10 +19,18 @@ from crm_dev.chart_run import (
     ChartRun,
     apply_kafka_topics,
 )
+from crm_dev.otlp_sink import OtlpSink
 from crm_dev.servers import KafkaCluster, RedisServer, SmtpSink
 from crm_dev.testing import Mailbox, create_database
 
 CHART_RUN_VALUES = Path(__file__).parent / "deploy" / "chart-run-values.yaml"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the chart's deployment last: its 14 processes and 3 brokers then load
+    the 2 cores only at the end of the session (the fixture ends with it), not during the
+    timing-sensitive tests after them."""
+    items.sort(key=lambda item: "chart_deployment" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +45,10 @@ def chart_deployment(
     # reminder schedule (Redis) or mails (SMTP)
     redis = RedisServer(root / "redis")
     sink = SmtpSink(root / "smtp" / "mail")
+    traces = OtlpSink()  # the OpenTelemetry collector the values point at
     redis.start()
     sink.start()
+    traces.start()
     logs = root / "logs"
     logs.mkdir()
 
@@ -75,17 +85,23 @@ def chart_deployment(
         run = ChartRun(
             objects,
             secrets=secrets,
-            addresses={"crm-kafka-kafka-bootstrap.crm.svc:9092": kafka_cluster.bootstrap},
+            addresses={
+                "crm-kafka-kafka-bootstrap.crm.svc:9092": kafka_cluster.bootstrap,
+                "otel-collector.crm.svc:4318": f"127.0.0.1:{traces.port}",
+            },
             work_dir=root / "pods",
             sink=to_file,
         )
         migrated = run.run_job("crm-migrations")  # the pre-install hook, before any pod
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         run.start()
-        yield ChartDeployment(run, objects, kafka_cluster, Mailbox(sink.maildir), migrated.stdout)
+        yield ChartDeployment(
+            run, objects, kafka_cluster, Mailbox(sink.maildir), migrated.stdout, traces
+        )
     finally:
         if run is not None:
             run.stop()
+        traces.stop()
         sink.stop()
         redis.stop()
         shutil.rmtree(root / "pods", ignore_errors=True)

@@ -232,3 +232,57 @@ async def test_every_consumer_group_of_the_chart_catches_up(
         raise AssertionError(f"behind: {[lag for lag in behind if lag.lag]}")
     topics = helm.by_kind(chart_deployment.objects, "KafkaTopic")
     assert {t["spec"]["replicas"] for t in topics.values()} == {3}
+
+
+async def test_one_trace_follows_an_interaction_from_http_to_the_smtp_send(
+    chart_deployment: ChartDeployment,
+) -> None:
+    """tracing.enabled in the values: the pods export by OTLP; the context crosses Kafka
+    in the CloudEvent's traceparent."""
+    chart = chart_deployment
+    token = await _token_at(chart.gateway_url)
+    email = f"trace-{uuid.uuid4().hex[:10]}@example.com"
+    async with fresh_connections(
+        chart.gateway_url, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        contact = await api.post(
+            "/api/contacts", json={"kind": "person", "name": "Tracy Trace", "email": email}
+        )
+        assert contact.status_code == 201, contact.text
+
+        async def logged() -> bool:
+            response = await api.post(
+                "/api/interactions",
+                json={"contact_id": contact.json()["id"], "topic": "Trace", "kind": "incoming",
+                      "text": "-"},
+            )  # fmt: skip
+            return response.status_code == 201
+
+        assert await eventually(logged)
+    assert chart.mail.wait_for(email, timeout=15)
+
+    async def traced() -> list[Any]:  # spans are exported in batches (every 5 s)
+        sends = [
+            s for s in chart.traces.spans
+            if s.name == "smtp send" and s.attributes.get("crm.recipient") == email
+        ]  # fmt: skip
+        if not sends:
+            return []
+        spans = chart.traces.trace(sends[0].trace_id)
+        services = {s.service for s in spans}
+        wanted = {"crm-gateway", "crm-interactions", "crm-notifier"}
+        return spans if wanted <= services else []
+
+    spans = await eventually(traced, timeout=30)
+    assert spans, "no trace from the gateway to the notifier's SMTP send"
+    names = {(s.service, s.name) for s in spans}
+    assert ("crm-interactions", "crm.interactions publish") in names  # the outbox
+    assert ("crm-notifier", "crm.interactions process") in names  # the consumer
+    assert ("crm-notifier", "smtp send") in names
+    by_id = {s.span_id: s for s in spans}
+    send = next(s for s in spans if s.name == "smtp send")
+    chain = [send]
+    while chain[-1].parent_id in by_id:
+        chain.append(by_id[chain[-1].parent_id])
+    # smtp send ← process ← publish ← the interactions' HTTP span ← … ← the gateway's
+    assert [s.service for s in chain][-1] == "crm-gateway", [(s.service, s.name) for s in chain]

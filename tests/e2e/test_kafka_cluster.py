@@ -18,8 +18,8 @@ from crm_ops.kafka_access import group_reads
 from crm_shared.lag import consumer_lag
 
 RATE = 5.0  # interactions per second
-SECONDS = 24.0  # of stream; the broker is down from KILL_AT to RESTART_AT
-KILL_AT, RESTART_AT = 6.0, 14.0
+SECONDS = 20.0  # of stream; the broker is down from KILL_AT to RESTART_AT
+KILL_AT, RESTART_AT = 5.0, 12.0
 
 
 async def _under_replicated(bootstrap: str) -> int:

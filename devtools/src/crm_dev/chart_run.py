@@ -308,6 +308,8 @@ class ChartDeployment:
     mail: Any
     """The SMTP sink's mailbox (crm_dev.testing.Mailbox)."""
     migration_output: str
+    traces: Any
+    """The OTLP receiver every pod exports its spans to (crm_dev.otlp_sink.OtlpSink)."""
 
     @property
     def gateway_url(self) -> str:

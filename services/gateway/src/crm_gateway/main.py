@@ -16,6 +16,7 @@ from crm_gateway.settings import Settings
 from crm_gateway.staff import StaffService
 from crm_gateway.stream import NotificationHub
 from crm_gateway.stream import router as stream_router
+from crm_shared import tracing
 from crm_shared.service import Runtime, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cookies=no_cookies,
             limits=httpx.Limits(keepalive_expiry=2.0),
         )
+        tracing.instrument_client(client)  # traceparent on to the services
         runtime.state["http"] = client
 
         def service_ready(url: str):  # type: ignore[no-untyped-def]
