@@ -21,6 +21,7 @@ from crm_dev.chart_run import (
 )
 from crm_dev.otlp_sink import OtlpSink
 from crm_dev.servers import KafkaCluster, RedisServer, SmtpSink
+from crm_dev.stack import IMPLEMENTED
 from crm_dev.testing import Mailbox, create_database
 
 CHART_RUN_VALUES = Path(__file__).parent / "deploy" / "chart-run-values.yaml"
@@ -60,15 +61,7 @@ def chart_deployment(
     try:
         databases = {
             name: asyncio.run(create_database(postgres_url, f"chart_{name}"))
-            for name in (
-                "contacts",
-                "history",
-                "interactions",
-                "campaigns",
-                "reminders",
-                "notifier",
-                "gateway",
-            )
+            for name in IMPLEMENTED
         }
         secrets = {
             "crm-databases": databases,

@@ -4,10 +4,12 @@ objects checked for what an operator relies on."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from crm_dev import helm
 from crm_ops.kafka_access import render as render_access
@@ -208,3 +210,34 @@ def test_turning_a_service_off_removes_it_everywhere() -> None:
     assert config["CRM_GATEWAY_CAMPAIGNS_URL"] == ""
     (job,) = helm.by_kind(objects, "Job").values()
     assert "campaigns" not in _containers(job)[0]["command"]
+
+
+def test_every_key_of_values_yaml_has_a_comment_and_a_schema() -> None:
+    lines = (helm.CHART / "values.yaml").read_text().splitlines()
+    uncommented = []
+    item_indent: int | None = None  # inside a list item: its lines are the item's value
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if item_indent is not None and stripped and indent <= item_indent:
+            item_indent = None
+        if stripped.startswith("- "):
+            item_indent = indent
+        if item_indent is not None or not stripped or stripped.startswith("#"):
+            continue
+        if ":" not in stripped:
+            continue
+        previous = lines[number - 1].strip() if number else ""
+        if not previous.startswith("#"):
+            uncommented.append(f"{number + 1}: {stripped}")
+    assert not uncommented, uncommented
+    schema = json.loads((helm.CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((helm.CHART / "values.yaml").read_text())
+
+    def walk(value: Any, node: dict[str, Any], path: str) -> None:
+        if isinstance(value, dict) and "properties" in node:
+            for key, item in value.items():
+                assert key in node["properties"], f"{path}.{key} has no schema"
+                walk(item, node["properties"][key], f"{path}.{key}")
+
+    walk(values, schema, "values")

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from crm_dev.balancer import TcpBalancer
 from crm_dev.helm import Manifest, by_kind
 from crm_dev.servers import KafkaCluster, free_port
-from crm_dev.stack import LogSink, ServiceProcess
+from crm_dev.stack import LogSink, ProcessExited, ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
@@ -235,26 +234,16 @@ class ChartRun:
         deadline = time.monotonic() + timeout
         moves = 0
         for probe in ("startupProbe", "readinessProbe"):
-            path, last = pod.probe_path(probe), "no answer"
             while True:
-                if not pod.process.running:
-                    tail = "\n".join(pod.process.log_lines[-40:])
-                    if "address already in use" in tail and moves < 3:
-                        moves += 1
-                        self._move(pod)
-                        continue
-                    raise RuntimeError(f"{pod.process.name} exited\n{tail}")
+                left = max(1.0, deadline - time.monotonic())
                 try:
-                    response = httpx.get(f"{pod.url}{path}", timeout=5)
-                    if response.status_code == 200:
-                        break
-                    last = response.text
-                except httpx.HTTPError as exc:
-                    last = repr(exc)
-                if time.monotonic() > deadline:
-                    tail = "\n".join(pod.process.log_lines[-40:])
-                    raise TimeoutError(f"{pod.process.name} {probe} {path}: {last}\n{tail}")
-                time.sleep(0.2)
+                    pod.process.wait_ready(left, path=pod.probe_path(probe))
+                    break
+                except ProcessExited as exc:
+                    if "address already in use" not in str(exc) or moves >= 3:
+                        raise
+                    moves += 1
+                    self._move(pod)
 
     def pods_of(self, component: str) -> list[Pod]:
         return [pod for pod in self.pods if pod.component == component]
