@@ -4,32 +4,27 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: setup test-setup dev test test-fast lint fmt i18n bench clean
+.PHONY: setup dev test test-fast lint fmt i18n bench clean
 
 setup: .venv/.crm-setup-done
 
 .venv/.crm-setup-done: uv.lock scripts/setup.sh devtools/src/crm_dev/kafka-pom.xml
 	@bash scripts/setup.sh
 
-## what only the tests need (a browser for the page tests), on top of setup
-test-setup: .venv/.crm-test-setup-done
-
-.venv/.crm-test-setup-done: .venv/.crm-setup-done scripts/setup.sh
-	@bash scripts/setup.sh --tests
-
 ## make dev: Kafka, Redis, SMTP sink and every service; Ctrl-C stops all
 dev: setup
 	@$(UV) python -m crm_dev.supervisor
 
 ## make test: the whole suite against real Kafka, Redis, PostgreSQL and SMTP
-test: setup test-setup
+test: setup
+	@bash scripts/setup.sh --test-tools
 	@$(UV) pytest $(PYTEST_ARGS)
 
 ## make lint: ruff, mypy, import boundaries
 lint: setup
 	$(UV) ruff check .
 	$(UV) ruff format --check .
-	$(UV) mypy shared/src devtools/src services/*/src
+	$(UV) mypy shared/src devtools/src services/*/src ops/src
 	$(UV) lint-imports
 
 ## make i18n: extract the pages' texts and update the English catalogue (then translate)

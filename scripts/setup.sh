@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets a fresh machine up for `make dev` and `make test`: uv, the locked virtualenv,
 # Redis and PostgreSQL server binaries (apt, when missing), and the Kafka jars (Maven
-# Central, cached in ~/.cache/crm). With --tests: what only the tests need (Chromium).
-# Safe to run again: each step checks first.
+# Central, cached in ~/.cache/crm). Safe to run again: each step checks first.
+#   scripts/setup.sh               what `make dev` needs
+#   scripts/setup.sh --test-tools  only what the tests need beyond that (Chromium for the
+#                                  page tests, helm for the chart tests); `make test` runs both
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,17 +44,26 @@ ensure_servers() {
   if ! command -v mvn >/dev/null 2>&1; then apt_install maven || true; fi
 }
 
-ensure_test_tools() {
-  # Debian's Chromium for the page tests (Playwright drives it; its own browser download
-  # does not work offline). Only for `make test`, never before a user's first `make dev`.
+# Debian's Chromium for the page tests (Playwright drives it; its own browser download
+# does not work offline).
+ensure_chromium() {
   if ! command -v chromium >/dev/null 2>&1; then apt_install chromium; fi
 }
 
-if [ "${1:-}" = "--tests" ]; then
-  ensure_test_tools
-  touch .venv/.crm-test-setup-done
-  exit 0
-fi
+# helm for the chart tests: a helm on PATH, else one built once from the Go module proxy
+# (`go install`, ~3 minutes on 2 cores) and kept in the cache. v3.21.4: the newest Helm 3
+# known to build here (v3.22.0 is served but not approved for this machine).
+HELM_VERSION="v3.21.4"
+ensure_helm() {
+  local cache="${CRM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/crm}/helm-$HELM_VERSION"
+  if command -v helm >/dev/null 2>&1 || [ -x "$cache/helm" ]; then return 0; fi
+  command -v go >/dev/null 2>&1 || apt_install golang-go
+  echo "== building helm $HELM_VERSION (go install, once; ~3 minutes)"
+  mkdir -p "$cache"
+  GOBIN="$cache" CGO_ENABLED=0 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+if [ "${1:-}" = "--test-tools" ]; then ensure_chromium; ensure_helm; exit 0; fi
 
 need_python
 ensure_uv

@@ -206,16 +206,40 @@ def _java() -> str:
     return java
 
 
-class KafkaServer:
-    """A single-node KRaft broker+controller on free loopback ports."""
+def kafka_cluster_id() -> str:
+    """A new KRaft cluster id (an id starting with "-" would read as an option)."""
+    return "c" + base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")[1:]
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, heap: str = "512m") -> None:
+
+class KafkaServer:
+    """A KRaft node (broker and controller in one process) on free loopback ports: a
+    single-node cluster by default, or one node of a :class:`KafkaCluster`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        heap: str = "512m",
+        node_id: int = 1,
+        controller_port: int | None = None,
+        voters: str | None = None,
+        cluster_id: str | None = None,
+        replication: int = 1,
+        min_insync: int = 1,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.controller_port = free_port()
+        self.controller_port = controller_port or free_port()
         self.heap = heap
+        self.node_id = node_id
+        self.voters = voters
+        self.cluster_id = cluster_id
+        self.replication = replication
+        self.min_insync = min_insync
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.proc: ManagedProcess | None = None
+        self._log_start = 0
 
     def _jvm(self, config_dir: Path) -> list[str]:
         return [
@@ -232,7 +256,8 @@ class KafkaServer:
             f"{kafka_libs()}/*",
         ]
 
-    def start(self, timeout: float = 90.0) -> None:
+    def launch(self) -> None:
+        """Format the data dir once and start the process (not waiting for it)."""
         config_dir = self.data_dir / "config"
         log_dir = self.data_dir / "kraft"
         config_dir.mkdir(parents=True, exist_ok=True)
@@ -241,18 +266,22 @@ class KafkaServer:
             (_HERE / "kafka-server.properties")
             .read_text()
             .format(
+                node_id=self.node_id,
+                voters=self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}",
                 port=self.port,
                 controller_port=self.controller_port,
                 log_dir=log_dir,
+                replication=self.replication,
+                min_isr=self.min_insync,
             )
         )
         (config_dir / "log4j2.properties").write_text(
             (_HERE / "kafka-log4j2.properties").read_text()
         )
         jvm = self._jvm(config_dir)
+        # an existing data dir (make dev restart, a broker restarted) keeps its data
         if not (log_dir / "meta.properties").exists():
-            # an id starting with "-" would be read as an option by the storage tool
-            cluster_id = "c" + base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")[1:]
+            cluster_id = self.cluster_id or kafka_cluster_id()
             result = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
                 capture_output=True,
@@ -261,25 +290,75 @@ class KafkaServer:
             )
             if result.returncode != 0:
                 raise ServerError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
-        else:
-            # an existing data dir (make dev restart): keep data, take the new ports
-            pass
         self.proc = ManagedProcess(
-            "kafka", [*jvm, "kafka.Kafka", str(props)], self.data_dir / "kafka.log"
+            f"kafka-{self.node_id}", [*jvm, "kafka.Kafka", str(props)], self.data_dir / "kafka.log"
         )
+        self._log_start = len(self.proc.log_text())  # a restarted node logs "started" again
         self.proc.start()
+
+    def wait_started(self, timeout: float = 90.0) -> None:
+        proc = self.proc
+        if proc is None:
+            raise ServerError("kafka was not launched")
         started = "Kafka Server started"
-        self.proc.wait_until(
-            lambda: (
-                port_open(self.port) and started in self.proc.log_text() if self.proc else False
-            ),
+        proc.wait_until(
+            lambda: port_open(self.port) and started in proc.log_text()[self._log_start :],
             timeout,
             "started",
         )
 
+    def start(self, timeout: float = 90.0) -> None:
+        self.launch()
+        self.wait_started(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the node: a crash, no controlled shutdown."""
+        if self.proc and self.proc.process:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.process.pid, signal.SIGKILL)
+            self.proc.process.wait(10)
+            self.proc.stop()
+
     def stop(self) -> None:
         if self.proc:
             self.proc.stop(timeout=30)
+
+
+class KafkaCluster:
+    """Three KRaft nodes, each its own process and data dir, one quorum: topics with
+    replication factor 3 and ``min.insync.replicas=2`` survive the loss of any one."""
+
+    def __init__(self, data_dir: Path, *, nodes: int = 3, heap: str = "384m") -> None:
+        controllers = [free_port() for _ in range(nodes)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controllers))
+        cluster_id = kafka_cluster_id()
+        self.nodes = [
+            KafkaServer(
+                data_dir / f"node-{i + 1}",
+                heap=heap,
+                node_id=i + 1,
+                controller_port=controllers[i],
+                voters=voters,
+                cluster_id=cluster_id,
+                replication=min(3, nodes),
+                min_insync=min(2, nodes),
+            )
+            for i in range(nodes)
+        ]
+        self.bootstrap = ",".join(node.bootstrap for node in self.nodes)
+
+    def start(self, timeout: float = 120.0) -> None:
+        for node in self.nodes:  # together: a node waits for a quorum of controllers
+            node.launch()
+        for node in self.nodes:
+            node.wait_started(timeout)
+
+    def node(self, node_id: int) -> KafkaServer:
+        return self.nodes[node_id - 1]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 # --- Redis -----------------------------------------------------------------------------

@@ -45,6 +45,10 @@ DEFAULT_PORTS = {
 LogSink = Callable[[str, str], None]
 
 
+class ProcessExited(RuntimeError):
+    """A service process ended while we waited for it."""
+
+
 @dataclass
 class ServiceProcess:
     name: str
@@ -54,6 +58,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
     _pump: threading.Thread | None = None
     log_lines: list[str] = field(default_factory=list)
+    argv: list[str] | None = None
+    """The command (default: ``python -m crm_<name>``)."""
 
     @property
     def url(self) -> str:
@@ -65,7 +71,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"crm_{self.name}"],
+            self.argv or [sys.executable, "-m", f"crm_{self.name}"],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -119,17 +125,18 @@ class ServiceProcess:
         if self._pump:
             self._pump.join(2)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 60.0, path: str = "/readyz") -> None:
+        """Until ``path`` answers 200; raises if the process exits or time runs out."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
             if not self.running:
                 tail = "\n".join(self.log_lines[-40:])
-                raise RuntimeError(
+                raise ProcessExited(
                     f"{self.name} exited ({self.process and self.process.returncode})\n{tail}"
                 )
             try:
-                response = httpx.get(f"{self.url}/readyz", timeout=5)
+                response = httpx.get(f"{self.url}{path}", timeout=5)
                 if response.status_code == 200:
                     return
                 last = response.text
@@ -137,7 +144,7 @@ class ServiceProcess:
                 last = repr(exc)
             time.sleep(0.2)
         tail = "\n".join(self.log_lines[-40:])
-        raise TimeoutError(f"{self.name} not ready in {timeout:.0f}s: {last}\n{tail}")
+        raise TimeoutError(f"{self.name} {path} not ready in {timeout:.0f}s: {last}\n{tail}")
 
 
 @dataclass

@@ -24,7 +24,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 
-from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, SmtpSink
+from crm_dev.servers import KafkaCluster, KafkaServer, PostgresServer, RedisServer, SmtpSink
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testkit import Kit
 from crm_shared.kafka import ensure_topics
@@ -84,6 +84,18 @@ def kafka_bootstrap(server_dir: Path) -> Iterator[str]:
         yield server.bootstrap
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(server_dir: Path) -> Iterator[KafkaCluster]:
+    """Three KRaft brokers (each its own process and data dir), for the tests that run
+    the chart's replicas and kill a broker; topics get replication factor 3."""
+    cluster = KafkaCluster(server_dir / "kafka-cluster")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from crm_shared import tracing
 from crm_shared.db import Database, is_postgres, unnest_insert
 from crm_shared.events import (
     CloudEvent,
@@ -427,12 +428,14 @@ class EventConsumer:
                 # a failed run of several is no one event's fault: none is blamed
                 running[:] = run if len(run) == 1 else []
                 handler = items[run[0]].handler
-                if isinstance(handler, Bulk):
-                    await session.flush()
-                    await handler.handler([items[index].delivery(session) for index in run])
-                    session.expire_all()
-                else:
-                    await items[run[0]].apply(session)  # a run of its own
+                events = [items[index].event for index in run]
+                with tracing.consuming(events, topic=self.topic, group=self.group_id):
+                    if isinstance(handler, Bulk):
+                        await session.flush()
+                        await handler.handler([items[index].delivery(session) for index in run])
+                        session.expire_all()
+                    else:
+                        await items[run[0]].apply(session)  # a run of its own
             running.clear()
 
         started = time.perf_counter()
@@ -493,7 +496,8 @@ class EventConsumer:
         while True:
             if error is None:
                 try:
-                    applied = await self._dedupe.run_once(self.group_id, event, item.apply)
+                    with tracing.consuming([event], topic=self.topic, group=self.group_id):
+                        applied = await self._dedupe.run_once(self.group_id, event, item.apply)
                 except Exception as caught:
                     error = caught
                 else:

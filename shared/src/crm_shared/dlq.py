@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from crm_shared.kafka import EventProducer
+from crm_shared.kafka_auth import kafka_client_options
 
 DLQ_HEADER_PREFIX = "crm-dlq-"
 GROUP = "crm-dlq-replay"
@@ -39,7 +40,9 @@ class Replayed:
 
 async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
     """The partition numbers of ``topic`` (empty when it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-dlq-replay")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="crm-dlq-replay", **kafka_client_options()
+    )
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -71,6 +74,7 @@ async def replay(
         group_id=None if dry_run else group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **kafka_client_options(),
     )
     producer = None if dry_run else EventProducer(bootstrap, client_id="crm-dlq-replay")
     await consumer.start()

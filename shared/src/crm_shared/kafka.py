@@ -15,6 +15,7 @@ from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
 from crm_shared.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, all_topics
+from crm_shared.kafka_auth import KafkaAuth, kafka_client_options
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class EventProducer:
             linger_ms=2,
             max_batch_size=MAX_BATCH_BYTES,
             request_timeout_ms=30000,
+            **kafka_client_options(),
         )
 
     async def start(self) -> None:
@@ -130,8 +132,10 @@ def murmur2(data: bytes) -> int:
 def create_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
     """A FastStream broker for the service's subscribers (logs through our logging)."""
     return KafkaBroker(
-        bootstrap,
+        # a list: FastStream would take "a:9092,b:9092" for one host name
+        [server.strip() for server in bootstrap.split(",") if server.strip()],
         client_id=client_id,
+        security=KafkaAuth().faststream_security(),
         logger=logging.getLogger(f"faststream.{client_id}"),
         log_level=logging.DEBUG,
     )
@@ -143,9 +147,14 @@ async def ensure_topics(
     *,
     partitions: int = 3,
     replication_factor: int = 1,
+    topic_configs: dict[str, str] | None = None,
 ) -> None:
-    """Create the CRM topics if missing (dev and tests; Strimzi does it in Kubernetes)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-provisioner")
+    """Create the CRM topics if missing (dev and tests; Strimzi does it in Kubernetes).
+
+    ``topic_configs`` are per-topic settings, e.g. ``{"min.insync.replicas": "2"}``."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="crm-provisioner", **kafka_client_options()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -153,7 +162,12 @@ async def ensure_topics(
         if not wanted:
             return
         new = [
-            NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
+            NewTopic(
+                t,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                topic_configs=topic_configs or {},
+            )
             for t in wanted
         ]
         try:
@@ -166,7 +180,9 @@ async def ensure_topics(
 
 async def kafka_ready(bootstrap: str) -> bool:
     """Whether Kafka answers a metadata request."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=3000, **kafka_client_options()
+    )
     try:
         await asyncio.wait_for(admin.start(), 5)
         await asyncio.wait_for(admin.list_topics(), 5)

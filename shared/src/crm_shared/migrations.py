@@ -2,7 +2,9 @@
 
 Each service keeps ``migrations/`` inside its package (so the wheel ships it) with an
 ``env.py`` that calls :func:`run_env`. :func:`upgrade` runs at start; on PostgreSQL an
-advisory lock makes concurrent replicas migrate one at a time.
+advisory lock makes concurrent replicas migrate one at a time. In Kubernetes a Helm hook
+Job migrates before the new pods start (``crm migrate``) and the services only
+:func:`check` the revision (``CRM_MIGRATE_AT_START=false``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -45,6 +49,47 @@ async def upgrade(db: Database, migrations_dir: Path) -> None:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
             )
         await conn.run_sync(run)
+
+
+class SchemaBehind(RuntimeError):
+    """The database is at an older revision than this code needs."""
+
+
+async def current_revisions(db: Database) -> set[str]:
+    """The revisions the database is at (empty before the first migration)."""
+
+    def read(sync_conn: Connection) -> set[str]:
+        return set(MigrationContext.configure(sync_conn).get_current_heads())
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+def head_revisions(migrations_dir: Path) -> set[str]:
+    """The newest revisions of this code's migrations."""
+    return set(ScriptDirectory.from_config(alembic_config(migrations_dir, "")).get_heads())
+
+
+async def check(db: Database, migrations_dir: Path) -> str:
+    """Refuse to run against a schema older than the code; returns what was found.
+
+    A database *newer* than the code (a revision this code does not know) is accepted:
+    that is a rollback of the code after a release's migration Job ran, and the
+    project's migrations keep the previous release working (they add, never drop or
+    rename, within one release step).
+    """
+    current = await current_revisions(db)
+    heads = head_revisions(migrations_dir)
+    if current == heads:
+        return "current"
+    script = ScriptDirectory.from_config(alembic_config(migrations_dir, ""))
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current and not current & known:
+        return "newer"
+    raise SchemaBehind(
+        f"database at {sorted(current) or 'no revision'}, this code needs {sorted(heads)}: "
+        "run the migrations first (`crm migrate`; in Kubernetes the chart's migration Job)"
+    )
 
 
 def run_env(target_metadata: MetaData) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from crm_shared import tracing
 from crm_shared.db import OUTBOX_DIRTY, Database
 from crm_shared.events import EventData, make_event, utcnow
 from crm_shared.kafka import EventProducer, cloudevent_headers
@@ -70,6 +71,7 @@ class Outbox:
     def emit(self, session: AsyncSession, data: EventData, *, event_id: str | None = None) -> str:
         """Queue ``data`` as a CloudEvent on its topic; returns the event id."""
         cloud_event = make_event(data, source=self.source, event_id=event_id)
+        tracing.stamp(cloud_event, data.kafka_topic.value)  # traceparent, when tracing
         session.add(
             OutboxMessage(
                 event_id=cloud_event.id,

@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared import migrations
+from crm_shared import migrations, tracing
 from crm_shared.consumer import (
     DatabaseDeduplicator,
     Deduplicator,
@@ -125,6 +125,7 @@ def create_service_app(
 ) -> FastAPI:
     """The FastAPI app of a service, with its whole runtime started in the lifespan."""
     configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+    tracing.configure(settings.service_name)  # off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -133,7 +134,10 @@ def create_service_app(
         if migrations_dir is not None:
             runtime.db = Database(settings.effective_database_url)
             db = runtime.db
-            await _retry("database", lambda: migrations.upgrade(db, migrations_dir))
+            if settings.migrate_at_start:
+                await _retry("database", lambda: migrations.upgrade(db, migrations_dir))
+            else:
+                await _retry("database", lambda: migrations.check(db, migrations_dir))
         if uses_redis:
             runtime.redis = Redis.from_url(settings.redis_url)
             redis = runtime.redis
@@ -170,8 +174,10 @@ def create_service_app(
                 await runtime.redis.aclose()
             if runtime.db is not None:
                 await runtime.db.dispose()
+            tracing.shutdown()
 
     app = FastAPI(title=title, lifespan=lifespan)
+    tracing.instrument_app(app)
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(health_router())

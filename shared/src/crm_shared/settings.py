@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["console", "json"] = Field(
         default="console", validation_alias=_system("CRM_LOG_FORMAT")
     )
+    # False where something else migrates first (the chart's migration Job): the service
+    # then only checks that the database is at its revision (crm_shared.migrations.check)
+    migrate_at_start: bool = Field(default=True, validation_alias=_system("CRM_MIGRATE_AT_START"))
     outbox_sweep_seconds: float = Field(
         default=2.0, validation_alias=_system("CRM_OUTBOX_SWEEP_SECONDS")
     )

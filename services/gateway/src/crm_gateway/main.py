@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 
 from crm_gateway.api import dev_router, router
 from crm_gateway.cookies import without_cookies
@@ -16,20 +18,30 @@ from crm_gateway.staff import StaffService
 from crm_gateway.stream import NotificationHub
 from crm_gateway.stream import router as stream_router
 from crm_gateway.ui import install_ui, start_ui
+from crm_shared import tracing
 from crm_shared.service import Runtime, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def start(runtime: Runtime) -> None:
-        async with runtime.database.unit_of_work() as session:
-            await StaffService(session, runtime.outbox).ensure_admin(settings)
+        try:
+            async with runtime.database.unit_of_work() as session:
+                await StaffService(session, runtime.outbox).ensure_admin(settings)
+        except IntegrityError:  # a replica starting at the same time created it first
+            log.info("the first admin was created by another replica")
+        # Idle connections are dropped before the services' uvicorn closes them (after
+        # 5 s): a request sent on a connection the server is closing fails as a 503.
         client = httpx.AsyncClient(
-            timeout=settings.proxy_timeout_seconds, cookies=without_cookies()
+            timeout=settings.proxy_timeout_seconds,
+            cookies=without_cookies(),
+            limits=httpx.Limits(keepalive_expiry=2.0),
         )
+        tracing.instrument_client(client)  # traceparent on to the services
         runtime.state["http"] = client
 
         def service_ready(url: str):  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from crm_history.timeline import TIMELINE_TOPICS
 from crm_shared import migrations
 from crm_shared.db import Database
 from crm_shared.events import MalformedEventError, UnknownEventError, parse_cloudevent
+from crm_shared.kafka_auth import kafka_client_options
 from crm_shared.outbox import Outbox
 
 log = logging.getLogger("crm_history.replay")
@@ -40,6 +41,7 @@ async def replay(settings: Settings, *, clear: bool = True, batch: int = 500) ->
         group_id=None,
         enable_auto_commit=False,
         client_id="history-replay",
+        **kafka_client_options(),
     )
     counts = {"read": 0, "skipped": 0}
     try:

@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from redis.asyncio import Redis
 
 from crm_notifier.settings import Settings
+from crm_shared import tracing
 from crm_shared.consumer import DeadLetter
 from crm_shared.events import EmailFailed, EmailSent, Topic, derived_event_id, make_event
 from crm_shared.kafka import EventProducer
@@ -112,7 +113,8 @@ class Mailer:
         )
         await smtp.connect()
         try:
-            await smtp.send_message(message)
+            with tracing.client_span("smtp send", **{"crm.recipient": str(message["To"])}):
+                await smtp.send_message(message)
             await self._redis.set(guard_key, "1", ex=SENT_TTL_SECONDS)
         finally:
             with contextlib.suppress(Exception):

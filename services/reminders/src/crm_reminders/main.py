@@ -21,6 +21,7 @@ from crm_reminders.repository import ReminderRepository
 from crm_reminders.schedule import Claim, ReminderSchedule, Scheduler
 from crm_reminders.service import ReminderService, stages_of
 from crm_reminders.settings import Settings
+from crm_shared.db import Database
 from crm_shared.events import utcnow
 from crm_shared.service import Runtime, create_service_app
 
@@ -29,14 +30,16 @@ log = logging.getLogger(__name__)
 
 
 async def rebuild_schedule(
-    runtime: Runtime, schedule: ReminderSchedule, *, horizon: timedelta | None = None
+    db: Database, schedule: ReminderSchedule, *, horizon: timedelta | None = None
 ) -> int:
-    """Add every stage still to fire (due within ``horizon``, or all) to the schedule."""
+    """Add every stage still to fire (due within ``horizon``, or all) to the schedule.
+
+    Also what ``crm reminders rebuild`` runs (after Redis lost its data)."""
     added = 0
     after: str | None = None
     until = utcnow() + horizon if horizon is not None else None
     while True:
-        async with runtime.database.sessionmaker() as session:
+        async with db.sessionmaker() as session:
             rows = await ReminderRepository(session).pending(
                 until=until, after_id=after, limit=2000
             )
@@ -67,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     claims, lock=not db.sqlite
                 )
 
-        count = await rebuild_schedule(runtime, schedule)
+        count = await rebuild_schedule(db, schedule)
         log.info("reminder schedule rebuilt from the database: %d stages", count)
         scheduler = Scheduler(
             schedule, fire, poll_seconds=settings.poll_seconds, batch=settings.claim_batch
@@ -80,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await asyncio.sleep(settings.sweep_seconds)
                 try:
                     horizon = timedelta(seconds=settings.sweep_seconds * 2)
-                    await rebuild_schedule(runtime, schedule, horizon=horizon)
+                    await rebuild_schedule(db, schedule, horizon=horizon)
                 except Exception:
                     log.exception("schedule sweep failed")
 

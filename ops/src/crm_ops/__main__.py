@@ -1,0 +1,3 @@
+from crm_ops.cli import main
+
+main()
