@@ -131,9 +131,36 @@ async def portal_cookie_works_on_every_replica(
         assert me.status_code == 200, me.text
 
 
+async def staff_ui_session_works_on_every_replica(
+    chart: ChartDeployment, first: str, other: str
+) -> None:
+    """Signed in through the login form at one replica, the session (in Redis) opens the
+    pages at the other, and "Abmelden" there ends it at the first."""
+    async with httpx.AsyncClient(base_url=first, timeout=30) as browser:
+        form = await browser.get("/ui/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf, form.text
+        signed = await browser.post(
+            "/ui/login",
+            data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": csrf.group(1)},
+        )
+        assert signed.status_code == 303, signed.text
+        cookies = {"crm_session": browser.cookies["crm_session"], "crm_csrf": csrf.group(1)}
+    async with httpx.AsyncClient(base_url=other, timeout=30, cookies=cookies) as elsewhere:
+        page = await elsewhere.get("/ui/contacts")
+        assert page.status_code == 200 and "Abmelden" in page.text, page.status_code
+        out = await elsewhere.post("/ui/logout", data={"csrf_token": cookies["crm_csrf"]})
+        assert out.status_code == 303
+    async with httpx.AsyncClient(base_url=first, timeout=30, cookies=cookies) as again:
+        assert (await again.get("/ui/contacts")).headers.get("location", "").startswith(
+            "/ui/login"
+        )
+
+
 SESSION_CHECKS: list[Callable[[ChartDeployment, str, str], Awaitable[None]]] = [
     api_token_works_on_every_replica,
     portal_cookie_works_on_every_replica,
+    staff_ui_session_works_on_every_replica,
 ]
 """Each signs in at one gateway replica and uses the session at the other."""
 
