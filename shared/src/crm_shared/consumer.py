@@ -20,7 +20,11 @@ topic:
    and the batch's events are applied one by one in their own transactions: a failing
    handler is retried with backoff and after ``max_attempts`` only its event goes to
    ``<topic>.dlq`` with the error in its headers; its neighbours are applied;
-5. commits the Kafka offsets once for the whole batch, after all that
+5. records how far it got: per owner and partition the position (``crm-position``
+   header) of the last record it processed, applied or skipped, in the batch's
+   transaction (:class:`crm_shared.copies.CopyPositions`; readers wait for it, see
+   :func:`crm_shared.copies.wait_for_copy`);
+6. commits the Kafka offsets once for the whole batch, after all that
    (``AckPolicy.MANUAL``): a crash anywhere before the commit means redelivery, which
    step 3 makes harmless.
 
@@ -63,6 +67,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from crm_shared.consistency import POSITION_HEADER, Position, parse_position
+from crm_shared.copies import CopyPositions
 from crm_shared.db import Database, is_postgres, unnest_insert
 from crm_shared.events import (
     CloudEvent,
@@ -199,11 +205,15 @@ class BatchDeduplicator(Deduplicator, Protocol):
     """A deduplicator that can apply several events in one unit of work."""
 
     async def run_batch(
-        self, consumer: str, events: Sequence[CloudEvent], effect: BatchEffect
+        self,
+        consumer: str,
+        events: Sequence[CloudEvent],
+        effect: BatchEffect,
+        then: Effect | None = None,
     ) -> list[bool]:
         """Work out which events are fresh (not done before, nor earlier in the same
-        batch), record them and run ``effect`` with those flags, all in one unit of work;
-        returns the flags."""
+        batch), record them and run ``effect`` with those flags, then ``then``, all in
+        one unit of work; returns the flags."""
         ...
 
 
@@ -212,6 +222,11 @@ class DatabaseDeduplicator:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def positions(self) -> CopyPositions:
+        """How far this database's consumers got."""
+        return CopyPositions.of(self._db)
 
     async def run_once(self, consumer: str, event: CloudEvent, effect: Effect) -> bool:
         async with self._db.unit_of_work() as session:
@@ -223,7 +238,11 @@ class DatabaseDeduplicator:
             return True
 
     async def run_batch(
-        self, consumer: str, events: Sequence[CloudEvent], effect: BatchEffect
+        self,
+        consumer: str,
+        events: Sequence[CloudEvent],
+        effect: BatchEffect,
+        then: Effect | None = None,
     ) -> list[bool]:
         ids = list(dict.fromkeys(event.id for event in events))
         now = utcnow()
@@ -254,7 +273,19 @@ class DatabaseDeduplicator:
                 new_ids.discard(event.id)  # a repeat later in the batch is a duplicate
             if any(fresh):
                 await effect(session, fresh)
+            if then is not None:
+                await then(session)
             return fresh
+
+    async def record_positions(
+        self, consumer: str, topic: str, marks: Mapping[tuple[str, int], Position]
+    ) -> None:
+        """Record how far ``consumer`` got, in a transaction of its own (when no batch
+        transaction took it along)."""
+        positions = self.positions
+        async with self._db.unit_of_work() as session:
+            await positions.record(session, consumer, topic, marks)
+        positions.committed(consumer, topic, marks)
 
 
 @functools.cache
@@ -373,12 +404,19 @@ class EventConsumer:
             item = await self._parse(record)
             if item is not None:
                 pending.append(item)
-        if self.batch_size > 1 and isinstance(self._dedupe, BatchDeduplicator):
+        dedupe = self._dedupe
+        marks = _marks(records) if isinstance(dedupe, DatabaseDeduplicator) else {}
+        recorded = False
+        if self.batch_size > 1 and isinstance(dedupe, BatchDeduplicator):
             for start in range(0, len(pending), self.batch_size):
-                await self._apply_batch(self._dedupe, pending[start : start + self.batch_size])
+                last = start + self.batch_size >= len(pending)
+                chunk = pending[start : start + self.batch_size]
+                recorded = await self._apply_batch(dedupe, chunk, marks if last else {})
         else:
             for item in pending:
                 await self._apply_one(item)
+        if marks and not recorded and isinstance(dedupe, DatabaseDeduplicator):
+            await dedupe.record_positions(self.group_id, self.topic, marks)
 
     async def _parse(self, record: ConsumerRecord[Any, Any]) -> _Pending | None:
         body = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
@@ -415,12 +453,24 @@ class EventConsumer:
             return None
         return _Pending(record=record, event=event, payload=payload, handler=handler)
 
-    async def _apply_batch(self, dedupe: BatchDeduplicator, items: Sequence[_Pending]) -> None:
-        """All of ``items`` in one unit of work; event by event if that fails."""
+    async def _apply_batch(
+        self,
+        dedupe: BatchDeduplicator,
+        items: Sequence[_Pending],
+        marks: Mapping[tuple[str, int], Position],
+    ) -> bool:
+        """All of ``items`` in one unit of work, and ``marks`` (how far the consumer got)
+        with them; event by event if that fails. Returns whether ``marks`` were
+        recorded."""
         if len(items) == 1:
             await self._apply_one(items[0])
-            return
+            return False
         running: list[int] = []  # the index of the handler running now, if any
+        positions = dedupe.positions if marks and isinstance(dedupe, DatabaseDeduplicator) else None
+
+        async def record(session: AsyncSession | None) -> None:
+            if positions is not None and session is not None:
+                await positions.record(session, self.group_id, self.topic, marks)
 
         async def effect(session: AsyncSession, fresh: Sequence[bool]) -> None:
             for run in _runs(items, fresh):
@@ -441,7 +491,7 @@ class EventConsumer:
             running.clear()
             try:
                 applied = await dedupe.run_batch(
-                    self.group_id, [item.event for item in items], effect
+                    self.group_id, [item.event for item in items], effect, record
                 )
             except Exception as exc:
                 if is_transient(exc):
@@ -467,7 +517,7 @@ class EventConsumer:
                 # the handler that broke the batch has had its first attempt
                 for index, item in enumerate(items):
                     await self._apply_one(item, first_error=exc if index == failed else None)
-                return
+                return False
             share = (time.perf_counter() - started) / len(items)
             outcomes = Counter(
                 (item.event.type, "applied" if done else "duplicate")
@@ -478,7 +528,9 @@ class EventConsumer:
             seconds = EVENT_HANDLE_SECONDS.labels(self.topic)
             for _ in items:
                 seconds.observe(share)
-            return
+            if positions is not None:
+                positions.committed(self.group_id, self.topic, marks)
+            return positions is not None
 
     async def _apply_one(self, item: _Pending, *, first_error: Exception | None = None) -> None:
         """One event in its own unit of work, retried with backoff, dead-lettered at last.
@@ -572,6 +624,20 @@ class EventConsumer:
             reason,
             error[:200],
         )
+
+
+def _marks(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[tuple[str, int], Position]:
+    """Per (owner, partition) the position of the last of ``records`` that has one."""
+    marks: dict[tuple[str, int], Position] = {}
+    for record in records:
+        for name, value in record.headers or ():
+            if name == POSITION_HEADER:
+                parsed = parse_position(value)
+                if parsed is not None:
+                    key = (parsed[0], record.partition)
+                    if parsed[1] > marks.get(key, (-1, -1)):
+                        marks[key] = parsed[1]
+    return marks
 
 
 def register_consumers(broker: KafkaBroker, consumers: Sequence[EventConsumer]) -> None:

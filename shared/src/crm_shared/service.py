@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import migrations
+from crm_shared.consistency import ConsistencyMiddleware, WrittenHook
 from crm_shared.consumer import (
     DatabaseDeduplicator,
     Deduplicator,
@@ -122,8 +123,13 @@ def create_service_app(
     uses_redis: bool = False,
     on_start: Sequence[Hook] = (),
     on_stop: Sequence[Hook] = (),
+    on_written: WrittenHook | None = None,
 ) -> FastAPI:
-    """The FastAPI app of a service, with its whole runtime started in the lifespan."""
+    """The FastAPI app of a service, with its whole runtime started in the lifespan.
+
+    Every response to a request whose commits wrote events carries their positions
+    (``CRM-Consistency-Token``); ``on_written`` also hears them (the gateway keeps them
+    for the caller)."""
     configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
 
     @asynccontextmanager
@@ -147,6 +153,7 @@ def create_service_app(
             runtime.relay = OutboxRelay(
                 runtime.db,
                 producer,
+                owner=settings.service_name,
                 sweep_seconds=settings.outbox_sweep_seconds,
                 hold_seconds=settings.fault_hold_after_commit_seconds,
             )
@@ -173,6 +180,7 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(ConsistencyMiddleware, on_written=on_written)
     install_problem_handlers(app)
     app.include_router(health_router())
     for router in routers:
