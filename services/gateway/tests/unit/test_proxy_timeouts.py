@@ -1,5 +1,6 @@
-"""The proxy's upstream timeouts, over real sockets: a long upload (a CSV import) may wait
-for its answer far longer than the usual timeout; other requests get 504, not 503."""
+"""The proxy's upstream timeouts, over real sockets (and the real Redis of the callers'
+tokens): a long upload (a CSV import) may wait for its answer far longer than the usual
+timeout; other requests get 504, not 503."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
+from redis.asyncio import Redis
 
 from crm_dev.servers import free_port
+from crm_gateway.consistency import CallerTokens
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.proxy import upstream_timeout
 from crm_gateway.settings import Settings
@@ -40,7 +43,7 @@ def upstream_app() -> FastAPI:
     return app
 
 
-def gateway_app(upstream: str) -> FastAPI:
+def gateway_app(upstream: str, redis: Redis) -> FastAPI:
     settings = Settings(
         contacts_url=upstream,
         proxy_timeout_seconds=0.5,
@@ -51,7 +54,10 @@ def gateway_app(upstream: str) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(proxy_router)
     app.state.settings = settings
-    app.state.runtime = SimpleNamespace(state={"http": httpx.AsyncClient()})
+    app.state.runtime = SimpleNamespace(
+        settings=settings,
+        state={"http": httpx.AsyncClient(), "tokens": CallerTokens(redis, ttl_seconds=60)},
+    )
     return app
 
 
@@ -65,15 +71,17 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
 
 
 @pytest.fixture
-async def gateway() -> AsyncIterator[str]:
+async def gateway(redis_url: str) -> AsyncIterator[str]:
+    redis = Redis.from_url(redis_url)
     up, up_task, up_url = await serve(upstream_app())
-    gw, gw_task, gw_url = await serve(gateway_app(up_url))
+    gw, gw_task, gw_url = await serve(gateway_app(up_url, redis))
     try:
         yield gw_url
     finally:
         for server in (gw, up):
             server.should_exit = True
         await asyncio.gather(gw_task, up_task)
+        await redis.aclose()
 
 
 def token() -> str:
