@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ CRM_COLUMNS = (
     "data_source",
     "interested",
 )
+_SELECTED = ("id", "status", "name", "email", "language", "customer_number")
 _HISTORY_TEXT = ("action", "info", "staff_initials", "field1", "field2", "field3", "field4")
 _MAX_GROUP_DEPTH = 3
 
@@ -149,6 +150,27 @@ class ContactRepository:
         await self.session.delete(contact)
         await self.session.flush()
 
+    async def locked(self, ids: Sequence[str]) -> Sequence[Contact]:
+        """The contacts of ``ids`` that exist, locked for the transaction (in id order, so
+        two bulk actions never lock each other's rows the other way round)."""
+        query = (
+            select(Contact)
+            .where(col(Contact.id).in_(list(ids)))
+            .order_by(col(Contact.id))
+            .with_for_update()
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def groups_of(self, contact_id: str) -> Sequence[ContactGroup]:
+        """The static and temporary groups a contact is a member of."""
+        query = (
+            select(ContactGroup)
+            .join(GroupMember, col(GroupMember.group_id) == col(ContactGroup.id))
+            .where(col(GroupMember.contact_id) == contact_id)
+            .order_by(col(ContactGroup.id))
+        )
+        return (await self.session.scalars(query)).all()
+
     async def persons_of(self, company_id: str) -> Sequence[Contact]:
         return (
             await self.session.scalars(select(Contact).where(col(Contact.company_id) == company_id))
@@ -168,12 +190,21 @@ class ContactRepository:
         c = Conditions()
         if f.q:
             needle = _like_escape(f.q.lower())
+            # the search box finds a customer number too (exactly): one lookup of the
+            # unique index first, so the name search keeps its plans when none matches
+            numbered = await self.session.scalar(
+                select(Contact.id).where(col(Contact.customer_number) == f.q.strip())
+            )
+            by_name: sa.ColumnElement[bool]
             if f.match == "prefix":  # a range on the sort index
-                c.row.append(self.sort_key().like(f"{needle}%", escape="\\"))
+                by_name = self.sort_key().like(f"{needle}%", escape="\\")
             elif self._postgres() and len(f.q.strip()) >= 3:  # trigrams of contact_name
-                c.names.append(NAME.c.sort_name.like(f"%{needle}%", escape="\\"))
+                by_name = NAME.c.sort_name.like(f"%{needle}%", escape="\\")
+                c.names.append(sa.or_(by_name, NAME.c.id == numbered) if numbered else by_name)
             else:  # too short for trigrams: checked along the sort index
-                c.row.append(self.sort_key().like(f"%{needle}%", escape="\\"))
+                by_name = self.sort_key().like(f"%{needle}%", escape="\\")
+            if not c.names:
+                c.row.append(sa.or_(by_name, col(Contact.id) == numbered) if numbered else by_name)
         for name in ("kind", "status", "customer_number", "company_id", "credit_hold"):
             value = getattr(f, name)
             if value is not None:
@@ -362,6 +393,22 @@ class ContactRepository:
         )
         document = json.loads(plan) if isinstance(plan, str) else plan
         return float(document[0]["Plan"]["Plan Rows"])
+
+    @staticmethod
+    def selected(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        """What a resolved selection tells of each contact, in id order."""
+        columns = [CONTACT.c[name] for name in _SELECTED]
+        return sa.select(*columns).where(*where).order_by(CONTACT.c.id)
+
+    async def stream_selection(
+        self, queries: Sequence[sa.Select[Any]], *, rows_per_fetch: int = 2000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The rows of ``queries`` in lists, read with a server-side cursor (a selection
+        of 100,000 contacts is never held in memory at once)."""
+        for query in queries:
+            result = await self.session.stream(query.execution_options(yield_per=rows_per_fetch))
+            async for part in result.mappings().partitions():
+                yield [dict(row) for row in part]
 
     async def ids(self, f: ContactFilter) -> list[str]:
         query = select(Contact.id).where(*await self.filter_conditions(f))

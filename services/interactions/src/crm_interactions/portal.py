@@ -13,9 +13,15 @@ from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_interactions.models import ContactCopy, Interaction, PortalSession, PortalToken
+from crm_interactions.models import (
+    ContactCopy,
+    Interaction,
+    PortalSession,
+    PortalToken,
+)
 from crm_interactions.repository import InteractionRepository
 from crm_interactions.schemas import PortalInteraction
+from crm_shared.contact_status import is_restricted
 from crm_shared.errors import NotFound, Problem
 from crm_shared.events import EmailRequested, utcnow
 from crm_shared.outbox import Outbox
@@ -55,12 +61,35 @@ class PortalService:
         self.outbox = outbox
 
     async def request_login_link(
-        self, email: str, *, base_url: str, ttl: timedelta
+        self, email: str, *, base_url: str, ttl: timedelta, pending: timedelta
     ) -> ContactCopy | None:
         """Mail a one-time link when a contact has this address; silent otherwise, so the
-        answer never tells which addresses exist."""
+        answer never tells which addresses exist. An address no contact has here yet is
+        kept for ``pending``: the contact may have been created a moment ago (its event on
+        its way), and gets the link when its copy arrives (:meth:`fulfil_pending`)."""
         contact = await self.repo.contact_by_email(email)
-        if contact is None or contact.status == "inbox" or not contact.email:
+        if contact is None:
+            await self.repo.keep_link_request(digest(email.lower()), utcnow() + pending)
+            return None
+        return await self.send_login_link(contact, base_url=base_url, ttl=ttl)
+
+    async def fulfil_pending(
+        self, addresses: dict[str, str], *, base_url: str, ttl: timedelta
+    ) -> None:
+        """Contacts whose copy was just written (``{contact_id: email}``): those whose
+        address a login link was asked for (and is still waiting) get it now."""
+        by_hash = {digest(email.lower()): contact_id for contact_id, email in addresses.items()}
+        for email_hash in await self.repo.take_link_requests(list(by_hash), utcnow()):
+            contact = await self.repo.contact(by_hash[email_hash], fresh=True)
+            if contact is not None:
+                await self.send_login_link(contact, base_url=base_url, ttl=ttl)
+
+    async def send_login_link(
+        self, contact: ContactCopy, *, base_url: str, ttl: timedelta
+    ) -> ContactCopy | None:
+        """A one-time link for a contact that may use the portal (not deleted, inbox or
+        archived, with an address)."""
+        if contact.status == "deleted" or is_restricted(contact.status) or not contact.email:
             return None
         token = secrets.token_urlsafe(32)
         self.session.add(

@@ -13,11 +13,13 @@ from crm_interactions.models import (
     CampaignCopy,
     ContactCopy,
     Interaction,
+    PortalLinkRequest,
     PortalSession,
     PortalToken,
     Procedure,
     StaffCopy,
 )
+from crm_shared.events import utcnow
 
 SORT_KEYS = {
     "occurred_at": (col(Interaction.occurred_at), True),
@@ -30,8 +32,9 @@ class InteractionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def contact(self, contact_id: str) -> ContactCopy | None:
-        return await self.session.get(ContactCopy, contact_id)
+    async def contact(self, contact_id: str, *, fresh: bool = False) -> ContactCopy | None:
+        """A contact's copy; ``fresh`` reads it again (after a bulk upsert in the session)."""
+        return await self.session.get(ContactCopy, contact_id, populate_existing=fresh)
 
     async def contacts(self, ids: set[str]) -> dict[str, ContactCopy]:
         if not ids:
@@ -140,6 +143,31 @@ class InteractionRepository:
         return (await self.session.scalars(query)).all()
 
     # --- portal -----------------------------------------------------------------------
+
+    async def keep_link_request(self, email_hash: str, expires_at: datetime) -> None:
+        """Remember (or renew) a login-link request for an unknown address; drops the
+        expired ones on the way."""
+        await self.session.execute(
+            sa.delete(PortalLinkRequest).where(col(PortalLinkRequest.expires_at) <= utcnow())
+        )
+        row = await self.session.get(PortalLinkRequest, email_hash)
+        if row is None:
+            self.session.add(PortalLinkRequest(email_hash=email_hash, expires_at=expires_at))
+        else:
+            row.expires_at = expires_at
+        await self.session.flush()
+
+    async def take_link_requests(self, hashes: list[str], now: datetime) -> list[str]:
+        """Those of ``hashes`` with a waiting request, which are removed (served once)."""
+        if not hashes:
+            return []
+        table = PortalLinkRequest.__table__  # type: ignore[attr-defined]
+        rows = await self.session.execute(
+            sa.delete(table)
+            .where(table.c.email_hash.in_(hashes))
+            .returning(table.c.email_hash, table.c.expires_at)
+        )
+        return [email_hash for email_hash, expires_at in rows if expires_at > now]
 
     async def token(self, token_hash: str) -> PortalToken | None:
         return await self.session.get(PortalToken, token_hash, with_for_update=True)
