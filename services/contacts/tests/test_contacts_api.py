@@ -69,10 +69,13 @@ async def publish(bootstrap: str, *events: Any, source: str) -> None:
 # --- create, update, CRM properties --------------------------------------------------
 
 
-async def test_crm_properties_are_validated_and_filterable(any_api: httpx.AsyncClient) -> None:
+async def test_crm_properties_are_validated_and_filterable(
+    any_api: httpx.AsyncClient, kit: Any
+) -> None:
     size = unique("size-")
+    await kit.allow_crm_values(any_api, company_sizes=[size], products=["CRM Pro", "Hosting"])
     crm = {
-        "crm_status": "Bedarf ermittelt",
+        "crm_status": "Kunde",
         "company_size": size,
         "employees": 120,
         "products": ["CRM Pro", "Hosting"],
@@ -452,8 +455,9 @@ async def test_bulk_actions(any_api: httpx.AsyncClient) -> None:
 
 
 async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
-    any_api: httpx.AsyncClient,
+    any_api: httpx.AsyncClient, kit: Any
 ) -> None:
+    await kit.allow_crm_values(any_api, products=["A", "B"])
     source = unique("csv-")
     taken = (await create_contact(any_api, customer_number=unique("T-")))["customer_number"]
     rows = [
@@ -465,6 +469,7 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
         f"person,,,,{source},",
         f"person,Bad Mail,not-an-email,,{source},",
         f'person,"Zeile\nmit Umbruch",,,{source},',
+        f"person,Falsches Produkt,,,{source},Zauberstab",
     ]
     body = ("\n".join(rows) + "\n").encode()
     response = await any_api.post(
@@ -473,9 +478,10 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["created"] == 3
-    assert [e["row"] for e in result["errors"]] == [3, 5, 6, 7]
+    assert [e["row"] for e in result["errors"]] == [3, 5, 6, 7, 10]
     assert "kind" in result["errors"][0]["message"]
     assert "already used" in result["errors"][1]["message"]
+    assert "'Zauberstab' is not in the admin list of products" in result["errors"][4]["message"]
 
     imported = (
         await any_api.get("/api/contacts", params={"data_source": source, "limit": 500})

@@ -259,11 +259,14 @@ async def wait_for_copy(
        ago (someone else's write) still gets it once its event arrives.
     """
     settings = runtime.settings
+    consumer = group or settings.service_name
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.copy_wait_seconds
     token = consistency.seen()
     needed: list[tuple[Entry, Position]] = []
     for topic in [topics] if isinstance(topics, str) else topics:
+        if (consumer, topic) not in runtime.consumed:  # it would wait for ever
+            raise RuntimeError(f"{consumer} keeps no copy of {topic}")
         entries = list(token.on(topic))
         if entries and keys is not None:
             known = await runtime.producer.partitions(topic)
@@ -272,7 +275,6 @@ async def wait_for_copy(
         needed += entries
     if needed:
         positions = CopyPositions.of(runtime.database)
-        consumer = group or settings.service_name
         delay = 0.005
         while lagging := await positions.behind(consumer, needed):
             if loop.time() >= deadline:

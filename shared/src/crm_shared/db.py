@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import SQLModel
 
-from crm_shared.consistency import note_written
+from crm_shared.consistency import Token, note_written
 
 OUTBOX_DIRTY = "crm_outbox_dirty"
 POSITIONS = "crm_positions"
@@ -124,6 +124,16 @@ class Database:
         """Stamps a transaction that wrote outbox rows, just before it commits, and
         leaves its positions in ``session.info[POSITIONS]`` (set by the outbox relay)."""
 
+    async def stamp(self, session: AsyncSession) -> Token:
+        """Stamp the transaction now instead of just before its commit, and return the
+        positions it wrote, so the transaction can record them itself (a job keeps the
+        token of its batches). Write no events after this."""
+        if self.commit_clock is None or not session.info.get(OUTBOX_DIRTY):
+            return Token()
+        await self.commit_clock(session)
+        positions: Token = session.info[POSITIONS]
+        return positions
+
     def on_outbox_commit(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after every commit that wrote outbox rows."""
         self._after_outbox_commit.append(hook)
@@ -134,7 +144,8 @@ class Database:
         async with self.sessionmaker() as session:
             try:
                 yield session
-                if self.commit_clock is not None and session.info.get(OUTBOX_DIRTY):
+                stamped = POSITIONS in session.info
+                if self.commit_clock is not None and session.info.get(OUTBOX_DIRTY) and not stamped:
                     await self.commit_clock(session)
                 await session.commit()
             except BaseException:

@@ -56,6 +56,9 @@ class Runtime:
     state: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
     """Extra readiness checks (the gateway adds one per service)."""
+    consumed: set[tuple[str, str]] = field(default_factory=set)
+    """(consumer group, topic) of every consumer this service runs: the copies
+    ``wait_for_copy`` can wait for."""
 
     @property
     def database(self) -> Database:
@@ -148,7 +151,9 @@ def create_service_app(
         if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
             await ensure_topics(settings.kafka_bootstrap)
         broker = create_broker(settings.kafka_bootstrap, client_id=settings.service_name)
-        register_consumers(broker, consumers(runtime) if consumers else ())
+        started = list(consumers(runtime)) if consumers else []
+        runtime.consumed = {(c.group_id, c.topic) for c in started}
+        register_consumers(broker, started)
         if runtime.db is not None:
             runtime.relay = OutboxRelay(
                 runtime.db,

@@ -170,6 +170,7 @@ async def test_consumer_records_positions_and_readers_wait_for_them(
 
     settings = ServiceSettings(service_name=f"reader-{uuid.uuid4().hex[:6]}", copy_wait_seconds=0.5)
     runtime = Runtime(settings=settings, producer=producer, outbox=outbox, db=database)
+    runtime.consumed = {(settings.service_name, Topic.CONTACTS.value)}
     seen: list[str] = []
 
     async def handler(delivery: Delivery) -> None:
@@ -208,6 +209,8 @@ async def test_consumer_records_positions_and_readers_wait_for_them(
     # a new process (no cache) reads the recorded position from the database
     CopyPositions.of(database)._known.clear()
     assert await read([contact]) is None
+    with pytest.raises(RuntimeError, match=r"keeps no copy of crm\.staff"):
+        await wait_for_copy(runtime, Topic.STAFF.value)
 
 
 async def test_skipped_records_move_the_position_too(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crm_shared.auth import Role
 
@@ -41,6 +41,35 @@ class StaffCreate(BaseModel):
         if value and not _EMAIL.match(value):
             raise ValueError("not an email address")
         return value or None
+
+
+class StaffUpdate(BaseModel):
+    """A change of a staff member (``PATCH /api/staff/{id}``, admin): any field but the
+    username; ``email: null`` removes the address."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    initials: str | None = Field(default=None, max_length=16)
+    email: str | None = Field(default=None, max_length=320)
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    language: Literal["de", "en"] | None = None
+    active: bool | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not _EMAIL.match(value):
+            raise ValueError("not an email address")
+        return value or None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> StaffUpdate:
+        for name in ("password", "name", "roles", "language", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be emptied")
+        return self
 
 
 class StaffPublic(BaseModel):
