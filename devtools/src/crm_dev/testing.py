@@ -35,6 +35,27 @@ from crm_shared.kafka import ensure_topics
 IMPORT_BATCH_SIZE = 100
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "after_everything(order): run after every other test of the session, in this order "
+        "(for tests that load the shared stack heavily, or read what the others left)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``after_everything`` go last, by their order."""
+
+    def order(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("after_everything")
+        return int(marker.args[0]) if marker and marker.args else 0
+
+    last = [item for item in items if item.get_closest_marker("after_everything")]
+    if last:
+        rest = [item for item in items if not item.get_closest_marker("after_everything")]
+        items[:] = rest + sorted(last, key=order)
+
+
 @contextlib.contextmanager
 def _docker_container(factory: Callable[[], Any]) -> Iterator[Any | None]:
     """A started testcontainers container, or None when no Docker engine answers."""
