@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ async def test_every_relayed_event_is_keyed_subjected_and_versioned_right(stack:
         assert len({partition for partition, *_ in seen}) == 1, contact_id
         in_order = [(version, name) for _, _, version, name in sorted(seen)]
         numbers = [version for version, _ in in_order]
-        if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(numbers)):
             problems.append(f"contact {contact_id}: versions not strictly increasing {in_order}")
     assert problems == [], "\n".join(problems[:50])
     # every event on the wire is listed in the README
