@@ -90,6 +90,20 @@ def in_days(days: float) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0).isoformat()
 
 
+def procedure(contact_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "type": "call",
+        "direction": "outgoing",
+        "state": "planned",
+        "starts_at": in_days(3),
+        "duration_minutes": 0,
+        "reminder": False,
+        "subject": "Anruf",
+        **fields,
+    }
+
+
 # --- the contact an interaction names ------------------------------------------------
 
 
@@ -193,17 +207,7 @@ async def test_retired_campaign_is_refused_for_a_procedure_at_once(api: httpx.As
         ),
         201,
     )
-    body = {
-        "contact_id": person["id"],
-        "type": "call",
-        "direction": "outgoing",
-        "state": "planned",
-        "starts_at": in_days(3),
-        "duration_minutes": 0,
-        "reminder": False,
-        "subject": "Anruf",
-        "campaign_id": campaign["id"],
-    }
+    body = procedure(person["id"], campaign_id=campaign["id"])
     await ok(settled(lambda: api.post("/api/procedures", json=body)), 201)
     await ok(api.delete(f"/api/campaigns/{campaign['id']}"), 204)
     refused = await settled(lambda: api.post("/api/procedures", json=body))
@@ -242,25 +246,8 @@ async def test_the_first_admin_is_an_assignee_and_a_responsible_at_once(
     me = await ok(api.get("/api/me"))
     person = await contact(api, assignment={"mode": "staff", "staff_id": me["staff_id"]})
     assert person["assignment"]["staff_id"] == me["staff_id"]
-    planned = await ok(
-        settled(
-            lambda: api.post(
-                "/api/procedures",
-                json={
-                    "contact_id": person["id"],
-                    "type": "call",
-                    "direction": "outgoing",
-                    "state": "planned",
-                    "starts_at": in_days(2),
-                    "duration_minutes": 0,
-                    "reminder": True,
-                    "subject": "Rückruf",
-                    "responsible_id": me["staff_id"],
-                },
-            )
-        ),
-        201,
-    )
+    body = procedure(person["id"], reminder=True, responsible_id=me["staff_id"])
+    planned = await ok(settled(lambda: api.post("/api/procedures", json=body)), 201)
     reminders = await ok(settled(lambda: api.get("/api/reminders")))
     assert planned["id"] in {r["procedure_id"] for r in reminders["items"]}
 
@@ -454,19 +441,7 @@ async def test_limited_contacts_are_refused_everywhere_naming_the_status(
     )
     attempts = {
         "interaction": ("/api/interactions", interaction(person["id"], "internal")),
-        "procedure": (
-            "/api/procedures",
-            {
-                "contact_id": person["id"],
-                "type": "call",
-                "direction": "outgoing",
-                "state": "planned",
-                "starts_at": in_days(1),
-                "duration_minutes": 0,
-                "reminder": False,
-                "subject": "x",
-            },
-        ),
+        "procedure": ("/api/procedures", procedure(person["id"])),
         "history entry": (f"/api/contacts/{person['id']}/history", {"text": "x"}),
         "opportunity": (
             "/api/opportunities",

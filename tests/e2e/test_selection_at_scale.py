@@ -51,6 +51,15 @@ async def finished(api: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
         await asyncio.sleep(0.5)
 
 
+async def run_job(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Start a job and wait until it is no longer running; prints how long it took."""
+    started = time.monotonic()
+    accepted = await ok(api.post(path, json=body), 202)
+    job = await finished(api, accepted["job_id"])
+    print(f"{path} for {job['total']:,}: {time.monotonic() - started:.1f} s")
+    return job
+
+
 async def all_pages(api: httpx.AsyncClient, path: str, params: dict[str, Any]) -> list[str]:
     ids: list[str] = []
     cursor = None
@@ -124,14 +133,8 @@ async def test_dynamic_group_of_10000_gets_exactly_its_entries_and_mails(
         201,
     )
     # imported contacts are in the inbox: limited, so every one is skipped ...
-    inbox = await ok(
-        api.post(
-            "/api/history/bulk",
-            json={"selection": {"group_id": group["id"]}, "entry": {"text": "vorher"}},
-        ),
-        202,
-    )
-    job = await finished(api, inbox["job_id"])
+    by_group = {"group_id": group["id"]}
+    job = await run_job(api, "/api/history/bulk", {"selection": by_group, "entry": {"text": "-"}})
     assert (job["state"], job["total"], job["skipped"]) == ("done", CONTACTS, CONTACTS)
     # ... until they are accepted
     accepted = await ok(
@@ -140,16 +143,8 @@ async def test_dynamic_group_of_10000_gets_exactly_its_entries_and_mails(
     assert (accepted["selected"], accepted["changed"]) == (CONTACTS, CONTACTS)
 
     marker = f"bulk-{tag}"
-    started = time.monotonic()
-    bulk = await ok(
-        api.post(
-            "/api/history/bulk",
-            json={"selection": {"group_id": group["id"]}, "entry": {"field1": marker}},
-        ),
-        202,
-    )
-    job = await finished(api, bulk["job_id"])
-    print(f"bulk entry for {CONTACTS}: {time.monotonic() - started:.1f} s")
+    entry = {"selection": by_group, "entry": {"field1": marker}}
+    job = await run_job(api, "/api/history/bulk", entry)
     assert (job["state"], job["total"], job["done"], job["skipped"]) == (
         "done",
         CONTACTS,

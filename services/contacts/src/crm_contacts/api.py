@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
@@ -34,7 +33,6 @@ from crm_contacts.schemas import (
     NumberRangeCreate,
     NumberRangePage,
     NumberRangePublic,
-    SelectedContact,
     SelectionRequest,
     StatusChange,
 )
@@ -42,6 +40,7 @@ from crm_contacts.service import ContactService, group_public, to_public
 from crm_shared import cursor as cursors
 from crm_shared.auth import CurrentStaff
 from crm_shared.errors import NotFound, Problem
+from crm_shared.selections import SelectedContact, SelectionEnd
 from crm_shared.service import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
@@ -172,7 +171,7 @@ async def resolve_selection(
                 )
         async with runtime.database.unit_of_work() as session:
             await ContactService(session, runtime.outbox).used_selection(data.selection)
-        yield json.dumps({"count": count}).encode() + b"\n"
+        yield SelectionEnd(count=count).model_dump_json().encode() + b"\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 

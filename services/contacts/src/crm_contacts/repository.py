@@ -27,6 +27,7 @@ from crm_contacts.models import (
     StaffCopy,
 )
 from crm_contacts.schemas import ContactFilter
+from crm_shared.selections import SelectedContact
 
 # Single-valued CRM properties kept in their own columns (the rest stays in ``crm``).
 CRM_COLUMNS = (
@@ -39,7 +40,7 @@ CRM_COLUMNS = (
     "data_source",
     "interested",
 )
-_SELECTED = ("id", "status", "name", "email", "language", "customer_number")
+_SELECTED = tuple(SelectedContact.model_fields)
 _HISTORY_TEXT = ("action", "info", "staff_initials", "field1", "field2", "field3", "field4")
 _MAX_GROUP_DEPTH = 3
 

@@ -346,17 +346,6 @@ class SelectionRequest(BaseModel):
     selection: Selection
 
 
-class SelectedContact(BaseModel):
-    """One line of a resolved selection: what a bulk job or a mailing needs."""
-
-    id: str
-    status: str
-    name: str
-    email: str | None
-    language: str
-    customer_number: str | None
-
-
 class BulkResult(BaseModel):
     action: str
     selected: int

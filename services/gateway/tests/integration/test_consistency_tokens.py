@@ -6,22 +6,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
+from gateway_support import proxy_app, serve
 from redis.asyncio import Redis
 
-from crm_dev.servers import free_port
-from crm_gateway.consistency import CallerTokens
-from crm_gateway.proxy import router as proxy_router
 from crm_gateway.proxy import send_upstream
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, issue_token
-from crm_shared.errors import install_problem_handlers
 
 SECRET = "test-secret-of-the-consistency-tokens-32-bytes!"
 
@@ -41,29 +36,11 @@ def upstream_app() -> FastAPI:
     return app
 
 
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    return server, task, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 async def gateway(redis_url: str) -> AsyncIterator[tuple[str, Any]]:
     redis = Redis.from_url(redis_url)
     up, up_task, up_url = await serve(upstream_app())
-    settings = Settings(contacts_url=up_url, jwt_secret=SECRET)
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(proxy_router)
-    app.state.settings = settings
-    runtime = SimpleNamespace(
-        settings=settings,
-        state={"http": httpx.AsyncClient(), "tokens": CallerTokens(redis, ttl_seconds=60)},
-    )
-    app.state.runtime = runtime
+    app, runtime = proxy_app(Settings(contacts_url=up_url, jwt_secret=SECRET), redis)
     gw, gw_task, gw_url = await serve(app)
     try:
         yield gw_url, runtime

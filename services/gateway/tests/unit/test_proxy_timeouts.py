@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
+from gateway_support import proxy_app, serve
 from redis.asyncio import Redis
 
-from crm_dev.servers import free_port
-from crm_gateway.consistency import CallerTokens
-from crm_gateway.proxy import router as proxy_router
 from crm_gateway.proxy import upstream_timeout
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, issue_token
-from crm_shared.errors import install_problem_handlers
 
 SECRET = "test-secret-of-the-proxy-timeouts-at-least-32-bytes"
 ANSWER_AFTER = 1.5  # seconds the upstream thinks after reading the whole upload
@@ -50,24 +45,7 @@ def gateway_app(upstream: str, redis: Redis) -> FastAPI:
         proxy_long_timeout_seconds=30,
         jwt_secret=SECRET,
     )
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(proxy_router)
-    app.state.settings = settings
-    app.state.runtime = SimpleNamespace(
-        settings=settings,
-        state={"http": httpx.AsyncClient(), "tokens": CallerTokens(redis, ttl_seconds=60)},
-    )
-    return app
-
-
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    return server, task, f"http://127.0.0.1:{port}"
+    return proxy_app(settings, redis)[0]
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from crm_history.models import Job
 from crm_history.repository import DELETED
 from crm_history.schemas import EntryFields
-from crm_history.selections import Target
+from crm_history.selections import Target, of_row
 from crm_history.service import HistoryService
 from crm_shared.consistency import Token
 from crm_shared.contact_status import is_restricted
@@ -253,22 +253,31 @@ async def _targets(service: HistoryService, job_id: str) -> list[Target]:
     if selection is None:
         return []
     if selection.contacts is not None:
-        return [Target.of_row(row) for row in selection.contacts]
+        return [of_row(row) for row in selection.contacts]
     copies = await service.repo.contact_rows(selection.contact_ids)
     targets = []
     for contact_id in selection.contact_ids:
         copy = copies.get(contact_id)
         if copy is None or copy.status == DELETED:
-            targets.append(Target(contact_id, DELETED, "", None, "de", None))
-        else:
             targets.append(
                 Target(
-                    contact_id,
-                    copy.status,
-                    copy.name,
-                    copy.email,
-                    copy.language,
-                    copy.customer_number,
+                    id=contact_id,
+                    status=DELETED,
+                    name="",
+                    email=None,
+                    language="de",
+                    customer_number=None,
                 )
             )
+            continue
+        targets.append(
+            Target(
+                id=contact_id,
+                status=copy.status,
+                name=copy.name,
+                email=copy.email,
+                language=copy.language,
+                customer_number=copy.customer_number,
+            )
+        )
     return targets

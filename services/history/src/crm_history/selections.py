@@ -11,8 +11,6 @@ data as of that moment.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,28 +19,20 @@ from crm_history.schemas import Selection
 from crm_shared.consistency import HEADER as TOKEN_HEADER
 from crm_shared.consistency import seen
 from crm_shared.errors import Problem, Unprocessable
+from crm_shared.selections import SelectedContact, SelectionEnd
 
-TARGET_FIELDS = ("id", "status", "name", "email", "language", "customer_number")
-"""A resolved contact, as a job keeps it (``JobSelection.contacts`` rows)."""
+Target = SelectedContact
+"""One contact of a resolved selection."""
+_FIELDS = tuple(SelectedContact.model_fields)
 
 
-@dataclass(frozen=True)
-class Target:
-    """One contact of a resolved selection."""
+def as_row(target: Target) -> list[Any]:
+    """A contact as a job keeps it (a row of ``JobSelection.contacts``)."""
+    return [getattr(target, name) for name in _FIELDS]
 
-    id: str
-    status: str
-    name: str
-    email: str | None
-    language: str
-    customer_number: str | None
 
-    def row(self) -> list[Any]:
-        return [getattr(self, name) for name in TARGET_FIELDS]
-
-    @classmethod
-    def of_row(cls, row: list[Any]) -> Target:
-        return cls(*row)
+def of_row(row: list[Any]) -> Target:
+    return Target(**dict(zip(_FIELDS, row, strict=True)))
 
 
 class ContactsUnavailable(Problem):
@@ -70,13 +60,10 @@ async def resolve(
                 raise _refusal(response)
             count: int | None = None
             async for line in response.aiter_lines():
-                if not line:
-                    continue
-                item = json.loads(line)
-                if "count" in item:
-                    count = int(item["count"])
-                    continue
-                targets.append(Target(**{name: item.get(name) for name in TARGET_FIELDS}))
+                if line.startswith('{"count"'):
+                    count = SelectionEnd.model_validate_json(line).count
+                elif line:
+                    targets.append(Target.model_validate_json(line))
     except httpx.TransportError as exc:
         raise ContactsUnavailable(
             f"the contacts service did not answer ({exc!r}); try again"

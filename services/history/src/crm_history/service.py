@@ -28,7 +28,7 @@ from crm_history.schemas import (
     FieldLabels,
     HistorySettingsBody,
 )
-from crm_history.selections import Target
+from crm_history.selections import Target, as_row
 from crm_history.timeline import item_for, timeline_item
 from crm_shared.auth import StaffClaims
 from crm_shared.contact_status import check_not_restricted
@@ -356,7 +356,7 @@ class HistoryService:
             JobSelection(
                 job_id=job.id,
                 contact_ids=[t.id for t in targets],
-                contacts=[t.row() for t in targets],
+                contacts=[as_row(t) for t in targets],
             )
         )
         await self.session.flush()

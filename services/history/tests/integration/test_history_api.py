@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from crm_dev.stack import Stack
 from crm_dev.testing import Mailbox, read_topic
@@ -587,3 +588,42 @@ async def test_bulk_job_killed_midway_resumes_without_duplicates(
     await read_topic(kafka_bootstrap, "crm.history", of_job, timeout=8)
     assert len(seen) == 25
     assert set(seen.values()) == {1}
+
+
+@pytest.mark.parametrize("status", ["inbox", "archived"])
+async def test_limited_contact_gets_no_entry_and_bulk_entries_skip_it(
+    any_api: httpx.AsyncClient, status: str
+) -> None:
+    """Seed 002: no history entry for a contact in the inbox or archived (409 naming the
+    status); a bulk entry counts it as skipped; accepted or restored, it takes one at once."""
+    limited = (
+        await any_api.post(
+            "/api/contacts",
+            json={
+                "kind": "person",
+                "name": "Eingeschränkt",
+                "status": "inbox" if status == "inbox" else "prospect",
+            },
+        )
+    ).json()
+    if status == "archived":
+        await any_api.post(f"/api/contacts/{limited['id']}/status", json={"status": "archived"})
+    other = (await any_api.post("/api/contacts", json={"kind": "person", "name": "Aktiv"})).json()
+    refused = await any_api.post(f"/api/contacts/{limited['id']}/history", json={"text": "x"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["contact_status"] == status
+    job = await any_api.post(
+        "/api/history/bulk",
+        json={"selection": {"contact_ids": [limited["id"], other["id"]]}, "entry": {"text": "b"}},
+    )
+    assert job.status_code == 202, job.text
+    for _ in range(200):
+        state = (await any_api.get(f"/api/jobs/{job.json()['job_id']}")).json()
+        if state["state"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert (state["state"], state["total"], state["skipped"]) == ("done", 2, 1)
+    lift = {"status": "prospect"} if status == "inbox" else {"status": "restore"}
+    await any_api.post(f"/api/contacts/{limited['id']}/status", json=lift)
+    taken = await any_api.post(f"/api/contacts/{limited['id']}/history", json={"text": "y"})
+    assert taken.status_code == 201, taken.text
