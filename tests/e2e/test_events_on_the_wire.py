@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured_event
 
 from crm_dev.stack import Stack
@@ -29,41 +28,11 @@ README = Path(__file__).parents[2] / "README.md"
 SDK_SAMPLES_PER_TYPE = 20  # the official SDK is slow: a sample of each type is enough
 
 
-async def all_records(bootstrap: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        parts = [
-            TopicPartition(topic.value, p)
-            for topic in Topic
-            for p in sorted(consumer.partitions_for_topic(topic.value) or [])
-        ]
-        if not parts:
-            await consumer.client.force_metadata_update()
-            parts = [
-                TopicPartition(topic.value, p)
-                for topic in Topic
-                for p in sorted(consumer.partitions_for_topic(topic.value) or [])
-            ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        records: list[Any] = []
-        while any(await consumer.position(p) < ends[p] for p in parts):
-            for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
-
-
 @pytest.mark.after_everything(2)
 async def test_every_relayed_event_is_keyed_subjected_and_versioned_right(stack: Stack) -> None:
     records = [
         r
-        for r in await all_records(stack.config.kafka_bootstrap)
+        for r in await read_all(stack.config.kafka_bootstrap, [t.value for t in Topic])
         if any(name == POSITION_HEADER for name, _ in r.headers or ())
     ]
     assert records, "every start announces the first admin and the CRM lists at least"

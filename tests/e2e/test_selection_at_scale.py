@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from crm_dev.stack import Stack
+from crm_dev.testing import read_all
 from crm_shared.events import Topic, derived_event_id
 
 CONTACTS = 10_000
@@ -79,30 +79,13 @@ async def all_pages(api: httpx.AsyncClient, path: str, params: dict[str, Any]) -
 
 async def requested_mails(bootstrap: str, request_ids: set[str]) -> dict[str, str]:
     """request id → recipient of the EmailRequested events among ``request_ids``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        parts = [
-            TopicPartition(Topic.NOTIFICATIONS.value, p)
-            for p in sorted(consumer.partitions_for_topic(Topic.NOTIFICATIONS.value) or [0, 1, 2])
-        ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        found: dict[str, str] = {}
-        while any(await consumer.position(p) < ends[p] for p in parts):
-            for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                for record in batch:
-                    if b"EmailRequested" not in record.value:
-                        continue
-                    data = json.loads(record.value)["data"]
-                    if data["request_id"] in request_ids:
-                        found[data["request_id"]] = data["recipient"]
-        return found
-    finally:
-        await consumer.stop()
+    found: dict[str, str] = {}
+    for record in await read_all(bootstrap, [Topic.NOTIFICATIONS.value]):
+        if b"EmailRequested" in record.value:
+            data = json.loads(record.value)["data"]
+            if data["request_id"] in request_ids:
+                found[data["request_id"]] = data["recipient"]
+    return found
 
 
 @pytest.mark.after_everything(1)

@@ -21,12 +21,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
 from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, SmtpSink
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testkit import Kit
+from crm_shared.dlq import topic_partitions
 from crm_shared.kafka import ensure_topics
 
 # The stacks import CSV in small batches: a test crosses batch boundaries with a few
@@ -381,6 +382,26 @@ async def read_topic(
                     if until(record):
                         return record
         return None
+    finally:
+        await consumer.stop()
+
+
+async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
+    """Every record of ``topics``, from the start up to their ends as they are now."""
+    parts = [TopicPartition(t, p) for t in topics for p in await topic_partitions(bootstrap, t)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        records: list[Any] = []
+        while [p for p in parts if await consumer.position(p) < ends[p]]:
+            for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                records.extend(batch)
+        return records
     finally:
         await consumer.stop()
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +114,27 @@ class Outbox:
         )
         session.info[OUTBOX_DIRTY] = True
         return cloud_event.id
+
+    async def emit_many(self, session: AsyncSession, payloads: Sequence[EventData]) -> None:
+        """Queue many events in order with one statement (no ORM object per event): for
+        bulk changes of thousands of records."""
+        if not payloads:
+            return
+        now = utcnow()
+        rows = []
+        for data in payloads:
+            cloud_event = make_event(data, source=self.source, time=now)
+            rows.append(
+                {
+                    "event_id": cloud_event.id,
+                    "topic": data.kafka_topic.value,
+                    "key": cloud_event.subject,
+                    "body": cloud_event.to_bytes().decode(),
+                    "created_at": now,
+                }
+            )
+        await session.execute(sa.insert(_outbox_table()), rows)
+        session.info[OUTBOX_DIRTY] = True
 
 
 class CommitClock:

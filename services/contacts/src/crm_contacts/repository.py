@@ -27,6 +27,7 @@ from crm_contacts.models import (
     StaffCopy,
 )
 from crm_contacts.schemas import ContactFilter
+from crm_shared.events import utcnow
 from crm_shared.selections import SelectedContact
 
 # Single-valued CRM properties kept in their own columns (the rest stays in ``crm``).
@@ -161,6 +162,25 @@ class ContactRepository:
             .with_for_update()
         )
         return (await self.session.scalars(query)).all()
+
+    async def set_status_of(self, ids: Sequence[str], *, archive: bool) -> Sequence[sa.Row[Any]]:
+        """Archive the contacts of ``ids`` not archived yet (remembering the status
+        before), or accept those in the inbox (→ prospect), in one statement; each gets
+        two versions (its ContactStatusChanged and ContactUpdated). Returns the changed
+        rows as they are now."""
+        if archive:
+            where = CONTACT.c.status != "archived"
+            values = {"status_before_archive": CONTACT.c.status, "status": "archived"}
+        else:
+            where = CONTACT.c.status == "inbox"
+            values = {"status_before_archive": None, "status": "prospect"}
+        result = await self.session.execute(
+            sa.update(CONTACT)
+            .where(CONTACT.c.id.in_(list(ids)), where)
+            .values(**values, version=CONTACT.c.version + 2, updated_at=utcnow())
+            .returning(*CONTACT.c)
+        )
+        return result.all()
 
     async def groups_of(self, contact_id: str) -> Sequence[ContactGroup]:
         """The static and temporary groups a contact is a member of."""

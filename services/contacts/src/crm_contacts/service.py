@@ -66,7 +66,7 @@ _SNAPSHOT_FIELDS = (
 )
 
 
-def assignment_of(contact: Contact | ContactGroup) -> Assignment:
+def assignment_of(contact: Contact | ContactGroup | sa.Row[Any]) -> Assignment:
     return Assignment(
         mode=contact.assignment_mode,
         staff_id=contact.assigned_staff_id,
@@ -84,7 +84,7 @@ def group_public(group: ContactGroup) -> GroupPublic:
     return GroupPublic.model_validate({**group.model_dump(), "assignment": assignment_of(group)})
 
 
-def snapshot(contact: Contact) -> dict[str, Any]:
+def snapshot(contact: Contact | sa.Row[Any]) -> dict[str, Any]:
     """The whole state of a contact as carried on ContactCreated/ContactUpdated."""
     return {
         "contact_id": contact.id,
@@ -474,6 +474,28 @@ class ContactService:
             await self.get_group(selection.group_id)
         return [self.repo.selected(*await self.repo.filter_conditions(selection.as_filter()))]
 
+    async def _bulk_status(self, ids: Sequence[str], action: str, staff: StaffClaims | None) -> int:
+        """Archive, or accept (inbox → prospect), many contacts with one statement and
+        their events in one more: what :meth:`_set_status` does for each, without an ORM
+        object per contact and event (10,000 contacts in a few seconds, not minutes)."""
+        archive = action == "archive"
+        rows = await self.repo.set_status_of(ids, archive=archive)
+        new = "archived" if archive else "prospect"
+        events: list[ContactStatusChanged | ContactUpdated] = []
+        for row in rows:
+            events.append(
+                ContactStatusChanged(
+                    contact_id=row.id,
+                    old_status=row.status_before_archive if archive else "inbox",
+                    status=new,
+                    changed_by=staff_ref(staff),
+                    version=row.version - 1,
+                )
+            )
+            events.append(ContactUpdated(**snapshot(row), changed=["status"]))
+        await self.outbox.emit_many(self.session, events)
+        return len(rows)
+
     async def used_selection(self, selection: Selection) -> None:
         """A temporary group is kept for one action: gone once it was used."""
         if selection.group_id is not None:
@@ -487,18 +509,15 @@ class ContactService:
         if request.action == "add_to_group":
             target = await self.get_group(request.group_id or "")
             changed = len(await self.add_members(target, ids)) if ids else 0
+        elif request.action in ("archive", "accept"):
+            for start in range(0, len(ids), _BULK_CHUNK):
+                chunk = ids[start : start + _BULK_CHUNK]
+                changed += await self._bulk_status(chunk, request.action, staff)
         else:
             for start in range(0, len(ids), _BULK_CHUNK):
                 for contact in await self.repo.locked(ids[start : start + _BULK_CHUNK]):
-                    if request.action == "archive":
-                        changed += await self._set_status(contact, "archived", False, staff)
-                    elif request.action == "accept":
-                        if contact.status == "inbox":
-                            changed += await self._set_status(contact, "prospect", False, staff)
-                    else:
-                        await self._delete(contact)
-                        changed += 1
-                await self.session.flush()
+                    await self._delete(contact)
+                    changed += 1
         await self.used_selection(request.selection)
         return BulkResult(action=request.action, selected=len(ids), changed=changed)
 

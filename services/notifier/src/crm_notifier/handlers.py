@@ -130,8 +130,9 @@ def reminder_email(delivery: Delivery, templates: Templates) -> Email | None:
 
 
 class ErasedContacts:
-    """Contacts deleted for good, as the mail group has heard (Redis): a mail for one is
-    never sent, whatever event still asks for it (a deleted contact gets nothing)."""
+    """Contacts deleted for good (Redis, written by the push group, which follows
+    ``crm.contacts``): the mail group sends no mail for one, whatever event still asks
+    for it (a deleted contact gets nothing)."""
 
     TTL = 30 * 24 * 3600  # as long as a redelivery is deduplicated at all
 
@@ -188,9 +189,6 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         if not await erased.holds(email.contact_id):
             await mailer.send_once(email)
 
-    async def on_contact_deleted_mail(delivery: Delivery) -> None:
-        await erased.add(delivery.payload_as(ContactDeleted).contact_id)
-
     async def on_reminder_email(delivery: Delivery) -> None:
         email = reminder_email(delivery, templates)
         if email is not None:
@@ -212,7 +210,9 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         await push(delivery).contact_assigned(event, delivery.event.id)
 
     async def on_contact_deleted(delivery: Delivery) -> None:
-        await push(delivery).erase_contact(delivery.payload_as(ContactDeleted).contact_id)
+        contact_id = delivery.payload_as(ContactDeleted).contact_id
+        await erased.add(contact_id)  # for the mail group: no mail for it from now on
+        await push(delivery).erase_contact(contact_id)
 
     async def on_portal_message(delivery: Delivery) -> None:
         event = delivery.payload_as(PortalMessageReceived)
@@ -233,7 +233,6 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         consumer(Topic.INTERACTIONS, MAIL_GROUP, {"InteractionLogged": on_interaction_logged}),
         consumer(Topic.NOTIFICATIONS, MAIL_GROUP, {"EmailRequested": on_email_requested}),
         consumer(Topic.REMINDERS, MAIL_GROUP, {"ReminderDue": on_reminder_email}),
-        consumer(Topic.CONTACTS, MAIL_GROUP, {"ContactDeleted": on_contact_deleted_mail}),
         consumer(
             Topic.CONTACTS,
             PUSH_GROUP,
