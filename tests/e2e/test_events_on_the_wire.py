@@ -21,6 +21,7 @@ import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured_event
 
 from crm_dev.stack import Stack
+from crm_dev.testing import read_all
 from crm_shared.consistency import POSITION_HEADER
 from crm_shared.events import Topic, parse_cloudevent, registered_events
 
