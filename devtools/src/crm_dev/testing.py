@@ -36,6 +36,24 @@ from crm_shared.kafka import ensure_topics
 IMPORT_BATCH_SIZE = 100
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each selected test N times in a row (to check for flakes)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``--repeat N``: each test N times, one after the other."""
+    times: int = metafunc.config.getoption("repeat")
+    if times > 1:
+        metafunc.fixturenames.append("repeat_round")
+        metafunc.parametrize("repeat_round", range(1, times + 1), ids=lambda n: f"run{n}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
