@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
-from crm_interactions.portal import PortalService
 from crm_interactions.service import InteractionService
-from crm_interactions.settings import Settings
 from crm_shared.consumer import Bulk, Delivery, EventConsumer
 from crm_shared.events import (
     CampaignCreated,
@@ -24,18 +21,9 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     def service(delivery: Delivery) -> InteractionService:
         return InteractionService(delivery.tx, runtime.outbox)
 
-    settings: Settings = runtime.settings  # type: ignore[assignment]
-
     async def on_contacts(deliveries: Sequence[Delivery]) -> None:
         snapshots = [delivery.payload_as(ContactSnapshot) for delivery in deliveries]
-        session = deliveries[0].tx
         await service(deliveries[0]).apply_contacts(snapshots)
-        # a login link asked for a moment before the contact's copy arrived
-        await PortalService(session, runtime.outbox).fulfil_pending(
-            {s.contact_id: s.email for s in snapshots if s.email},
-            base_url=settings.portal_base_url,
-            ttl=timedelta(minutes=settings.portal_token_minutes),
-        )
 
     on_contact = Bulk(on_contacts)
 

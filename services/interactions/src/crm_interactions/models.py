@@ -156,10 +156,10 @@ class PortalSession(SQLModel, table=True):
 class PortalLinkRequest(SQLModel, table=True):
     """A login link asked for an address no contact has here yet: the contact may have
     been created a moment ago and its ContactCreated still be on its way. A contact copy
-    that gets the address before ``expires_at`` gets the link. Only the address's
-    SHA-256 is kept."""
+    that gets the address before ``expires_at`` gets the link (``PortalService.
+    serve_pending``); the address (lower case) is kept only that long."""
 
     __tablename__ = "portal_link_request"
 
-    email_hash: str = Field(primary_key=True, max_length=64)
+    email: str = Field(primary_key=True, max_length=320)
     expires_at: datetime = Field(sa_column=_tz())

@@ -5,10 +5,13 @@ handed to the customer; only their SHA-256 hashes are stored."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +28,9 @@ from crm_shared.contact_status import is_restricted
 from crm_shared.errors import NotFound, Problem
 from crm_shared.events import EmailRequested, utcnow
 from crm_shared.outbox import Outbox
+from crm_shared.service import Runtime
+
+log = logging.getLogger(__name__)
 
 LOGIN_TEMPLATE = "portal_login_link"
 
@@ -66,23 +72,27 @@ class PortalService:
         """Mail a one-time link when a contact has this address; silent otherwise, so the
         answer never tells which addresses exist. An address no contact has here yet is
         kept for ``pending``: the contact may have been created a moment ago (its event on
-        its way), and gets the link when its copy arrives (:meth:`fulfil_pending`)."""
+        its way), and gets the link when its copy arrives (:meth:`serve_pending`)."""
         contact = await self.repo.contact_by_email(email)
         if contact is None:
-            await self.repo.keep_link_request(digest(email.lower()), utcnow() + pending)
+            await self.repo.keep_link_request(email.lower(), utcnow() + pending)
             return None
         return await self.send_login_link(contact, base_url=base_url, ttl=ttl)
 
-    async def fulfil_pending(
-        self, addresses: dict[str, str], *, base_url: str, ttl: timedelta
-    ) -> None:
-        """Contacts whose copy was just written (``{contact_id: email}``): those whose
-        address a login link was asked for (and is still waiting) get it now."""
-        by_hash = {digest(email.lower()): contact_id for contact_id, email in addresses.items()}
-        for email_hash in await self.repo.take_link_requests(list(by_hash), utcnow()):
-            contact = await self.repo.contact(by_hash[email_hash], fresh=True)
-            if contact is not None:
-                await self.send_login_link(contact, base_url=base_url, ttl=ttl)
+    async def serve_pending(self, *, base_url: str, ttl: timedelta) -> int:
+        """Send the links asked for addresses whose contact copy has arrived since; runs
+        every second or so in its own transaction (:func:`serve_pending_links`), after the
+        copies' commits, so no request is missed whichever commits first. Returns how
+        many were sent."""
+        sent = 0
+        for email, contact_id in await self.repo.answerable_link_requests(utcnow()):
+            if await self.repo.take_link_request(email):
+                contact = await self.repo.contact(contact_id)
+                if contact is not None and await self.send_login_link(
+                    contact, base_url=base_url, ttl=ttl
+                ):
+                    sent += 1
+        return sent
 
     async def send_login_link(
         self, contact: ContactCopy, *, base_url: str, ttl: timedelta
@@ -167,3 +177,18 @@ class PortalService:
         ):
             raise NotFound("interaction", interaction_id)
         return interaction
+
+
+async def serve_pending_links(runtime: Runtime, *, every: float) -> None:
+    """The loop behind :meth:`PortalService.serve_pending` (a task of the service)."""
+    settings: Any = runtime.settings
+    while True:
+        try:
+            async with runtime.database.unit_of_work() as session:
+                await PortalService(session, runtime.outbox).serve_pending(
+                    base_url=settings.portal_base_url,
+                    ttl=timedelta(minutes=settings.portal_token_minutes),
+                )
+        except Exception:
+            log.exception("serving waiting login links failed; trying again")
+        await asyncio.sleep(every)

@@ -19,7 +19,6 @@ from crm_interactions.models import (
     Procedure,
     StaffCopy,
 )
-from crm_shared.events import utcnow
 
 SORT_KEYS = {
     "occurred_at": (col(Interaction.occurred_at), True),
@@ -144,30 +143,38 @@ class InteractionRepository:
 
     # --- portal -----------------------------------------------------------------------
 
-    async def keep_link_request(self, email_hash: str, expires_at: datetime) -> None:
-        """Remember (or renew) a login-link request for an unknown address; drops the
-        expired ones on the way."""
-        await self.session.execute(
-            sa.delete(PortalLinkRequest).where(col(PortalLinkRequest.expires_at) <= utcnow())
-        )
-        row = await self.session.get(PortalLinkRequest, email_hash)
+    async def keep_link_request(self, email: str, expires_at: datetime) -> None:
+        """Remember (or renew) a login-link request for an address no copy has."""
+        row = await self.session.get(PortalLinkRequest, email)
         if row is None:
-            self.session.add(PortalLinkRequest(email_hash=email_hash, expires_at=expires_at))
+            self.session.add(PortalLinkRequest(email=email, expires_at=expires_at))
         else:
             row.expires_at = expires_at
         await self.session.flush()
 
-    async def take_link_requests(self, hashes: list[str], now: datetime) -> list[str]:
-        """Those of ``hashes`` with a waiting request, which are removed (served once)."""
-        if not hashes:
-            return []
-        table = PortalLinkRequest.__table__  # type: ignore[attr-defined]
-        rows = await self.session.execute(
-            sa.delete(table)
-            .where(table.c.email_hash.in_(hashes))
-            .returning(table.c.email_hash, table.c.expires_at)
+    async def answerable_link_requests(self, now: datetime) -> list[tuple[str, str]]:
+        """``(email, contact_id)`` of waiting requests whose address a copy has now;
+        expired requests are dropped."""
+        await self.session.execute(
+            sa.delete(PortalLinkRequest).where(col(PortalLinkRequest.expires_at) <= now)
         )
-        return [email_hash for email_hash, expires_at in rows if expires_at > now]
+        rows = await self.session.execute(
+            select(col(PortalLinkRequest.email), col(ContactCopy.contact_id))
+            .join(
+                ContactCopy, sa.func.lower(col(ContactCopy.email)) == col(PortalLinkRequest.email)
+            )
+            .where(col(ContactCopy.status) != "deleted")
+            .order_by(col(PortalLinkRequest.email), col(ContactCopy.contact_id))
+        )
+        return [(email, contact_id) for email, contact_id in rows]
+
+    async def take_link_request(self, email: str) -> bool:
+        """Claim a waiting request (one replica, once)."""
+        table = PortalLinkRequest.__table__  # type: ignore[attr-defined]
+        result = await self.session.execute(
+            sa.delete(table).where(table.c.email == email).returning(table.c.email)
+        )
+        return result.first() is not None
 
     async def token(self, token_hash: str) -> PortalToken | None:
         return await self.session.get(PortalToken, token_hash, with_for_update=True)

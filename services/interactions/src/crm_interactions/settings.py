@@ -16,6 +16,8 @@ class Settings(ServiceSettings):
     # A login link asked for an address no contact has here yet (its ContactCreated may
     # be on its way) is sent if a contact gets that address within this time.
     portal_pending_minutes: int = 15
+    # how often waiting login-link requests are checked against the contact copy
+    portal_pending_poll_seconds: float = 1.0
     portal_session_hours: float = 8.0
     # Send the portal cookie only over HTTPS (set true behind TLS in production).
     portal_cookie_secure: bool = False
