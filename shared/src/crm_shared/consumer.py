@@ -413,10 +413,14 @@ class EventConsumer:
                 chunk = pending[start : start + self.batch_size]
                 recorded = await self._apply_batch(dedupe, chunk, marks if last else {})
         else:
-            for item in pending:
-                await self._apply_one(item)
+            for index, item in enumerate(pending):
+                last = index == len(pending) - 1
+                recorded = await self._apply_one(item, marks=marks if last else None)
         if marks and not recorded and isinstance(dedupe, DatabaseDeduplicator):
-            await dedupe.record_positions(self.group_id, self.topic, marks)
+            if pending:  # a duplicate or a dead letter: no transaction took them along
+                await dedupe.record_positions(self.group_id, self.topic, marks)
+            else:
+                dedupe.positions.skipped(self.group_id, self.topic, marks)
 
     async def _parse(self, record: ConsumerRecord[Any, Any]) -> _Pending | None:
         body = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
@@ -463,8 +467,7 @@ class EventConsumer:
         with them; event by event if that fails. Returns whether ``marks`` were
         recorded."""
         if len(items) == 1:
-            await self._apply_one(items[0])
-            return False
+            return await self._apply_one(items[0], marks=marks)
         running: list[int] = []  # the index of the handler running now, if any
         positions = dedupe.positions if marks and isinstance(dedupe, DatabaseDeduplicator) else None
 
@@ -532,8 +535,16 @@ class EventConsumer:
                 positions.committed(self.group_id, self.topic, marks)
             return positions is not None
 
-    async def _apply_one(self, item: _Pending, *, first_error: Exception | None = None) -> None:
-        """One event in its own unit of work, retried with backoff, dead-lettered at last.
+    async def _apply_one(
+        self,
+        item: _Pending,
+        *,
+        first_error: Exception | None = None,
+        marks: Mapping[tuple[str, int], Position] | None = None,
+    ) -> bool:
+        """One event in its own unit of work, retried with backoff, dead-lettered at last;
+        ``marks`` (how far the consumer got) are recorded with its effect. Returns whether
+        they were.
 
         ``first_error`` is the failure of an attempt already made (in a batch).
         """
@@ -542,10 +553,21 @@ class EventConsumer:
         attempt = 0
         outage = 0
         error = first_error
+        positions = (
+            self._dedupe.positions
+            if marks and isinstance(self._dedupe, DatabaseDeduplicator)
+            else None
+        )
+
+        async def apply_and_record(session: AsyncSession | None) -> None:
+            await item.apply(session)
+            if positions is not None and marks and session is not None:
+                await positions.record(session, self.group_id, self.topic, marks)
+
         while True:
             if error is None:
                 try:
-                    applied = await self._dedupe.run_once(self.group_id, event, item.apply)
+                    applied = await self._dedupe.run_once(self.group_id, event, apply_and_record)
                 except Exception as caught:
                     error = caught
                 else:
@@ -553,7 +575,9 @@ class EventConsumer:
                         self.topic, event.type, "applied" if applied else "duplicate"
                     ).inc()
                     EVENT_HANDLE_SECONDS.labels(self.topic).observe(time.perf_counter() - started)
-                    return
+                    if applied and positions is not None and marks:
+                        positions.committed(self.group_id, self.topic, marks)
+                    return applied and positions is not None
             exc, error = error, None
             if is_transient(exc):
                 # our database or Redis is down: not the message's fault, so wait
@@ -580,7 +604,7 @@ class EventConsumer:
                 )
                 await self._dead_letter(item.record, reason="failed", error=repr(exc), event=event)
                 EVENTS_CONSUMED.labels(self.topic, event.type, "dead_letter").inc()
-                return
+                return False
             delay = self._backoff * 2 ** (attempt - 1)
             log.warning(
                 "%s %s failed (attempt %d): %r; retrying in %.1fs",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from crm_shared.service import Runtime
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def newest_rows(
@@ -141,9 +143,14 @@ class CopyPositions:
     enough: the common read (a token the copy passed long ago) costs no query.
     """
 
+    WRITE_SKIPPED_AFTER = 0.5
+    """Seconds the positions of skipped-only fetches wait before they are written."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
         self._known: dict[tuple[str, str, str, int], Position] = {}
+        self._unwritten: dict[tuple[str, str], dict[tuple[str, int], Position]] = {}
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     def of(cls, db: Database) -> CopyPositions:
@@ -200,6 +207,36 @@ class CopyPositions:
         """Note positions whose transaction has committed."""
         for (owner, partition), position in marks.items():
             self._remember(consumer, (owner, topic, partition), position)
+
+    def skipped(self, consumer: str, topic: str, marks: Mapping[tuple[str, int], Position]) -> None:
+        """Positions of records the consumer had nothing to do for (other groups'
+        events): no effect to wait for, so readers in this process see them at once; the
+        database follows within :attr:`WRITE_SKIPPED_AFTER`, one write for all that came
+        meanwhile instead of a transaction per fetch (at a few events a second every
+        group would otherwise write one for each event it ignores). A reader elsewhere
+        waits that much longer at most; a crash before the write only makes it wait for
+        the next event (never a stale read)."""
+        self.committed(consumer, topic, marks)
+        waiting = self._unwritten.setdefault((consumer, topic), {})
+        for key, position in marks.items():
+            if position > waiting.get(key, (-1, -1)):
+                waiting[key] = position
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_skipped(), name="copy-positions")
+
+    async def _write_skipped(self) -> None:
+        await asyncio.sleep(self.WRITE_SKIPPED_AFTER)
+        unwritten, self._unwritten = self._unwritten, {}
+        try:
+            async with self._db.unit_of_work() as session:
+                for (consumer, topic), marks in sorted(unwritten.items()):
+                    await self.record(session, consumer, topic, marks)
+        except Exception:  # the database is away: the next skipped fetch tries again
+            log.warning("could not record skipped positions; later", exc_info=True)
+            for group, marks in unwritten.items():
+                waiting = self._unwritten.setdefault(group, {})
+                for key, position in marks.items():
+                    waiting[key] = max(position, waiting.get(key, (-1, -1)))
 
     async def behind(
         self, consumer: str, needed: Iterable[tuple[Entry, Position]]
