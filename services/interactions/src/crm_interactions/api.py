@@ -25,7 +25,7 @@ from crm_interactions.schemas import (
     ProcedureState,
     ProcedureUpdate,
 )
-from crm_interactions.service import InteractionService, to_public
+from crm_interactions.service import CUSTOMER_FACING, InteractionService, to_public
 from crm_shared.auth import CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.errors import Unprocessable
@@ -66,10 +66,15 @@ def _ref(staff: StaffCopy) -> StaffRef:
     )
 
 
-async def _recorder(runtime: Runtime, staff_id: str | None, me: StaffRef) -> StaffRef:
+async def _recorder(
+    runtime: Runtime, staff_id: str | None, me: StaffRef, *, mails: bool
+) -> StaffRef:
     """The staff member named in ``recorded_by`` (default: the caller), as the staff copy
-    knows them now: an email address removed since the caller's token was issued counts."""
+    knows them now: an email address removed since the caller's token was issued counts
+    for an interaction that ``mails`` the customer (the caller's token says the rest)."""
     if staff_id is None or staff_id == me.staff_id:
+        if not mails:
+            return me
         mine = await wait_for_copy(
             runtime,
             Topic.STAFF,
@@ -89,7 +94,8 @@ async def log_interaction(
     data: InteractionCreate, runtime: RuntimeDep, staff: CurrentStaff, session: SessionDep
 ) -> InteractionPublic:
     contact = await _wait_for_contact(runtime, data.contact_id)
-    recorder = await _recorder(runtime, data.recorded_by, staff.ref())
+    mails = data.kind in CUSTOMER_FACING
+    recorder = await _recorder(runtime, data.recorded_by, staff.ref(), mails=mails)
     interaction = await InteractionService(session, runtime.outbox).log(
         data, staff, contact, recorder
     )
