@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -27,6 +28,7 @@ from crm_contacts.models import (
     StaffCopy,
 )
 from crm_contacts.schemas import ContactFilter
+from crm_shared.db import unnest_insert
 from crm_shared.events import utcnow
 from crm_shared.selections import SelectedContact
 
@@ -554,14 +556,23 @@ class ContactRepository:
             await self.session.delete(row)
         await self.session.flush()
 
-    async def upsert_history_entry(self, values: dict[str, Any]) -> None:
-        entry = await self.session.get(HistoryEntryCopy, values["entry_id"])
-        if entry is None:
-            self.session.add(HistoryEntryCopy(**values))
+    async def upsert_history_entries(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace the copies of history entries, in one statement (a run of
+        created/updated events: the last one of each entry wins, as applied one by one)."""
+        last = list({row["entry_id"]: row for row in rows}.values())
+        if not last:
+            return
+        table = HistoryEntryCopy.__table__  # type: ignore[attr-defined]
+        names = tuple(last[0])
+        stmt = unnest_insert(table, names) if self._postgres() else sqlite.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.entry_id],
+            set_={name: stmt.excluded[name] for name in names if name != "entry_id"},
+        )
+        if self._postgres():
+            await self.session.execute(stmt, {name: [row[name] for row in last] for name in names})
         else:
-            for key, value in values.items():
-                setattr(entry, key, value)
-        await self.session.flush()
+            await self.session.execute(stmt, last)
 
     async def delete_history_entry(self, entry_id: str) -> None:
         await self.session.execute(
