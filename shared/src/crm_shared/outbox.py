@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from crm_shared.consistency import POSITION_HEADER, Token, format_position
-from crm_shared.db import OUTBOX_DIRTY, POSITIONS, Database, dialect_insert
+from crm_shared.db import OUTBOX_DIRTY, POSITIONS, Database, is_postgres
 from crm_shared.events import EventData, make_event, utcnow
 from crm_shared.kafka import EventProducer, Headers, cloudevent_headers, partition_for
 from crm_shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
@@ -147,23 +148,14 @@ class CommitClock:
 
     async def __call__(self, session: AsyncSession) -> None:
         await session.flush()  # the ORM's pending outbox rows first
-        clock_table = _clock_table()
-        bump = dialect_insert(session, clock_table).values(id=1, value=1)
-        clock = await session.scalar(
-            bump.on_conflict_do_update(
-                index_elements=[clock_table.c.id], set_={"value": clock_table.c.value + 1}
-            ).returning(clock_table.c.value)
-        )
-        table = _outbox_table()
-        stamped = await session.execute(
-            sa.update(table)
-            .where(table.c.clock.is_(None))
-            .values(clock=clock)
-            .returning(table.c.topic, table.c.key, table.c.seq)
-        )
+        if is_postgres(session):  # one round trip: the clock's bump feeds the stamp
+            stamped = list(await session.execute(_stamp_postgres()))
+        else:
+            clock = await session.scalar(_bump(sqlite.insert(_clock_table())))
+            stamped = list(await session.execute(_stamp().values(clock=clock)))
         token = Token()
         partitions: dict[str, list[int]] = {}
-        for topic, key, seq in stamped:
+        for topic, key, seq, clock in stamped:
             if key is None:
                 continue  # a keyless record lands on any partition: no position to wait for
             known = partitions.get(topic)
@@ -292,6 +284,33 @@ class OutboxRelay:
         if row.clock is not None:  # rows committed before the clock existed have none
             headers.append((POSITION_HEADER, format_position(self._owner, (row.clock, row.seq))))
         return headers
+
+
+def _bump(insert: Any) -> Any:
+    """``outbox_clock`` + 1 (created at 1), returning the new value; its row stays locked
+    until the transaction ends."""
+    table = _clock_table()
+    return (
+        insert.values(id=1, value=1)
+        .on_conflict_do_update(index_elements=[table.c.id], set_={"value": table.c.value + 1})
+        .returning(table.c.value)
+    )
+
+
+def _stamp() -> sa.Update:
+    """This transaction's outbox rows (the only unstamped ones it can see) get the clock."""
+    table = _outbox_table()
+    return (
+        sa.update(table)
+        .where(table.c.clock.is_(None))
+        .returning(table.c.topic, table.c.key, table.c.seq, table.c.clock)
+    )
+
+
+@functools.cache
+def _stamp_postgres() -> sa.Update:
+    bumped = _bump(postgresql.insert(_clock_table())).cte("bumped")
+    return _stamp().values(clock=sa.select(bumped.c.value).scalar_subquery())
 
 
 def _clock_table() -> sa.Table:
