@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from crm_dev.servers import LocalServers, tree_cpu_seconds
 from crm_dev.testing import create_database
 from crm_shared import migrations
+from crm_shared.consistency import POSITION_HEADER, format_position
 from crm_shared.consumer import register_consumers
 from crm_shared.db import Database
 from crm_shared.events import ContactCreated, Topic, event_type, make_event
@@ -72,7 +73,10 @@ async def produce(bootstrap: str, topic: str, count: int) -> None:
                 version=1,
             )
             event = make_event(data, source="/crm/contacts")
-            records.append((topic, event.key, event.to_bytes(), headers))
+            # as the relay sends them: with the owner's position (the consumer records
+            # how far it got from it); one commit of 50 events each
+            positioned = [*headers, (POSITION_HEADER, format_position("contacts", (i // 50, i)))]
+            records.append((topic, event.key, event.to_bytes(), positioned))
         for start in range(0, count, 5000):
             await producer.send_many(records[start : start + 5000])
     finally:

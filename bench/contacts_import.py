@@ -48,8 +48,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, free_port, tree_cpu_seconds
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testing import create_database
-from crm_shared.events import Topic
-from crm_shared.kafka import ensure_topics
+from crm_shared.events import CrmSettingsChanged, Topic, make_event
+from crm_shared.kafka import EventProducer, ensure_topics
 
 HEADER = "kind,name,email,phone,language,customer_number,crm.crm_status,crm.products\n"
 
@@ -59,6 +59,23 @@ def csv_lines(rows: int, tag: str) -> list[str]:
         f"person,Import {tag} {i},kunde{i}@{tag}.example,+49 30 {i:07d},de,{tag}-{i},Neu,A;B\n"
         for i in range(rows)
     ]
+
+
+async def announce_crm_lists(bootstrap: str) -> None:
+    """A ``CrmSettingsChanged`` with the lists the rows use, newer than any the campaigns
+    service announces at its start (which has the defaults)."""
+    producer = EventProducer(bootstrap, client_id="bench-crm-lists")
+    await producer.start()
+    try:
+        lists = CrmSettingsChanged(
+            opportunity_statuses=["Bedarf ermittelt"],
+            partner_statuses=["Neu"],
+            products=["A", "B"],
+            version=1_000_000,
+        )
+        await producer.publish(Topic.CAMPAIGNS, make_event(lists, source="/crm/campaigns"))
+    finally:
+        await producer.stop()
 
 
 async def post_csv(
@@ -256,6 +273,9 @@ def main() -> None:
     lines = csv_lines(args.rows, tag)
     try:
         stack.start_all(services)
+        # the rows' CRM status and products must be in the admin lists (the campaigns
+        # service announces them; with --only-import it does not run, so the bench does)
+        asyncio.run(announce_crm_lists(kafka))
         target = f"http://127.0.0.1:{stack.port_of('contacts')}" if args.direct else None
         pids = {name: process.pid for name, process in stack.services.items()}
         for name, instance in (("postgres", pg_server), ("kafka", kafka_server)):

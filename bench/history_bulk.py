@@ -1,12 +1,13 @@
 """Bulk history entry for 100,000 contacts, end to end through Kafka (goal: ≤ 20 s).
 
 Starts real servers (Kafka, PostgreSQL; or uses CRM_KAFKA_BOOTSTRAP,
-CRM_TEST_POSTGRES_URL), migrates a fresh database with the history service's migrations,
-seeds the contacts straight into its local contact copy, starts the history service as
-its own process and asks it for one bulk entry for all of them
-(``POST /api/history/bulk`` with a filter selection). Measured: from the request until
-the job is ``done`` and until every ``HistoryEntryCreated`` of the job is on
-``crm.history`` (read by a separate consumer).
+CRM_TEST_POSTGRES_URL), migrates fresh databases of the contacts and history services,
+seeds the contacts straight into the contacts service's table, starts both services as
+processes and asks the history service for one bulk entry for all of them
+(``POST /api/history/bulk`` with a filter selection, which the contacts service resolves
+when the job starts, streamed). Measured: from the request until the job is ``done``
+and until every ``HistoryEntryCreated`` of the job is on ``crm.history`` (read by a
+separate consumer); the resolution is part of it.
 
 Floor, in the same run: the same number of rows inserted with bare SQLAlchemy core
 (1,000 per transaction) plus the same number of records of the same size produced with a
@@ -25,6 +26,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,12 @@ import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from crm_contacts.main import MIGRATIONS as CONTACTS_MIGRATIONS
+from crm_contacts.models import Contact
 from crm_dev.servers import LocalServers
 from crm_dev.stack import Stack, StackConfig
 from crm_dev.testing import create_database
 from crm_history.main import MIGRATIONS
-from crm_history.models import ContactCopy
 from crm_shared import migrations
 from crm_shared.auth import StaffClaims, issue_token
 from crm_shared.db import Database
@@ -46,22 +49,33 @@ from crm_shared.settings import DEV_JWT_SECRET
 SEED_CHUNK = 5000
 
 
-async def seed(url: str, count: int) -> None:
-    """Migrate and fill the history service's local contact copy directly."""
-    db = Database(url)
+async def seed(contacts_url: str, history_url: str, count: int) -> None:
+    """Migrate both databases and fill the contacts service's table directly (the
+    history service's copy only matters for contacts deleted since: none here)."""
+    history = Database(history_url)
+    await migrations.upgrade(history, MIGRATIONS)
+    await history.dispose()
+    db = Database(contacts_url)
     try:
-        await migrations.upgrade(db, MIGRATIONS)
-        table = ContactCopy.__table__  # type: ignore[attr-defined]
+        await migrations.upgrade(db, CONTACTS_MIGRATIONS)
+        table = Contact.__table__  # type: ignore[attr-defined]
+        now = datetime.now(UTC)
         for start in range(0, count, SEED_CHUNK):
             rows = [
                 {
-                    "contact_id": str(uuid.uuid4()),
+                    "id": str(uuid.uuid4()),
+                    "kind": "person",
                     "name": f"Bench Kunde {i}",
                     "email": f"bench{i}@example.com",
                     "language": "de",
                     "customer_number": f"B{i:07d}",
                     "status": "customer",
+                    "credit_hold": False,
+                    "assignment_mode": "all",
+                    "crm": {},
                     "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
                 }
                 for i in range(start, min(count, start + SEED_CHUNK))
             ]
@@ -162,8 +176,9 @@ async def run(args: argparse.Namespace, bootstrap: str, postgres_url: str) -> No
     await ensure_topics(bootstrap)
     await ensure_topics(bootstrap, ["bench.floor"])
     url = await create_database(postgres_url, "bench_history")
-    print(f"seeding {args.contacts:,} contacts into the history service's contact copy …")
-    await seed(url, args.contacts)
+    contacts_url = await create_database(postgres_url, "bench_contacts")
+    print(f"seeding {args.contacts:,} contacts into the contacts service's table …")
+    await seed(contacts_url, url, args.contacts)
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-history-"))
     stack = Stack(
@@ -173,14 +188,15 @@ async def run(args: argparse.Namespace, bootstrap: str, postgres_url: str) -> No
             smtp_host="127.0.0.1",
             smtp_port=1,
             data_dir=data_dir,
-            database_urls={"history": url},
+            database_urls={"history": url, "contacts": contacts_url},
             env={"CRM_ENV": "test", "CRM_HISTORY_JOB_BATCH_SIZE": str(args.batch)},
         ),
         sink=lambda name, line: None,
     )
     counter = EventCounter(bootstrap)
     try:
-        stack.start("history").wait_ready(90)
+        for name in ("contacts", "history"):
+            stack.start(name).wait_ready(90)
         await counter.start()
         token = issue_token(
             StaffClaims(

@@ -152,9 +152,7 @@ async def staff_ui_session_works_on_every_replica(
         out = await elsewhere.post("/ui/logout", data={"csrf_token": cookies["crm_csrf"]})
         assert out.status_code == 303
     async with httpx.AsyncClient(base_url=first, timeout=30, cookies=cookies) as again:
-        assert (await again.get("/ui/contacts")).headers.get("location", "").startswith(
-            "/ui/login"
-        )
+        assert (await again.get("/ui/contacts")).headers.get("location", "").startswith("/ui/login")
 
 
 SESSION_CHECKS: list[Callable[[ChartDeployment, str, str], Awaitable[None]]] = [

@@ -202,6 +202,8 @@ class Stack:
         env.update({k: v for k, v in os.environ.items() if k.startswith("CRM_") and k not in env})
         if name in c.database_urls:
             env[f"{prefix}DATABASE_URL"] = c.database_urls[name]
+        if name == "history":  # it has the contacts service resolve selections
+            env["CRM_HISTORY_CONTACTS_URL"] = f"http://127.0.0.1:{self.port_of('contacts')}"
         if name == "gateway":
             for other in DEFAULT_PORTS.keys() - {"gateway"}:
                 running = other in IMPLEMENTED

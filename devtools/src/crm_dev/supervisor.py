@@ -57,6 +57,7 @@ DEMO_CONTACTS: list[dict[str, Any]] = [
         "phone": "+49 89 123456",
         "language": "de",
         "status": "customer",
+        "confirm": True,
     },
     {
         "kind": "person",

@@ -21,18 +21,58 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
 from crm_dev.servers import KafkaCluster, KafkaServer, PostgresServer, RedisServer, SmtpSink
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testkit import Kit
+from crm_shared.dlq import topic_partitions
 from crm_shared.kafka import ensure_topics
 
 # The stacks import CSV in small batches: a test crosses batch boundaries with a few
 # hundred rows instead of flooding crm.contacts with thousands of events that every
 # consuming service must work through before the next test module's contacts arrive.
 IMPORT_BATCH_SIZE = 100
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each selected test N times in a row (to check for flakes)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``--repeat N``: each test N times, one after the other."""
+    times: int = metafunc.config.getoption("repeat")
+    if times > 1:
+        metafunc.fixturenames.append("repeat_round")
+        metafunc.parametrize("repeat_round", range(1, times + 1), ids=lambda n: f"run{n}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "after_everything(order): run after every other test of the session, in this order "
+        "(for tests that load the shared stack heavily, or read what the others left)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``after_everything`` go last, by their order."""
+
+    def order(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("after_everything")
+        return int(marker.args[0]) if marker and marker.args else 0
+
+    last = [item for item in items if item.get_closest_marker("after_everything")]
+    if last:
+        rest = [item for item in items if not item.get_closest_marker("after_everything")]
+        items[:] = rest + sorted(last, key=order)
 
 
 @contextlib.contextmanager
@@ -372,6 +412,26 @@ async def read_topic(
                     if until(record):
                         return record
         return None
+    finally:
+        await consumer.stop()
+
+
+async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
+    """Every record of ``topics``, from the start up to their ends as they are now."""
+    parts = [TopicPartition(t, p) for t in topics for p in await topic_partitions(bootstrap, t)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        records: list[Any] = []
+        while [p for p in parts if await consumer.position(p) < ends[p]]:
+            for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                records.extend(batch)
+        return records
     finally:
         await consumer.stop()
 

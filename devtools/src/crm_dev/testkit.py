@@ -111,6 +111,26 @@ async def new_staff(api: httpx.AsyncClient, language: str = "de") -> dict[str, A
     return staff
 
 
+RANGED_LISTS = ("company_sizes", "revenue_groups")
+
+
+async def allow_crm_values(api: httpx.AsyncClient, **lists: list[str]) -> None:
+    """Add values to the CRM admin lists (``partner_statuses=["Neu"]``, ``products=[...]``,
+    ``company_sizes=[...]`` …) through ``PUT /api/crm/settings``, keeping what is there.
+    Ranged lists get open-ended entries at the end, which never change the group an
+    amount falls in before them."""
+    current = (await api.get("/api/crm/settings")).json()
+    for key, names in lists.items():
+        known = [e["name"] if key in RANGED_LISTS else e for e in current[key]]
+        for name in names:
+            if name not in known:
+                current[key].append(
+                    {"name": name, "min": 0, "max": None} if key in RANGED_LISTS else name
+                )
+    response = await api.put("/api/crm/settings", json=current)
+    assert response.status_code == 200, response.text
+
+
 async def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -140,3 +160,4 @@ class Kit:
     publish = staticmethod(publish)
     new_staff = staticmethod(new_staff)
     wait_until = staticmethod(wait_until)
+    allow_crm_values = staticmethod(allow_crm_values)

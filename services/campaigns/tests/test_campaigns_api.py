@@ -6,6 +6,7 @@ import json
 import uuid
 
 import httpx
+import pytest
 from campaigns_helpers import create_campaign, create_contact, eventually, problem_fields
 
 from crm_dev.stack import Stack
@@ -203,3 +204,34 @@ async def test_deleted_contact_loses_its_memberships(any_api: httpx.AsyncClient)
     # and it cannot be added again: the contact is known to be deleted
     again = await any_api.post(url, json={"contact_ids": [contact["id"]]})
     assert again.status_code == 422
+
+
+@pytest.mark.parametrize("status", ["inbox", "archived"])
+async def test_limited_contact_gets_no_membership_or_opportunity(
+    any_api: httpx.AsyncClient, status: str
+) -> None:
+    """Seed 002: a contact in the inbox or archived gets no campaign membership and no
+    opportunity (409 naming the status); accepted or restored, it gets them at once."""
+    contact = await create_contact(any_api, status="inbox" if status == "inbox" else "prospect")
+    if status == "archived":
+        await any_api.post(f"/api/contacts/{contact['id']}/status", json={"status": "archived"})
+    campaign = await create_campaign(any_api)
+    member = (f"/api/campaigns/{campaign['id']}/members", {"contact_ids": [contact["id"]]})
+    opportunity = (
+        "/api/opportunities",
+        {
+            "contact_id": contact["id"],
+            "title": "Angebot",
+            "crm_status": "Bedarf ermittelt",
+            "closing_probability": 50,
+            "revenue_potential": "1000",
+        },
+    )
+    for path, body in (member, opportunity):
+        refused = await any_api.post(path, json=body)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["contact_status"] == status
+    lift = {"status": "prospect"} if status == "inbox" else {"status": "restore"}
+    await any_api.post(f"/api/contacts/{contact['id']}/status", json=lift)
+    assert (await any_api.post(member[0], json=member[1])).status_code == 200
+    assert (await any_api.post(opportunity[0], json=opportunity[1])).status_code == 201

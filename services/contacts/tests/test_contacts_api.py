@@ -69,10 +69,13 @@ async def publish(bootstrap: str, *events: Any, source: str) -> None:
 # --- create, update, CRM properties --------------------------------------------------
 
 
-async def test_crm_properties_are_validated_and_filterable(any_api: httpx.AsyncClient) -> None:
+async def test_crm_properties_are_validated_and_filterable(
+    any_api: httpx.AsyncClient, kit: Any
+) -> None:
     size = unique("size-")
+    await kit.allow_crm_values(any_api, company_sizes=[size], products=["CRM Pro", "Hosting"])
     crm = {
-        "crm_status": "Bedarf ermittelt",
+        "crm_status": "Kunde",
         "company_size": size,
         "employees": 120,
         "products": ["CRM Pro", "Hosting"],
@@ -145,6 +148,11 @@ async def test_search_by_name_prefix_substring_and_number(any_api: httpx.AsyncCl
     assert set(await list_ids(any_api, q=f"zeta{tag}")) == {a["id"], b["id"]}
     assert await list_ids(any_api, q=f"zeta{tag}", match="prefix") == [a["id"]]
     assert await list_ids(any_api, customer_number=b["customer_number"]) == [b["id"]]
+    # the search box finds a customer number too, in every way it searches
+    for match in ("contains", "prefix"):
+        assert await list_ids(any_api, q=b["customer_number"], match=match) == [b["id"]]
+    short = await create_contact(any_api, name=unique("Kurz "), customer_number=unique("X")[:2])
+    assert short["id"] in await list_ids(any_api, q=short["customer_number"])
 
 
 async def test_keyset_pagination_walks_every_contact_once(any_api: httpx.AsyncClient) -> None:
@@ -193,6 +201,59 @@ async def test_status_rules(any_api: httpx.AsyncClient) -> None:
 
     bad = await any_api.post(url, json={"status": "deleted"})
     assert bad.status_code == 422
+
+    # any change to customer needs the confirmation: from the inbox, and on create
+    body = {"kind": "person", "name": unique("Neu "), "status": "customer"}
+    assert (await any_api.post("/api/contacts", json=body)).status_code == 409
+    created = await any_api.post("/api/contacts", json={**body, "confirm": True})
+    assert created.status_code == 201 and created.json()["status"] == "customer"
+    inbox = await create_contact(any_api, status="inbox")
+    inbox_url = f"/api/contacts/{inbox['id']}/status"
+    assert (await any_api.post(inbox_url, json={"status": "customer"})).status_code == 409
+    accepted = await any_api.post(inbox_url, json={"status": "customer", "confirm": True})
+    assert accepted.status_code == 200
+
+
+async def test_every_event_of_a_contact_has_its_own_growing_version(
+    any_api: httpx.AsyncClient, bootstrap: str, kit: Any
+) -> None:
+    """Subscribers keep the newest with a strict comparison: the two events of one change
+    (updated + assigned, status + updated) must not share a version."""
+    staff = await kit.new_staff(any_api)
+    group = (await any_api.post("/api/groups", json={"name": unique("V ")})).json()
+    contact = await create_contact(any_api, assignment={"mode": "staff", "staff_id": staff["id"]})
+    url = f"/api/contacts/{contact['id']}"
+    await any_api.patch(url, json={"name": unique("Neu "), "assignment": {"mode": "all"}})
+    await any_api.post(f"{url}/status", json={"status": "customer", "confirm": True})
+    await any_api.post(f"/api/groups/{group['id']}/members", json={"contact_ids": [contact["id"]]})
+    assert (await any_api.delete(url)).status_code == 204
+    events: list[dict[str, Any]] = []
+
+    def collect(record: Any) -> bool:
+        body = json.loads(record.value)
+        if body["subject"] == contact["id"]:
+            events.append(body)
+        return bool(events) and events[-1]["type"] == "crm.ContactDeleted.v1"
+
+    assert await read_topic(bootstrap, "crm.contacts", collect, timeout=20) is not None
+    names = [e["type"].split(".")[1] for e in events]
+    assert names == [
+        "ContactCreated",
+        "ContactAssigned",
+        "ContactUpdated",
+        "ContactAssigned",
+        "ContactStatusChanged",
+        "ContactUpdated",
+        "GroupChanged",  # members_added, keyed by the contact
+        "GroupChanged",  # members_removed, before the deletion
+        "ContactDeleted",
+    ]
+    versions = [e["data"]["version"] for e in events if "version" in e["data"]]
+    assert versions == list(range(1, 8)), versions
+    assert [e["data"]["action"] for e in events if "action" in e["data"]] == [
+        "members_added",
+        "members_removed",
+    ]
 
 
 async def test_status_change_emits_events(any_api: httpx.AsyncClient, bootstrap: str) -> None:
@@ -448,12 +509,80 @@ async def test_bulk_actions(any_api: httpx.AsyncClient) -> None:
     assert no_group.status_code == 422
 
 
+async def test_bulk_accept_moves_inbox_contacts_to_prospect(any_api: httpx.AsyncClient) -> None:
+    source = unique("accept-")
+    inbox = [
+        await create_contact(any_api, status="inbox", crm={"data_source": source}) for _ in range(3)
+    ]
+    customer = await create_contact(
+        any_api, status="customer", confirm=True, crm={"data_source": source}
+    )
+    done = await any_api.post(
+        "/api/contacts/bulk",
+        json={"selection": {"filter": {"data_source": source}}, "action": "accept"},
+    )
+    assert done.status_code == 200, done.text
+    assert (done.json()["selected"], done.json()["changed"]) == (4, 3)
+    statuses = {
+        c["id"]: c["status"]
+        for c in (await any_api.get("/api/contacts", params={"data_source": source})).json()[
+            "items"
+        ]
+    }
+    assert statuses == {**{c["id"]: "prospect" for c in inbox}, customer["id"]: "customer"}
+    first = (await any_api.get(f"/api/contacts/{inbox[0]['id']}")).json()
+    assert first["version"] == 3, "the status change and the snapshot: a version each"
+
+
+async def test_a_selection_is_resolved_streamed_with_its_count(any_api: httpx.AsyncClient) -> None:
+    source = unique("sel-")
+    made = [await create_contact(any_api, crm={"data_source": source}) for _ in range(3)]
+    dynamic = (
+        await any_api.post(
+            "/api/groups",
+            json={"name": unique("S "), "kind": "dynamic", "filter": {"data_source": source}},
+        )
+    ).json()
+    temporary = (
+        await any_api.post(
+            "/api/groups",
+            json={"name": "t", "kind": "temporary", "contact_ids": [made[0]["id"]]},
+        )
+    ).json()
+
+    async def resolve(selection: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+        response = await any_api.post("/api/contacts/selection", json={"selection": selection})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        *lines, last = [json.loads(line) for line in response.text.splitlines()]
+        assert last == {"count": len(lines)}
+        return response.status_code, lines
+
+    _, lines = await resolve({"group_id": dynamic["id"]})
+    assert sorted(c["id"] for c in lines) == sorted(c["id"] for c in made)
+    assert set(lines[0]) == {"id", "status", "name", "email", "language", "customer_number"}
+    _, lines = await resolve({"contact_ids": [made[1]["id"], str(uuid.uuid4())]})
+    assert [c["id"] for c in lines] == [made[1]["id"]]
+    _, lines = await resolve({"group_id": temporary["id"]})
+    assert [c["id"] for c in lines] == [made[0]["id"]]
+    gone = await any_api.post(
+        "/api/contacts/selection", json={"selection": {"group_id": temporary["id"]}}
+    )
+    assert gone.status_code == 404, "a temporary group is used up by one action"
+    bad = await any_api.post(
+        "/api/contacts/selection", json={"selection": {"filter": {"colour": "rot"}}}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "selection.filter.colour"
+
+
 # --- import and export -------------------------------------------------------------------
 
 
 async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
-    any_api: httpx.AsyncClient,
+    any_api: httpx.AsyncClient, kit: Any
 ) -> None:
+    await kit.allow_crm_values(any_api, products=["A", "B"])
     source = unique("csv-")
     taken = (await create_contact(any_api, customer_number=unique("T-")))["customer_number"]
     rows = [
@@ -465,6 +594,7 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
         f"person,,,,{source},",
         f"person,Bad Mail,not-an-email,,{source},",
         f'person,"Zeile\nmit Umbruch",,,{source},',
+        f"person,Falsches Produkt,,,{source},Zauberstab",
     ]
     body = ("\n".join(rows) + "\n").encode()
     response = await any_api.post(
@@ -473,9 +603,10 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["created"] == 3
-    assert [e["row"] for e in result["errors"]] == [3, 5, 6, 7]
+    assert [e["row"] for e in result["errors"]] == [3, 5, 6, 7, 9]
     assert "kind" in result["errors"][0]["message"]
     assert "already used" in result["errors"][1]["message"]
+    assert "'Zauberstab' is not in the admin list of products" in result["errors"][4]["message"]
 
     imported = (
         await any_api.get("/api/contacts", params={"data_source": source, "limit": 500})

@@ -17,17 +17,19 @@ from crm_shared.events import CLOUDEVENTS_CONTENT_TYPE, Topic, event_type, regis
 REF = "#/components/schemas/{model}"
 
 
-def _envelope(name: str, topic: Topic) -> dict[str, Any]:
+def _envelope(name: str, topic: Topic, subject_is: str) -> dict[str, Any]:
     return {
         "type": "object",
-        "description": f"CloudEvents 1.0, structured mode, on {topic.value}; key = subject",
+        "description": f"CloudEvents 1.0, structured mode, on {topic.value}; key = subject "
+        f"= {subject_is}. Kafka header crm-position: <owner>/<clock>.<seq> (the "
+        "consistency position; grows in log order per owner and partition).",
         "required": ["specversion", "id", "source", "type", "subject", "time", "data"],
         "properties": {
             "specversion": {"const": "1.0"},
             "id": {"type": "string", "format": "uuid", "description": "idempotency key"},
             "source": {"type": "string", "pattern": "^/crm/[a-z]+$"},
             "type": {"const": event_type(name)},
-            "subject": {"type": "string", "description": "the contact id (also the key)"},
+            "subject": {"type": "string", "description": f"{subject_is} (also the key)"},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": "application/json"},
             "data": {"$ref": REF.format(model=name)},
@@ -47,7 +49,7 @@ def document() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     for name, cls in sorted(events.items()):
         topic = cls.kafka_topic
-        schemas[f"{name}Event"] = _envelope(name, topic)
+        schemas[f"{name}Event"] = _envelope(name, topic, cls.subject_is)
         messages[name] = {
             "name": name,
             "title": event_type(name),

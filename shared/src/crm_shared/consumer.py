@@ -20,7 +20,11 @@ topic:
    and the batch's events are applied one by one in their own transactions: a failing
    handler is retried with backoff and after ``max_attempts`` only its event goes to
    ``<topic>.dlq`` with the error in its headers; its neighbours are applied;
-5. commits the Kafka offsets once for the whole batch, after all that
+5. records how far it got: per owner and partition the position (``crm-position``
+   header) of the last record it processed, applied or skipped, in the batch's
+   transaction (:class:`crm_shared.copies.CopyPositions`; readers wait for it, see
+   :func:`crm_shared.copies.wait_for_copy`);
+6. commits the Kafka offsets once for the whole batch, after all that
    (``AckPolicy.MANUAL``): a crash anywhere before the commit means redelivery, which
    step 3 makes harmless.
 
@@ -64,6 +68,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from crm_shared import tracing
+from crm_shared.consistency import POSITION_HEADER, Position, parse_position
+from crm_shared.copies import CopyPositions
 from crm_shared.db import Database, is_postgres, unnest_insert
 from crm_shared.events import (
     CloudEvent,
@@ -200,11 +206,15 @@ class BatchDeduplicator(Deduplicator, Protocol):
     """A deduplicator that can apply several events in one unit of work."""
 
     async def run_batch(
-        self, consumer: str, events: Sequence[CloudEvent], effect: BatchEffect
+        self,
+        consumer: str,
+        events: Sequence[CloudEvent],
+        effect: BatchEffect,
+        then: Effect | None = None,
     ) -> list[bool]:
         """Work out which events are fresh (not done before, nor earlier in the same
-        batch), record them and run ``effect`` with those flags, all in one unit of work;
-        returns the flags."""
+        batch), record them and run ``effect`` with those flags, then ``then``, all in
+        one unit of work; returns the flags."""
         ...
 
 
@@ -213,6 +223,11 @@ class DatabaseDeduplicator:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def positions(self) -> CopyPositions:
+        """How far this database's consumers got."""
+        return CopyPositions.of(self._db)
 
     async def run_once(self, consumer: str, event: CloudEvent, effect: Effect) -> bool:
         async with self._db.unit_of_work() as session:
@@ -224,7 +239,11 @@ class DatabaseDeduplicator:
             return True
 
     async def run_batch(
-        self, consumer: str, events: Sequence[CloudEvent], effect: BatchEffect
+        self,
+        consumer: str,
+        events: Sequence[CloudEvent],
+        effect: BatchEffect,
+        then: Effect | None = None,
     ) -> list[bool]:
         ids = list(dict.fromkeys(event.id for event in events))
         now = utcnow()
@@ -255,7 +274,19 @@ class DatabaseDeduplicator:
                 new_ids.discard(event.id)  # a repeat later in the batch is a duplicate
             if any(fresh):
                 await effect(session, fresh)
+            if then is not None:
+                await then(session)
             return fresh
+
+    async def record_positions(
+        self, consumer: str, topic: str, marks: Mapping[tuple[str, int], Position]
+    ) -> None:
+        """Record how far ``consumer`` got, in a transaction of its own (when no batch
+        transaction took it along)."""
+        positions = self.positions
+        async with self._db.unit_of_work() as session:
+            await positions.record(session, consumer, topic, marks)
+        positions.committed(consumer, topic, marks)
 
 
 @functools.cache
@@ -374,12 +405,23 @@ class EventConsumer:
             item = await self._parse(record)
             if item is not None:
                 pending.append(item)
-        if self.batch_size > 1 and isinstance(self._dedupe, BatchDeduplicator):
+        dedupe = self._dedupe
+        marks = _marks(records) if isinstance(dedupe, DatabaseDeduplicator) else {}
+        recorded = False
+        if self.batch_size > 1 and isinstance(dedupe, BatchDeduplicator):
             for start in range(0, len(pending), self.batch_size):
-                await self._apply_batch(self._dedupe, pending[start : start + self.batch_size])
+                last = start + self.batch_size >= len(pending)
+                chunk = pending[start : start + self.batch_size]
+                recorded = await self._apply_batch(dedupe, chunk, marks if last else {})
         else:
-            for item in pending:
-                await self._apply_one(item)
+            for index, item in enumerate(pending):
+                last = index == len(pending) - 1
+                recorded = await self._apply_one(item, marks=marks if last else None)
+        if marks and not recorded and isinstance(dedupe, DatabaseDeduplicator):
+            if pending:  # a duplicate or a dead letter: no transaction took them along
+                await dedupe.record_positions(self.group_id, self.topic, marks)
+            else:
+                dedupe.positions.skipped(self.group_id, self.topic, marks)
 
     async def _parse(self, record: ConsumerRecord[Any, Any]) -> _Pending | None:
         body = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
@@ -416,12 +458,23 @@ class EventConsumer:
             return None
         return _Pending(record=record, event=event, payload=payload, handler=handler)
 
-    async def _apply_batch(self, dedupe: BatchDeduplicator, items: Sequence[_Pending]) -> None:
-        """All of ``items`` in one unit of work; event by event if that fails."""
+    async def _apply_batch(
+        self,
+        dedupe: BatchDeduplicator,
+        items: Sequence[_Pending],
+        marks: Mapping[tuple[str, int], Position],
+    ) -> bool:
+        """All of ``items`` in one unit of work, and ``marks`` (how far the consumer got)
+        with them; event by event if that fails. Returns whether ``marks`` were
+        recorded."""
         if len(items) == 1:
-            await self._apply_one(items[0])
-            return
+            return await self._apply_one(items[0], marks=marks)
         running: list[int] = []  # the index of the handler running now, if any
+        positions = dedupe.positions if marks and isinstance(dedupe, DatabaseDeduplicator) else None
+
+        async def record(session: AsyncSession | None) -> None:
+            if positions is not None and session is not None:
+                await positions.record(session, self.group_id, self.topic, marks)
 
         async def effect(session: AsyncSession, fresh: Sequence[bool]) -> None:
             for run in _runs(items, fresh):
@@ -444,7 +497,7 @@ class EventConsumer:
             running.clear()
             try:
                 applied = await dedupe.run_batch(
-                    self.group_id, [item.event for item in items], effect
+                    self.group_id, [item.event for item in items], effect, record
                 )
             except Exception as exc:
                 if is_transient(exc):
@@ -470,7 +523,7 @@ class EventConsumer:
                 # the handler that broke the batch has had its first attempt
                 for index, item in enumerate(items):
                     await self._apply_one(item, first_error=exc if index == failed else None)
-                return
+                return False
             share = (time.perf_counter() - started) / len(items)
             outcomes = Counter(
                 (item.event.type, "applied" if done else "duplicate")
@@ -481,10 +534,20 @@ class EventConsumer:
             seconds = EVENT_HANDLE_SECONDS.labels(self.topic)
             for _ in items:
                 seconds.observe(share)
-            return
+            if positions is not None:
+                positions.committed(self.group_id, self.topic, marks)
+            return positions is not None
 
-    async def _apply_one(self, item: _Pending, *, first_error: Exception | None = None) -> None:
-        """One event in its own unit of work, retried with backoff, dead-lettered at last.
+    async def _apply_one(
+        self,
+        item: _Pending,
+        *,
+        first_error: Exception | None = None,
+        marks: Mapping[tuple[str, int], Position] | None = None,
+    ) -> bool:
+        """One event in its own unit of work, retried with backoff, dead-lettered at last;
+        ``marks`` (how far the consumer got) are recorded with its effect. Returns whether
+        they were.
 
         ``first_error`` is the failure of an attempt already made (in a batch).
         """
@@ -493,11 +556,24 @@ class EventConsumer:
         attempt = 0
         outage = 0
         error = first_error
+        positions = (
+            self._dedupe.positions
+            if marks and isinstance(self._dedupe, DatabaseDeduplicator)
+            else None
+        )
+
+        async def apply_and_record(session: AsyncSession | None) -> None:
+            await item.apply(session)
+            if positions is not None and marks and session is not None:
+                await positions.record(session, self.group_id, self.topic, marks)
+
         while True:
             if error is None:
                 try:
                     with tracing.consuming([event], topic=self.topic, group=self.group_id):
-                        applied = await self._dedupe.run_once(self.group_id, event, item.apply)
+                        applied = await self._dedupe.run_once(
+                            self.group_id, event, apply_and_record
+                        )
                 except Exception as caught:
                     error = caught
                 else:
@@ -505,7 +581,9 @@ class EventConsumer:
                         self.topic, event.type, "applied" if applied else "duplicate"
                     ).inc()
                     EVENT_HANDLE_SECONDS.labels(self.topic).observe(time.perf_counter() - started)
-                    return
+                    if applied and positions is not None and marks:
+                        positions.committed(self.group_id, self.topic, marks)
+                    return applied and positions is not None
             exc, error = error, None
             if is_transient(exc):
                 # our database or Redis is down: not the message's fault, so wait
@@ -532,7 +610,7 @@ class EventConsumer:
                 )
                 await self._dead_letter(item.record, reason="failed", error=repr(exc), event=event)
                 EVENTS_CONSUMED.labels(self.topic, event.type, "dead_letter").inc()
-                return
+                return False
             delay = self._backoff * 2 ** (attempt - 1)
             log.warning(
                 "%s %s failed (attempt %d): %r; retrying in %.1fs",
@@ -576,6 +654,20 @@ class EventConsumer:
             reason,
             error[:200],
         )
+
+
+def _marks(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[tuple[str, int], Position]:
+    """Per (owner, partition) the position of the last of ``records`` that has one."""
+    marks: dict[tuple[str, int], Position] = {}
+    for record in records:
+        for name, value in record.headers or ():
+            if name == POSITION_HEADER:
+                parsed = parse_position(value)
+                if parsed is not None:
+                    key = (parsed[0], record.partition)
+                    if parsed[1] > marks.get(key, (-1, -1)):
+                        marks[key] = parsed[1]
+    return marks
 
 
 def register_consumers(broker: KafkaBroker, consumers: Sequence[EventConsumer]) -> None:

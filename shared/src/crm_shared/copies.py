@@ -1,25 +1,48 @@
-"""Local copies of another service's records, kept from its events in bulk.
+"""Local copies of another service's records: kept from its events in bulk, and read no
+older than what the caller has seen.
 
-Every service that reacts to contacts keeps a copy of the fields it needs, and keeps the
-*newest* one: events may repeat or arrive late, so a copy takes a snapshot only when the
-snapshot's version is newer. Applied one event at a time that is a read and a write per
-event through the ORM, about a millisecond of CPU each; a CSV import puts 100,000
-``ContactCreated`` on ``crm.contacts`` and four services copy them. :func:`keep_newest`
-applies a whole run of snapshots as one upsert, with the same outcome as applying them
-one by one.
+Writing. Every service that reacts to contacts keeps a copy of the fields it needs, and
+keeps the *newest* one: events may repeat or arrive late, so a copy takes a snapshot only
+when the snapshot's version is newer. Applied one event at a time that is a read and a
+write per event through the ORM, about a millisecond of CPU each; a CSV import puts
+100,000 ``ContactCreated`` on ``crm.contacts`` and four services copy them.
+:func:`keep_newest` applies a whole run of snapshots as one upsert, with the same outcome
+as applying them one by one.
+
+How far. The consumers record, per (group, owner, topic, partition), the position of the
+last event they processed (:class:`CopyPositions`, in the batch's transaction).
+
+Reading. :func:`wait_for_copy` is the one way a service reads a copy for a caller: it
+waits until the copy has reached the caller's consistency token
+(:mod:`crm_shared.consistency`) on the partitions the read concerns, and for the rows the
+read needs, for ``CRM_COPY_WAIT_SECONDS`` at most; a copy still behind then is a 503 with
+``Retry-After`` (:class:`~crm_shared.consistency.CopyBehind`), never a stale answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Mapping, Sequence
-from typing import Any
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
 
-from crm_shared.db import is_postgres, unnest_insert
+from crm_shared import consistency
+from crm_shared.consistency import CopyBehind, Entry, Position
+from crm_shared.db import Database, dialect_insert, is_postgres, unnest_insert
+from crm_shared.kafka import partition_for
+
+if TYPE_CHECKING:
+    from crm_shared.service import Runtime
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def newest_rows(
@@ -93,3 +116,214 @@ def _upsert(
         set_={name: stmt.excluded[name] for name in names if name != key},
         where=newer,
     )
+
+
+class CopyPosition(SQLModel, table=True):
+    """How far a consumer group has processed an owner's events on one partition."""
+
+    __tablename__ = "copy_position"
+
+    consumer: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    owner: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    topic: str = Field(sa_column=sa.Column(sa.String(200), primary_key=True))
+    partition: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False))
+    clock: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+def _table() -> sa.Table:
+    table: sa.Table = CopyPosition.__table__  # type: ignore[attr-defined]
+    return table
+
+
+class CopyPositions:
+    """Reads and records the positions of one database's consumers, with a cache.
+
+    Positions only grow, so a cached one that already reaches what a reader needs is
+    enough: the common read (a token the copy passed long ago) costs no query.
+    """
+
+    WRITE_SKIPPED_AFTER = 0.5
+    """Seconds the positions of skipped-only fetches wait before they are written."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._known: dict[tuple[str, str, str, int], Position] = {}
+        self._unwritten: dict[tuple[str, str], dict[tuple[str, int], Position]] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, db: Database) -> CopyPositions:
+        """The one instance per database (shared by its consumers and readers)."""
+        found = _instances.get(db)
+        if found is None:
+            found = _instances[db] = cls(db)
+        return found
+
+    def _remember(self, consumer: str, entry: Entry, position: Position) -> None:
+        key = (consumer, *entry)
+        old = self._known.get(key)
+        if old is None or position > old:
+            self._known[key] = position
+
+    async def record(
+        self,
+        session: AsyncSession,
+        consumer: str,
+        topic: str,
+        marks: Mapping[tuple[str, int], Position],
+    ) -> None:
+        """Raise the stored positions of ``marks`` (``{(owner, partition): position}``)
+        in the caller's transaction; the cache follows after :meth:`committed`."""
+        if not marks:
+            return
+        table = _table()
+        rows = [
+            {
+                "consumer": consumer,
+                "owner": owner,
+                "topic": topic,
+                "partition": partition,
+                "clock": clock,
+                "seq": seq,
+            }
+            for (owner, partition), (clock, seq) in sorted(marks.items())
+        ]
+        stmt = dialect_insert(session, table)
+        stored = sa.tuple_(table.c.clock, table.c.seq)
+        incoming = sa.tuple_(stmt.excluded.clock, stmt.excluded.seq)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[table.c.consumer, table.c.owner, table.c.topic, table.c.partition],
+                set_={"clock": stmt.excluded.clock, "seq": stmt.excluded.seq},
+                where=stored < incoming,
+            ),
+            rows,
+        )
+
+    def committed(
+        self, consumer: str, topic: str, marks: Mapping[tuple[str, int], Position]
+    ) -> None:
+        """Note positions whose transaction has committed."""
+        for (owner, partition), position in marks.items():
+            self._remember(consumer, (owner, topic, partition), position)
+
+    def skipped(self, consumer: str, topic: str, marks: Mapping[tuple[str, int], Position]) -> None:
+        """Positions of records the consumer had nothing to do for (other groups'
+        events): no effect to wait for, so readers in this process see them at once; the
+        database follows within :attr:`WRITE_SKIPPED_AFTER`, one write for all that came
+        meanwhile instead of a transaction per fetch (at a few events a second every
+        group would otherwise write one for each event it ignores). A reader elsewhere
+        waits that much longer at most; a crash before the write only makes it wait for
+        the next event (never a stale read)."""
+        self.committed(consumer, topic, marks)
+        waiting = self._unwritten.setdefault((consumer, topic), {})
+        for key, position in marks.items():
+            if position > waiting.get(key, (-1, -1)):
+                waiting[key] = position
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_skipped(), name="copy-positions")
+
+    async def _write_skipped(self) -> None:
+        await asyncio.sleep(self.WRITE_SKIPPED_AFTER)
+        unwritten, self._unwritten = self._unwritten, {}
+        try:
+            async with self._db.unit_of_work() as session:
+                for (consumer, topic), marks in sorted(unwritten.items()):
+                    await self.record(session, consumer, topic, marks)
+        except Exception:  # the database is away: the next skipped fetch tries again
+            log.warning("could not record skipped positions; later", exc_info=True)
+            for group, marks in unwritten.items():
+                waiting = self._unwritten.setdefault(group, {})
+                for key, position in marks.items():
+                    waiting[key] = max(position, waiting.get(key, (-1, -1)))
+
+    async def behind(
+        self, consumer: str, needed: Iterable[tuple[Entry, Position]]
+    ) -> list[tuple[Entry, Position | None, Position]]:
+        """The entries of ``needed`` the consumer has not reached yet, as
+        ``(entry, reached or None, needed)``; reads the database only for those the
+        cache does not already show as reached."""
+        open_ = [
+            (entry, position)
+            for entry, position in needed
+            if self._known.get((consumer, *entry), (-1, -1)) < position
+        ]
+        if not open_:
+            return []
+        table = _table()
+        topics = sorted({entry[1] for entry, _ in open_})
+        async with self._db.sessionmaker() as session:
+            rows = await session.execute(
+                sa.select(
+                    table.c.owner, table.c.topic, table.c.partition, table.c.clock, table.c.seq
+                ).where(table.c.consumer == consumer, table.c.topic.in_(topics))
+            )
+            for owner, topic, partition, clock, seq in rows:
+                self._remember(consumer, (owner, topic, partition), (clock, seq))
+        result = []
+        for entry, position in open_:
+            reached = self._known.get((consumer, *entry))
+            if reached is None or reached < position:
+                result.append((entry, reached, position))
+        return result
+
+
+_instances: weakref.WeakKeyDictionary[Database, CopyPositions] = weakref.WeakKeyDictionary()
+
+
+async def wait_for_copy(
+    runtime: Runtime,
+    topics: str | Sequence[str],
+    *,
+    keys: Iterable[str] | None = None,
+    load: Callable[[AsyncSession], Awaitable[T]] | None = None,
+    ready: Callable[[T], bool] = bool,
+    group: str | None = None,
+) -> T | None:
+    """Read a local copy no older than what the caller has seen; the one way to read one.
+
+    1. Waits until this service's consumer (``group``, default the service's own) has
+       processed, on ``topics``, every event the request's consistency token names on the
+       partitions of ``keys`` (the Kafka keys the read concerns, e.g. contact ids), or on
+       every partition when the read concerns the whole copy (``keys=None``, e.g. a
+       filter). Raises :class:`CopyBehind` (503, ``Retry-After``) if that takes longer
+       than ``CRM_COPY_WAIT_SECONDS``.
+    2. Then, with ``load``, reads the rows in a short session of its own (outside the
+       request's unit of work) and returns them; while ``ready(rows)`` is false it tries
+       again until the same deadline and then returns what there is (the caller decides
+       what a missing row means): a caller without a token for a thing created a moment
+       ago (someone else's write) still gets it once its event arrives.
+    """
+    settings = runtime.settings
+    consumer = group or settings.service_name
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.copy_wait_seconds
+    token = consistency.seen()
+    needed: list[tuple[Entry, Position]] = []
+    for topic in [topics] if isinstance(topics, str) else topics:
+        if (consumer, topic) not in runtime.consumed:  # it would wait for ever
+            raise RuntimeError(f"{consumer} keeps no copy of {topic}")
+        entries = list(token.on(topic))
+        if entries and keys is not None:
+            known = await runtime.producer.partitions(topic)
+            wanted = {partition_for(key.encode(), known) for key in keys}
+            entries = [(entry, position) for entry, position in entries if entry[2] in wanted]
+        needed += entries
+    if needed:
+        positions = CopyPositions.of(runtime.database)
+        delay = 0.005
+        while lagging := await positions.behind(consumer, needed):
+            if loop.time() >= deadline:
+                raise CopyBehind(settings.service_name, lagging)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            needed = [(entry, position) for entry, _, position in lagging]
+    if load is None:
+        return None
+    while True:
+        async with runtime.database.sessionmaker() as session:
+            rows = await load(session)
+        if ready(rows) or loop.time() >= deadline:
+            return rows
+        await asyncio.sleep(0.05)

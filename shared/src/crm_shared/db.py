@@ -2,14 +2,16 @@
 
 Repositories and services add and flush, never commit. The transaction is committed at
 the edge only: :meth:`Database.unit_of_work` (used by the HTTP dependency and by the
-message-handler wrapper) commits, or rolls back on error, and after a commit that wrote
-outbox rows it wakes the outbox relay.
+message-handler wrapper) commits, or rolls back on error. A transaction that wrote outbox
+rows is stamped with the service's commit clock just before it commits
+(:attr:`Database.commit_clock`), and after the commit the positions it wrote go to the
+request's consistency token and the outbox relay is woken.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import SQLModel
 
+from crm_shared.consistency import Token, note_written
+
 OUTBOX_DIRTY = "crm_outbox_dirty"
+POSITIONS = "crm_positions"
+"""``session.info`` key: the positions a committed transaction wrote (a Token)."""
 
 
 def is_postgres(session: AsyncSession) -> bool:
@@ -114,6 +120,19 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.sqlite = is_sqlite(url)
         self._after_outbox_commit: list[Callable[[], None]] = []
+        self.commit_clock: Callable[[AsyncSession], Awaitable[None]] | None = None
+        """Stamps a transaction that wrote outbox rows, just before it commits, and
+        leaves its positions in ``session.info[POSITIONS]`` (set by the outbox relay)."""
+
+    async def stamp(self, session: AsyncSession) -> Token:
+        """Stamp the transaction now instead of just before its commit, and return the
+        positions it wrote, so the transaction can record them itself (a job keeps the
+        token of its batches). Write no events after this."""
+        if self.commit_clock is None or not session.info.get(OUTBOX_DIRTY):
+            return Token()
+        await self.commit_clock(session)
+        positions: Token = session.info[POSITIONS]
+        return positions
 
     def on_outbox_commit(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after every commit that wrote outbox rows."""
@@ -125,11 +144,16 @@ class Database:
         async with self.sessionmaker() as session:
             try:
                 yield session
+                stamped = POSITIONS in session.info
+                if self.commit_clock is not None and session.info.get(OUTBOX_DIRTY) and not stamped:
+                    await self.commit_clock(session)
                 await session.commit()
             except BaseException:
+                session.info.pop(POSITIONS, None)
                 await session.rollback()
                 raise
             if session.info.pop(OUTBOX_DIRTY, False):
+                note_written(session.info.get(POSITIONS) or {})
                 for hook in self._after_outbox_commit:
                     hook()
 

@@ -56,6 +56,10 @@ class EventProducer:
         """Flush and close."""
         await self._producer.stop()
 
+    async def partitions(self, topic: str) -> list[int]:
+        """The topic's partitions, sorted (from the client's metadata; fetched once)."""
+        return sorted(await self._producer.partitions_for(topic))
+
     async def send_many(self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]) -> None:
         """Send records in order and wait until all are acknowledged.
 
@@ -70,7 +74,7 @@ class EventProducer:
         for topic, key, value, headers in records:
             known = partitions.get(topic)
             if known is None:
-                known = partitions[topic] = sorted(await self._producer.partitions_for(topic))
+                known = partitions[topic] = await self.partitions(topic)
             partition = partition_for(key, known)
             batch = batches.get((topic, partition))
             if batch is None:

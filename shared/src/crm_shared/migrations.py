@@ -13,7 +13,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -118,3 +119,51 @@ def run_env(target_metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(from_cli())
+
+
+# --- steps every service's migrations take (frozen once released: change = new step) ---
+
+
+def add_commit_clock_and_copy_positions() -> None:
+    """The consistency token (2026-12): the outbox rows' commit clock and its counter,
+    and the consumers' positions (``copy_position``). One step for every service, called
+    from each service's own revision."""
+    op.add_column("outbox_message", sa.Column("clock", sa.BigInteger(), nullable=True))
+    op.create_index("ix_outbox_message_clock_seq", "outbox_message", ["clock", "seq"])
+    unstamped = sa.text("clock IS NULL")
+    op.create_index(
+        "ix_outbox_message_unstamped",
+        "outbox_message",
+        ["seq"],
+        postgresql_where=unstamped,
+        sqlite_where=unstamped,
+    )
+    clock = op.create_table(
+        "outbox_clock",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_clock")),
+    )
+    op.bulk_insert(clock, [{"id": 1, "value": 0}])
+    op.create_table(
+        "copy_position",
+        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("partition", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("clock", sa.BigInteger(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "consumer", "owner", "topic", "partition", name=op.f("pk_copy_position")
+        ),
+    )
+
+
+def drop_commit_clock_and_copy_positions() -> None:
+    """Undoes :func:`add_commit_clock_and_copy_positions`."""
+    op.drop_table("copy_position")
+    op.drop_table("outbox_clock")
+    op.drop_index("ix_outbox_message_unstamped", table_name="outbox_message")
+    op.drop_index("ix_outbox_message_clock_seq", table_name="outbox_message")
+    with op.batch_alter_table("outbox_message") as batch:
+        batch.drop_column("clock")

@@ -12,6 +12,14 @@ order; the rows are also claimed ``FOR UPDATE SKIP LOCKED``. Publishing is at le
 (a crash after Kafka acknowledged but before the delete sends the row again, with the
 same event id); consumers deduplicate by event id.
 
+The commit clock (:mod:`crm_shared.consistency`): just before a transaction that wrote
+events commits, :meth:`OutboxRelay.stamp` takes the next value of the service's clock
+(one row, ``outbox_clock``, incremented in place: its row lock makes the next writer wait
+until this commit is visible) and writes it into the transaction's outbox rows. The relay
+publishes by ``(clock, seq)`` with that position in the ``crm-position`` header, so on
+every partition the service's positions grow in log order, and the commit knows the
+position of its last event per partition: the token its response carries.
+
 We weighed ``faststream-outbox``: it is PostgreSQL-only, and SQLite is our embedded
 default, so this small relay serves both.
 """
@@ -20,18 +28,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from crm_shared import tracing
-from crm_shared.db import OUTBOX_DIRTY, Database
+from crm_shared.consistency import POSITION_HEADER, Token, format_position
+from crm_shared.db import OUTBOX_DIRTY, POSITIONS, Database, is_postgres
 from crm_shared.events import EventData, make_event, utcnow
-from crm_shared.kafka import EventProducer, cloudevent_headers
+from crm_shared.kafka import EventProducer, Headers, cloudevent_headers, partition_for
 from crm_shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -44,6 +56,16 @@ class OutboxMessage(SQLModel, table=True):
     """An event written with the change that caused it, waiting to be published."""
 
     __tablename__ = "outbox_message"
+    __table_args__ = (
+        sa.Index("ix_outbox_message_clock_seq", "clock", "seq"),
+        # the rows of transactions not yet stamped: found at once by the stamp
+        sa.Index(
+            "ix_outbox_message_unstamped",
+            "seq",
+            postgresql_where=sa.text("clock IS NULL"),
+            sqlite_where=sa.text("clock IS NULL"),
+        ),
+    )
 
     seq: int | None = Field(
         default=None,
@@ -60,6 +82,19 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
     )
+    clock: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger()))
+    """The commit clock of the transaction that wrote the row (set just before COMMIT)."""
+
+
+class OutboxClock(SQLModel, table=True):
+    """The service's commit clock: one row, counted up by every commit that writes events."""
+
+    __tablename__ = "outbox_clock"
+
+    id: int = Field(
+        default=1, sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False)
+    )
+    value: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
 class Outbox:
@@ -83,6 +118,55 @@ class Outbox:
         session.info[OUTBOX_DIRTY] = True
         return cloud_event.id
 
+    async def emit_many(self, session: AsyncSession, payloads: Sequence[EventData]) -> None:
+        """Queue many events in order with one statement (no ORM object per event): for
+        bulk changes of thousands of records."""
+        if not payloads:
+            return
+        now = utcnow()
+        rows = []
+        for data in payloads:
+            cloud_event = make_event(data, source=self.source, time=now)
+            rows.append(
+                {
+                    "event_id": cloud_event.id,
+                    "topic": data.kafka_topic.value,
+                    "key": cloud_event.subject,
+                    "body": cloud_event.to_bytes().decode(),
+                    "created_at": now,
+                }
+            )
+        await session.execute(sa.insert(_outbox_table()), rows)
+        session.info[OUTBOX_DIRTY] = True
+
+
+class CommitClock:
+    """Stamps the outbox rows of a committing transaction with the service's next clock
+    value and works out the positions it wrote (see the module docstring)."""
+
+    def __init__(self, owner: str, producer: EventProducer) -> None:
+        self.owner = owner
+        self._producer = producer
+
+    async def __call__(self, session: AsyncSession) -> None:
+        await session.flush()  # the ORM's pending outbox rows first
+        if is_postgres(session):  # one round trip: the clock's bump feeds the stamp
+            stamped = list(await session.execute(_stamp_postgres()))
+        else:
+            clock = await session.scalar(_bump(sqlite.insert(_clock_table())))
+            stamped = list(await session.execute(_stamp().values(clock=clock)))
+        token = Token()
+        partitions: dict[str, list[int]] = {}
+        for topic, key, seq, clock in stamped:
+            if key is None:
+                continue  # a keyless record lands on any partition: no position to wait for
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = await self._producer.partitions(topic)
+            entry = (self.owner, topic, partition_for(key.encode(), known))
+            token.merge({entry: (clock, seq)})
+        session.info[POSITIONS] = token
+
 
 class OutboxRelay:
     """Publishes outbox rows right after commit, and sweeps for leftovers."""
@@ -92,17 +176,20 @@ class OutboxRelay:
         db: Database,
         producer: EventProducer,
         *,
+        owner: str = "service",
         sweep_seconds: float = 2.0,
         batch_size: int = 2000,
         hold_seconds: float = 0.0,
     ) -> None:
         self._db = db
         self._producer = producer
+        self._owner = owner
         self._sweep_seconds = sweep_seconds
         self._batch_size = batch_size
         self._hold_seconds = hold_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        db.commit_clock = CommitClock(owner, producer)
         db.on_outbox_commit(self.kick)
 
     def kick(self) -> None:
@@ -159,9 +246,12 @@ class OutboxRelay:
                 if self._db.sqlite
                 else sa.func.convert_to(table.c.body, "UTF8", type_=sa.LargeBinary)
             )
+            # in commit order: on every partition the positions grow in log order
             query = (
-                sa.select(table.c.seq, table.c.topic, table.c.key, body.label("body"))
-                .order_by(table.c.seq)
+                sa.select(
+                    table.c.seq, table.c.clock, table.c.topic, table.c.key, body.label("body")
+                )
+                .order_by(table.c.clock.nulls_last(), table.c.seq)
                 .limit(self._batch_size)
             )
             if not self._db.sqlite:
@@ -171,10 +261,9 @@ class OutboxRelay:
                 OUTBOX_PENDING.set(0)
                 return 0
             OUTBOX_PENDING.set(len(rows))  # stays while Kafka refuses them
-            headers = cloudevent_headers()
             await self._producer.send_many(
                 [
-                    (row.topic, row.key.encode() if row.key else None, row.body, headers)
+                    (row.topic, row.key.encode() if row.key else None, row.body, self._headers(row))
                     for row in rows
                 ]
             )
@@ -191,6 +280,44 @@ class OutboxRelay:
         if len(rows) < self._batch_size:
             OUTBOX_PENDING.set(0)
         return len(rows)
+
+    def _headers(self, row: sa.Row[Any]) -> Headers:
+        headers = cloudevent_headers()
+        if row.clock is not None:  # rows committed before the clock existed have none
+            headers.append((POSITION_HEADER, format_position(self._owner, (row.clock, row.seq))))
+        return headers
+
+
+def _bump(insert: Any) -> Any:
+    """``outbox_clock`` + 1 (created at 1), returning the new value; its row stays locked
+    until the transaction ends."""
+    table = _clock_table()
+    return (
+        insert.values(id=1, value=1)
+        .on_conflict_do_update(index_elements=[table.c.id], set_={"value": table.c.value + 1})
+        .returning(table.c.value)
+    )
+
+
+def _stamp() -> sa.Update:
+    """This transaction's outbox rows (the only unstamped ones it can see) get the clock."""
+    table = _outbox_table()
+    return (
+        sa.update(table)
+        .where(table.c.clock.is_(None))
+        .returning(table.c.topic, table.c.key, table.c.seq, table.c.clock)
+    )
+
+
+@functools.cache
+def _stamp_postgres() -> sa.Update:
+    bumped = _bump(postgresql.insert(_clock_table())).cte("bumped")
+    return _stamp().values(clock=sa.select(bumped.c.value).scalar_subquery())
+
+
+def _clock_table() -> sa.Table:
+    table: sa.Table = OutboxClock.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def _outbox_table() -> sa.Table:

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import migrations, tracing
+from crm_shared.consistency import ConsistencyMiddleware, WrittenHook
 from crm_shared.consumer import (
     DatabaseDeduplicator,
     Deduplicator,
@@ -55,6 +56,9 @@ class Runtime:
     state: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
     """Extra readiness checks (the gateway adds one per service)."""
+    consumed: set[tuple[str, str]] = field(default_factory=set)
+    """(consumer group, topic) of every consumer this service runs: the copies
+    ``wait_for_copy`` can wait for."""
 
     @property
     def database(self) -> Database:
@@ -122,8 +126,13 @@ def create_service_app(
     uses_redis: bool = False,
     on_start: Sequence[Hook] = (),
     on_stop: Sequence[Hook] = (),
+    on_written: WrittenHook | None = None,
 ) -> FastAPI:
-    """The FastAPI app of a service, with its whole runtime started in the lifespan."""
+    """The FastAPI app of a service, with its whole runtime started in the lifespan.
+
+    Every response to a request whose commits wrote events carries their positions
+    (``CRM-Consistency-Token``); ``on_written`` also hears them (the gateway keeps them
+    for the caller)."""
     configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
     tracing.configure(settings.service_name)  # off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 
@@ -146,11 +155,14 @@ def create_service_app(
         if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
             await ensure_topics(settings.kafka_bootstrap)
         broker = create_broker(settings.kafka_bootstrap, client_id=settings.service_name)
-        register_consumers(broker, consumers(runtime) if consumers else ())
+        started = list(consumers(runtime)) if consumers else []
+        runtime.consumed = {(c.group_id, c.topic) for c in started}
+        register_consumers(broker, started)
         if runtime.db is not None:
             runtime.relay = OutboxRelay(
                 runtime.db,
                 producer,
+                owner=settings.service_name,
                 sweep_seconds=settings.outbox_sweep_seconds,
                 hold_seconds=settings.fault_hold_after_commit_seconds,
             )
@@ -179,6 +191,7 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=lifespan)
     tracing.instrument_app(app)
     app.state.settings = settings
+    app.add_middleware(ConsistencyMiddleware, on_written=on_written)
     install_problem_handlers(app)
     app.include_router(health_router())
     for router in routers:

@@ -58,6 +58,12 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(
         default=200, ge=1, validation_alias=_system("CRM_CONSUMER_BATCH_SIZE")
     )
+    # How long a read waits for a local copy to reach what the caller has seen (its
+    # consistency token) or for a row created a moment ago, before a 503 (or a 404/422
+    # for a row that is not there): crm_shared.copies.wait_for_copy.
+    copy_wait_seconds: float = Field(
+        default=5.0, gt=0, validation_alias=_system("CRM_COPY_WAIT_SECONDS")
+    )
     # The cyclic garbage collector's thresholds (generations 0, 1, 2) once the service is
     # up, as "50000,20,100"; Python's own are 700,10,10. See crm_shared.service.tune_gc.
     gc_threshold: Annotated[tuple[int, int, int], NoDecode] = Field(

@@ -18,10 +18,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlmodel import SQLModel
 
 from crm_shared.consumer import ProcessedEvent
+from crm_shared.copies import CopyPosition
 from crm_shared.db import Database
 from crm_shared.events import dead_letter_topic
 from crm_shared.kafka import EventProducer, ensure_topics
-from crm_shared.outbox import OutboxMessage
+from crm_shared.outbox import OutboxClock, OutboxMessage
 
 Record = ConsumerRecord[Any, Any]
 
@@ -47,9 +48,15 @@ async def create_tables(db: Database, *tables: sa.Table) -> None:
 
 @pytest.fixture
 async def database(db_url: str) -> AsyncIterator[Database]:
-    """A Database with the outbox and processed-event tables."""
+    """A Database with the outbox, commit clock, processed-event and copy-position tables."""
     db = Database(db_url)
-    await create_tables(db, OutboxMessage.__table__, ProcessedEvent.__table__)  # type: ignore[arg-type]
+    await create_tables(
+        db,
+        *(
+            model.__table__  # type: ignore[attr-defined]
+            for model in (OutboxMessage, OutboxClock, ProcessedEvent, CopyPosition)
+        ),
+    )
     try:
         yield db
     finally:

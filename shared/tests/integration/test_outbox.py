@@ -26,7 +26,7 @@ from crm_shared.events import (
     parse_cloudevent,
 )
 from crm_shared.kafka import EventProducer
-from crm_shared.outbox import Outbox, OutboxMessage, OutboxRelay
+from crm_shared.outbox import Outbox, OutboxClock, OutboxMessage, OutboxRelay
 
 SOURCE = "/crm/shared-tests"
 # Longer than any test waits: only the initial pass and kicks make the relay publish.
@@ -283,7 +283,7 @@ async def test_two_relays_on_one_postgresql_database_publish_each_row_once(
         await conn.run_sync(
             lambda sync: OutboxMessage.metadata.create_all(
                 sync,
-                tables=[OutboxMessage.__table__],  # type: ignore[list-item]
+                tables=[OutboxMessage.__table__, OutboxClock.__table__],  # type: ignore[list-item]
             )
         )
     producer_a = EventProducer(kafka_bootstrap, client_id="relay-a")

@@ -1,29 +1,38 @@
-"""Waiting briefly for contacts created a moment ago to reach the local copy."""
+"""The campaigns service's reads of its contact copy (``crm.contacts``), through
+``crm_shared.copies.wait_for_copy``: never older than what the caller has seen, and a
+contact created a moment ago is waited for."""
 
 from __future__ import annotations
 
-import asyncio
-
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crm_campaigns.models import ContactCopy
+from crm_shared.copies import wait_for_copy
+from crm_shared.events import Topic
 from crm_shared.service import Runtime
 
 
 async def wait_for_contacts(runtime: Runtime, contact_ids: set[str]) -> dict[str, ContactCopy]:
-    """The local copies of ``contact_ids``; waits up to ``contact_wait_seconds`` for the
-    missing ones (their ContactCreated may still be on its way) and returns what is known."""
-    db = runtime.database
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + runtime.settings.contact_wait_seconds  # type: ignore[attr-defined]
-    found: dict[str, ContactCopy] = {}
-    while True:
-        missing = contact_ids - found.keys()
-        async with db.sessionmaker() as session:
-            rows = await session.scalars(
-                select(ContactCopy).where(col(ContactCopy.contact_id).in_(missing))
-            )
-            found.update({row.contact_id: row for row in rows})
-        if len(found) == len(contact_ids) or loop.time() >= deadline:
-            return found
-        await asyncio.sleep(0.05)
+    """The local copies of ``contact_ids`` (those known; the caller refuses the rest)."""
+
+    async def load(session: AsyncSession) -> dict[str, ContactCopy]:
+        rows = await session.scalars(
+            select(ContactCopy).where(col(ContactCopy.contact_id).in_(contact_ids))
+        )
+        return {row.contact_id: row for row in rows}
+
+    found = await wait_for_copy(
+        runtime,
+        Topic.CONTACTS,
+        keys=contact_ids,
+        load=load,
+        ready=lambda rows: len(rows) == len(contact_ids),
+    )
+    return found or {}
+
+
+async def wait_for_contact_copy(runtime: Runtime) -> None:
+    """Before a read over every contact's copy (the dashboard's company facts, names on
+    lists): the copy has reached what the caller has seen."""
+    await wait_for_copy(runtime, Topic.CONTACTS)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
-from crm_campaigns.contacts import wait_for_contacts
+from crm_campaigns.contacts import wait_for_contact_copy, wait_for_contacts
 from crm_campaigns.crm_schemas import (
     CrmSettingsData,
     Dashboard,
@@ -82,9 +82,9 @@ async def get_settings(session: SessionDep, _: CurrentStaff) -> CrmSettingsData:
 
 @router.put("/api/crm/settings", response_model=CrmSettingsData)
 async def put_settings(
-    data: CrmSettingsData, session: SessionDep, _: AdminStaff
+    data: CrmSettingsData, session: SessionDep, runtime: RuntimeDep, _: AdminStaff
 ) -> CrmSettingsData:
-    return await save_settings(session, data)
+    return await save_settings(session, runtime.outbox, data)
 
 
 # --- opportunities ----------------------------------------------------------------------
@@ -123,6 +123,7 @@ async def list_opportunities(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> OpportunityPage:
+    await wait_for_contact_copy(runtime)
     service = OpportunityService(session, runtime.outbox)
     settings = await service.settings()
     rows, contacts = await service.page(flt, settings, after=_after(cursor), limit=limit + 1)
@@ -248,8 +249,13 @@ async def _dashboard(session: Any, flt: OpportunityFilter, group_by: list[str]) 
 
 @router.get("/api/dashboard", response_model=Dashboard)
 async def dashboard(
-    flt: FilterDep, session: SessionDep, _: CurrentStaff, group_by: GroupBy = None
+    flt: FilterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CurrentStaff,
+    group_by: GroupBy = None,
 ) -> Dashboard:
+    await wait_for_contact_copy(runtime)  # company facts come from contact events
     fields = parse_group_by(group_by)
     groups = await _dashboard(session, flt, fields)
     return Dashboard(group_by=fields, groups=[DashboardGroup(**g) for g in groups])

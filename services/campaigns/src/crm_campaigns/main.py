@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from crm_campaigns.api import router as campaigns_router
 from crm_campaigns.crm_api import router as crm_router
+from crm_campaigns.crm_settings import announce_at_start
 from crm_campaigns.facts import fill_missing_facts
 from crm_campaigns.handlers import consumers
 from crm_campaigns.rollup import Compactor
@@ -47,6 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[campaigns_router, crm_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,
-        on_start=[write_missing_facts, start_compactor],
+        on_start=[write_missing_facts, start_compactor, announce_at_start],
         on_stop=[stop_compactor],
     )

@@ -76,6 +76,10 @@ class CrmSettings(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    version: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    """Grows with every save; CrmSettingsChanged carries it."""
 
 
 class Opportunity(SQLModel, table=True):

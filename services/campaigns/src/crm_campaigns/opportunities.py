@@ -20,7 +20,7 @@ from crm_campaigns.crm_schemas import (
     OpportunityUpdate,
     money_str,
 )
-from crm_campaigns.crm_settings import load_settings
+from crm_campaigns.crm_settings import announce, load_settings
 from crm_campaigns.facts import FACT, hold_settings, regroup_revenue, sync_facts
 from crm_campaigns.models import (
     Campaign,
@@ -33,6 +33,7 @@ from crm_campaigns.models import (
 from crm_campaigns.queries import OpportunityFilter, opportunity_ids_page
 from crm_campaigns.repository import org_of
 from crm_campaigns.service import DELETED
+from crm_shared.contact_status import check_not_restricted
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import (
     OpportunityCreated,
@@ -56,18 +57,22 @@ EVENT_FIELDS = (
 )
 
 
-async def save_settings(session: AsyncSession, data: CrmSettingsData) -> CrmSettingsData:
+async def save_settings(
+    session: AsyncSession, outbox: Outbox, data: CrmSettingsData
+) -> CrmSettingsData:
     await hold_settings(session, exclusive=True)  # writers of dashboard facts wait
-    row = await session.get(CrmSettings, 1)
+    row = await session.get(CrmSettings, 1, with_for_update=True)
     if row is None:
         row = CrmSettings(id=1)
         session.add(row)
     before = CrmSettingsData.model_validate(row.data) if row.data else DEFAULT_SETTINGS
     row.data = data.model_dump(mode="json")
     row.updated_at = utcnow()
+    row.version = (row.version or 0) + 1
     await session.flush()
     if before.revenue_groups != data.revenue_groups:
         await regroup_revenue(session, data)
+    announce(session, outbox, data, row.version)
     return data
 
 
@@ -126,8 +131,11 @@ class OpportunityService:
 
     @staticmethod
     def _check_contact(contact_id: str, contact: ContactCopy | None) -> ContactCopy:
+        """A new opportunity (or one moved to another contact) needs a known contact that
+        is not in the inbox or archived (seed 002)."""
         if contact is None or contact.status == DELETED:
             raise Unprocessable("contact_id", f"unknown contact {contact_id}")
+        check_not_restricted(contact_id, contact.status, "opportunities")
         return contact
 
     # --- changes --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from crm_campaigns.repository import (
     with_opportunities,
 )
 from crm_campaigns.schemas import CampaignCreate, CampaignPublic, MembersAdded
+from crm_shared.contact_status import check_not_restricted
 from crm_shared.copies import keep_newest
 from crm_shared.db import table_of
 from crm_shared.errors import Conflict, NotFound, Unprocessable
@@ -94,6 +95,9 @@ class CampaignService:
             contact = known.get(contact_id)
             if contact is None or contact.status == DELETED:
                 raise Unprocessable("contact_ids", f"unknown contact {contact_id}")
+            check_not_restricted(
+                contact_id, contact.status, "campaign membership", field="contact_ids"
+            )
         existing = await self.repo.member_ids(campaign.id, set(ids))
         added = [contact_id for contact_id in ids if contact_id not in existing]
         for contact_id in added:

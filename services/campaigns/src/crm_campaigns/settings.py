@@ -10,9 +10,6 @@ class Settings(ServiceSettings):
 
     service_name: str = "campaigns"
     port: int = 8004
-    # A contact created a moment ago may not have reached our local copy yet: wait this
-    # long for its ContactCreated event before refusing an unknown contact.
-    contact_wait_seconds: float = 5.0
     # How often the dashboard's totals fold in the changes written since (PostgreSQL;
     # the dashboard is exact in between, it only reads a few more rows).
     dashboard_fold_seconds: float = 2.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Mapping
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from crm_contacts import importing
+from crm_contacts.copies import crm_lists, wait_for_assignee, wait_for_filter
 from crm_contacts.models import ImportJob
 from crm_contacts.schemas import (
     BulkRequest,
@@ -33,14 +33,15 @@ from crm_contacts.schemas import (
     NumberRangeCreate,
     NumberRangePage,
     NumberRangePublic,
+    SelectionRequest,
     StatusChange,
 )
 from crm_contacts.service import ContactService, group_public, to_public
 from crm_shared import cursor as cursors
 from crm_shared.auth import CurrentStaff
-from crm_shared.errors import NotFound, Problem, Unprocessable
-from crm_shared.events import Assignment
-from crm_shared.service import Runtime, RuntimeDep, SessionDep
+from crm_shared.errors import NotFound, Problem
+from crm_shared.selections import SelectedContact, SelectionEnd
+from crm_shared.service import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
 ranges_router = APIRouter(prefix="/api/number-ranges", tags=["number ranges"])
@@ -95,24 +96,6 @@ def filter_from_query(params: Mapping[str, str]) -> ContactFilter:
         ) from exc
 
 
-async def wait_for_assignee(runtime: Runtime, assignment: Assignment | None) -> None:
-    """Wait a little for a staff member or competence created a moment ago in the gateway
-    to reach our local copy (``crm.staff``); then 422 if it is still unknown."""
-    if assignment is None or assignment.mode == "all":
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + runtime.settings.assignee_wait_seconds  # type: ignore[attr-defined]
-    while True:
-        async with runtime.database.sessionmaker() as session:
-            try:
-                await ContactService(session, runtime.outbox).check_assignment(assignment)
-                return
-            except Unprocessable:
-                if loop.time() >= deadline:
-                    raise
-        await asyncio.sleep(0.1)
-
-
 async def _page(
     service: ContactService, f: ContactFilter, cursor: str | None, limit: int
 ) -> ContactPage:
@@ -132,7 +115,8 @@ async def create_contact(
     data: ContactCreate, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
 ) -> ContactPublic:
     await wait_for_assignee(runtime, data.assignment)
-    contact = await ContactService(session, runtime.outbox).create(data, staff)
+    lists = await crm_lists(runtime, data.crm.model_dump(exclude_none=True))
+    contact = await ContactService(session, runtime.outbox).create(data, staff, lists)
     return to_public(contact)
 
 
@@ -146,6 +130,7 @@ async def list_contacts(
     cursor: str | None = None,
 ) -> ContactPage:
     f = filter_from_query(request.query_params)
+    await wait_for_filter(runtime, f)
     return await _page(ContactService(session, runtime.outbox), f, cursor, limit)
 
 
@@ -153,7 +138,42 @@ async def list_contacts(
 async def bulk_action(
     data: BulkRequest, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
 ) -> BulkResult:
+    await wait_for_filter(runtime, data.selection.as_filter())
     return await ContactService(session, runtime.outbox).bulk(data, staff)
+
+
+@router.post(
+    "/selection",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+async def resolve_selection(
+    data: SelectionRequest, runtime: RuntimeDep, _: CurrentStaff
+) -> StreamingResponse:
+    """The contacts a selection holds now, for a bulk job or a mailing of another
+    service: one JSON object per line (``SelectedContact``), then ``{"count": N}``, so a
+    reader knows it got all (streamed: a selection may hold 100,000 contacts). Every
+    filter of the list works, dynamic groups included; a temporary group is used up."""
+    await wait_for_filter(runtime, data.selection.as_filter())
+    async with runtime.database.sessionmaker() as session:
+        # unknown groups are a 404 before anything is streamed
+        query = await ContactService(session, runtime.outbox).selection_query(data.selection)
+
+    async def lines() -> AsyncIterator[bytes]:
+        count = 0
+        async with runtime.database.sessionmaker() as session:
+            service = ContactService(session, runtime.outbox)
+            async for rows in service.repo.stream_selection(query):
+                count += len(rows)
+                yield b"".join(
+                    SelectedContact.model_validate(row).model_dump_json().encode() + b"\n"
+                    for row in rows
+                )
+        async with runtime.database.unit_of_work() as session:
+            await ContactService(session, runtime.outbox).used_selection(data.selection)
+        yield SelectionEnd(count=count).model_dump_json().encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 @router.post(
@@ -237,6 +257,7 @@ def _export_row(contact: ContactPublic) -> list[str]:
 async def export_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff) -> Response:
     """CSV of every contact matching the filters, streamed page by page."""
     f = filter_from_query(request.query_params)
+    await wait_for_filter(runtime, f)
 
     async def rows() -> AsyncIterator[str]:
         out = io.StringIO()
@@ -280,7 +301,8 @@ async def update_contact(
     staff: CurrentStaff,
 ) -> ContactPublic:
     await wait_for_assignee(runtime, data.assignment)
-    contact = await ContactService(session, runtime.outbox).update(contact_id, data, staff)
+    lists = await crm_lists(runtime, data.crm)
+    contact = await ContactService(session, runtime.outbox).update(contact_id, data, staff, lists)
     return to_public(contact)
 
 
@@ -401,4 +423,6 @@ async def list_group_members(
 ) -> ContactPage:
     service = ContactService(session, runtime.outbox)
     await service.get_group(group_id)
-    return await _page(service, ContactFilter(group_id=group_id), cursor, limit)
+    members = ContactFilter(group_id=group_id)
+    await wait_for_filter(runtime, members)
+    return await _page(service, members, cursor, limit)

@@ -1,17 +1,19 @@
 """Kafka subscribers of the contacts service (thin): the local copies it keeps of staff
-and competences (crm.staff), campaign memberships (crm.campaigns) and the filterable
-fields of history entries (crm.history)."""
+and competences (crm.staff), campaign memberships and the CRM admin lists
+(crm.campaigns) and the filterable fields of history entries (crm.history)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from crm_contacts.repository import ContactRepository
-from crm_shared.consumer import Delivery, EventConsumer
+from crm_contacts.service import ContactService
+from crm_shared.consumer import Bulk, Delivery, EventConsumer
 from crm_shared.events import (
     CampaignMemberAdded,
     CampaignMemberRemoved,
     CompetenceChanged,
+    CrmSettingsChanged,
     HistoryEntryData,
     HistoryEntryDeleted,
     StaffData,
@@ -56,10 +58,20 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         repo = ContactRepository(delivery.tx)
         await repo.set_campaign_member(member.campaign_id, member.contact_id, False)
 
-    async def on_history_entry(delivery: Delivery) -> None:
-        entry = delivery.payload_as(HistoryEntryData)
-        values = {name: getattr(entry, name) for name in _HISTORY_FIELDS}
-        await ContactRepository(delivery.tx).upsert_history_entry(values)
+    async def on_crm_settings(delivery: Delivery) -> None:
+        settings = delivery.payload_as(CrmSettingsChanged)
+        await ContactService(delivery.tx, runtime.outbox).apply_crm_settings(settings)
+
+    async def on_history_entries(deliveries: Sequence[Delivery]) -> None:
+        # a bulk job writes 100,000 entries in a row: one upsert per run, not a read and
+        # a write per entry (which kept the history filters minutes behind such a job)
+        rows = [
+            {name: getattr(entry, name) for name in _HISTORY_FIELDS}
+            for entry in (d.payload_as(HistoryEntryData) for d in deliveries)
+        ]
+        await ContactRepository(deliveries[0].tx).upsert_history_entries(rows)
+
+    on_history_entry = Bulk(on_history_entries)
 
     async def on_history_deleted(delivery: Delivery) -> None:
         entry = delivery.payload_as(HistoryEntryDeleted)
@@ -76,7 +88,11 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         ),
         runtime.consumer(
             Topic.CAMPAIGNS,
-            {"CampaignMemberAdded": on_member_added, "CampaignMemberRemoved": on_member_removed},
+            {
+                "CampaignMemberAdded": on_member_added,
+                "CampaignMemberRemoved": on_member_removed,
+                "CrmSettingsChanged": on_crm_settings,
+            },
         ),
         runtime.consumer(
             Topic.HISTORY,

@@ -29,6 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from crm_contacts.copies import load_crm_lists
+from crm_contacts.crm_lists import CrmLists, uses_lists
 from crm_contacts.models import ImportJob
 from crm_contacts.repository import CRM_COLUMNS, ContactRepository
 from crm_contacts.schemas import EMAIL_SHAPE, AddressIn, ContactImport, CrmIn
@@ -552,6 +554,17 @@ async def run_import(
     queue: asyncio.Queue[tuple[list[Prepared], list[tuple[int, str]], int, int] | None]
     queue = asyncio.Queue(maxsize=2)
     source = runtime.outbox.source
+    lists: list[CrmLists | None] = []  # the admin lists, read once a row needs them
+
+    async def list_errors(crm: dict[str, Any]) -> str | None:
+        if not uses_lists(crm):
+            return None
+        if not lists:
+            lists.append(await load_crm_lists(runtime))
+        if lists[0] is None:
+            return "crm: the CRM admin lists are not known yet; import this row again later"
+        errors = lists[0].errors(crm)
+        return "; ".join(f"{e['field']}: {e['message']}" for e in errors) or None
 
     async def read() -> None:
         """Parse and validate (CPU) while the writer waits on the database (I/O)."""
@@ -585,7 +598,10 @@ async def run_import(
                     columns = quick(values)
                     if columns is None:  # pydantic converts the value, or says what is wrong
                         columns = columns_of(row_to_contact(header, values))
-                    valid.append((line, columns))
+                    if problem := await list_errors(columns["crm"]):
+                        bad.append((line, problem))
+                    else:
+                        valid.append((line, columns))
                 except ValidationError as exc:
                     bad.append((line, row_errors(exc)))
                 except ValueError as exc:

@@ -270,3 +270,15 @@ class ImportJob(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
     )
+
+
+class CrmSettingsCopy(SQLModel, table=True):
+    """The admin lists of seed 003 as the campaigns service announced them last
+    (``CrmSettingsChanged``; one row, id 1): CRM values on contacts are checked against
+    them."""
+
+    __tablename__ = "crm_settings_copy"
+
+    id: int = Field(default=1, primary_key=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    version: int = 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -27,6 +28,9 @@ from crm_contacts.models import (
     StaffCopy,
 )
 from crm_contacts.schemas import ContactFilter
+from crm_shared.db import unnest_insert
+from crm_shared.events import utcnow
+from crm_shared.selections import SelectedContact
 
 # Single-valued CRM properties kept in their own columns (the rest stays in ``crm``).
 CRM_COLUMNS = (
@@ -39,6 +43,7 @@ CRM_COLUMNS = (
     "data_source",
     "interested",
 )
+_SELECTED = tuple(SelectedContact.model_fields)
 _HISTORY_TEXT = ("action", "info", "staff_initials", "field1", "field2", "field3", "field4")
 _MAX_GROUP_DEPTH = 3
 
@@ -149,6 +154,46 @@ class ContactRepository:
         await self.session.delete(contact)
         await self.session.flush()
 
+    async def locked(self, ids: Sequence[str]) -> Sequence[Contact]:
+        """The contacts of ``ids`` that exist, locked for the transaction (in id order, so
+        two bulk actions never lock each other's rows the other way round)."""
+        query = (
+            select(Contact)
+            .where(col(Contact.id).in_(list(ids)))
+            .order_by(col(Contact.id))
+            .with_for_update()
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def set_status_of(self, ids: Sequence[str], *, archive: bool) -> Sequence[sa.Row[Any]]:
+        """Archive the contacts of ``ids`` not archived yet (remembering the status
+        before), or accept those in the inbox (→ prospect), in one statement; each gets
+        two versions (its ContactStatusChanged and ContactUpdated). Returns the changed
+        rows as they are now."""
+        if archive:
+            where = CONTACT.c.status != "archived"
+            values = {"status_before_archive": CONTACT.c.status, "status": "archived"}
+        else:
+            where = CONTACT.c.status == "inbox"
+            values = {"status_before_archive": None, "status": "prospect"}
+        result = await self.session.execute(
+            sa.update(CONTACT)
+            .where(CONTACT.c.id.in_(list(ids)), where)
+            .values(**values, version=CONTACT.c.version + 2, updated_at=utcnow())
+            .returning(*CONTACT.c)
+        )
+        return result.all()
+
+    async def groups_of(self, contact_id: str) -> Sequence[ContactGroup]:
+        """The static and temporary groups a contact is a member of."""
+        query = (
+            select(ContactGroup)
+            .join(GroupMember, col(GroupMember.group_id) == col(ContactGroup.id))
+            .where(col(GroupMember.contact_id) == contact_id)
+            .order_by(col(ContactGroup.id))
+        )
+        return (await self.session.scalars(query)).all()
+
     async def persons_of(self, company_id: str) -> Sequence[Contact]:
         return (
             await self.session.scalars(select(Contact).where(col(Contact.company_id) == company_id))
@@ -168,12 +213,21 @@ class ContactRepository:
         c = Conditions()
         if f.q:
             needle = _like_escape(f.q.lower())
+            # the search box finds a customer number too (exactly): one lookup of the
+            # unique index first, so the name search keeps its plans when none matches
+            numbered = await self.session.scalar(
+                select(Contact.id).where(col(Contact.customer_number) == f.q.strip())
+            )
+            by_name: sa.ColumnElement[bool]
             if f.match == "prefix":  # a range on the sort index
-                c.row.append(self.sort_key().like(f"{needle}%", escape="\\"))
+                by_name = self.sort_key().like(f"{needle}%", escape="\\")
             elif self._postgres() and len(f.q.strip()) >= 3:  # trigrams of contact_name
-                c.names.append(NAME.c.sort_name.like(f"%{needle}%", escape="\\"))
+                by_name = NAME.c.sort_name.like(f"%{needle}%", escape="\\")
+                c.names.append(sa.or_(by_name, NAME.c.id == numbered) if numbered else by_name)
             else:  # too short for trigrams: checked along the sort index
-                c.row.append(self.sort_key().like(f"%{needle}%", escape="\\"))
+                by_name = self.sort_key().like(f"%{needle}%", escape="\\")
+            if not c.names:
+                c.row.append(sa.or_(by_name, col(Contact.id) == numbered) if numbered else by_name)
         for name in ("kind", "status", "customer_number", "company_id", "credit_hold"):
             value = getattr(f, name)
             if value is not None:
@@ -363,6 +417,22 @@ class ContactRepository:
         document = json.loads(plan) if isinstance(plan, str) else plan
         return float(document[0]["Plan"]["Plan Rows"])
 
+    @staticmethod
+    def selected(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        """What a resolved selection tells of each contact, in id order."""
+        columns = [CONTACT.c[name] for name in _SELECTED]
+        return sa.select(*columns).where(*where).order_by(CONTACT.c.id)
+
+    async def stream_selection(
+        self, queries: Sequence[sa.Select[Any]], *, rows_per_fetch: int = 2000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The rows of ``queries`` in lists, read with a server-side cursor (a selection
+        of 100,000 contacts is never held in memory at once)."""
+        for query in queries:
+            result = await self.session.stream(query.execution_options(yield_per=rows_per_fetch))
+            async for part in result.mappings().partitions():
+                yield [dict(row) for row in part]
+
     async def ids(self, f: ContactFilter) -> list[str]:
         query = select(Contact.id).where(*await self.filter_conditions(f))
         return list((await self.session.scalars(query)).all())
@@ -486,14 +556,23 @@ class ContactRepository:
             await self.session.delete(row)
         await self.session.flush()
 
-    async def upsert_history_entry(self, values: dict[str, Any]) -> None:
-        entry = await self.session.get(HistoryEntryCopy, values["entry_id"])
-        if entry is None:
-            self.session.add(HistoryEntryCopy(**values))
+    async def upsert_history_entries(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace the copies of history entries, in one statement (a run of
+        created/updated events: the last one of each entry wins, as applied one by one)."""
+        last = list({row["entry_id"]: row for row in rows}.values())
+        if not last:
+            return
+        table = HistoryEntryCopy.__table__  # type: ignore[attr-defined]
+        names = tuple(last[0])
+        stmt = unnest_insert(table, names) if self._postgres() else sqlite.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.entry_id],
+            set_={name: stmt.excluded[name] for name in names if name != "entry_id"},
+        )
+        if self._postgres():
+            await self.session.execute(stmt, {name: [row[name] for row in last] for name in names})
         else:
-            for key, value in values.items():
-                setattr(entry, key, value)
-        await self.session.flush()
+            await self.session.execute(stmt, last)
 
     async def delete_history_entry(self, entry_id: str) -> None:
         await self.session.execute(

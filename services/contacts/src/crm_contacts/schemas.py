@@ -97,6 +97,9 @@ class ContactCreate(BaseModel):
     phone: str | None = Field(default=None, max_length=64)
     language: Language = "de"
     status: Literal["prospect", "customer", "inbox"] = "prospect"
+    confirm: bool = Field(
+        default=False, description='needed with status "customer" (seed 002: confirmed)'
+    )
     company_id: str | None = None
     customer_number: str | None = Field(default=None, min_length=1, max_length=64)
     credit_hold: bool = False
@@ -310,12 +313,21 @@ class Selection(BaseModel):
             raise ValueError("give exactly one of contact_ids, group_id, filter")
         return self
 
+    def as_filter(self) -> ContactFilter:
+        """The filter the selection amounts to (none for a list of ids)."""
+        if self.group_id is not None:
+            return ContactFilter(group_id=self.group_id)
+        return self.filter or ContactFilter()
+
 
 class BulkRequest(BaseModel):
+    """``accept`` moves the selected contacts in the inbox (Eingang) to prospect
+    (Interessent), lifting their limits; other statuses stay."""
+
     model_config = ConfigDict(extra="forbid")
 
     selection: Selection
-    action: Literal["archive", "delete", "add_to_group"]
+    action: Literal["archive", "delete", "add_to_group", "accept"]
     group_id: str | None = None
 
     @model_validator(mode="after")
@@ -323,6 +335,15 @@ class BulkRequest(BaseModel):
         if self.action == "add_to_group" and not self.group_id:
             raise ValueError("add_to_group needs group_id")
         return self
+
+
+class SelectionRequest(BaseModel):
+    """Resolve a selection (``POST /api/contacts/selection``): the contacts it holds now,
+    streamed. A temporary group is used up by it (kept for one action)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selection: Selection
 
 
 class BulkResult(BaseModel):

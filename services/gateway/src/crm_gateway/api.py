@@ -17,6 +17,7 @@ from crm_gateway.schemas import (
     StaffCreate,
     StaffPage,
     StaffPublic,
+    StaffUpdate,
     TokenRequest,
     TokenResponse,
 )
@@ -62,6 +63,16 @@ async def create_staff(
     data: StaffCreate, staff_service: StaffServiceDep, _: AdminStaff
 ) -> StaffPublic:
     staff = await staff_service.create(data)
+    return StaffPublic.model_validate(staff.model_dump())
+
+
+@router.patch("/api/staff/{staff_id}", response_model=StaffPublic)
+async def update_staff(
+    staff_id: str, data: StaffUpdate, staff_service: StaffServiceDep, _: AdminStaff
+) -> StaffPublic:
+    """Change a staff member (admin). Tokens already issued keep their claims until they
+    expire; the services read the new name, email and state from their staff copies."""
+    staff = await staff_service.update(staff_id, data)
     return StaffPublic.model_validate(staff.model_dump())
 
 

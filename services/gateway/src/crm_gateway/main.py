@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from crm_gateway.api import dev_router, router
+from crm_gateway.consistency import CallerTokens, caller_of_authorization
 from crm_gateway.cookies import without_cookies
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.sessions import SessionStore
@@ -19,6 +20,7 @@ from crm_gateway.stream import NotificationHub
 from crm_gateway.stream import router as stream_router
 from crm_gateway.ui import install_ui, start_ui
 from crm_shared import tracing
+from crm_shared.consistency import Scope, Token
 from crm_shared.service import Runtime, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         tracing.instrument_client(client)  # traceparent on to the services
         runtime.state["http"] = client
+        runtime.state["tokens"] = CallerTokens(
+            runtime.redis_client, ttl_seconds=settings.consistency_ttl_seconds
+        )
 
         def service_ready(url: str):  # type: ignore[no-untyped-def]
             async def check() -> None:
@@ -70,9 +75,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await runtime.state["hub"].stop()
         await runtime.state["http"].aclose()
 
+    async def remember_own_writes(scope: Scope, token: Token) -> None:
+        """The gateway's own writes (staff, competences) count for the caller too."""
+        headers = dict(scope.get("headers", []))
+        authorization = headers.get(b"authorization", b"").decode()
+        caller = caller_of_authorization(authorization, settings.jwt_secret)
+        await scope["app"].state.runtime.state["tokens"].record(caller, token)
+
     app = create_service_app(
         settings,
         title="CRM gateway",
+        on_written=remember_own_writes,
         # the stream route is matched before the proxy's catch-all /api/{rest:path}
         routers=[router, dev_router, stream_router, proxy_router],
         migrations_dir=MIGRATIONS,

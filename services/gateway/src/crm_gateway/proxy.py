@@ -1,22 +1,30 @@
 """The one front door: routes ``/api/...`` to the owning service.
 
 The gateway checks the bearer token first (so an anonymous request never reaches a
-service) and forwards it unchanged; each service verifies it again.
+service) and forwards it unchanged; each service verifies it again. Every call to a
+service goes through :func:`send_upstream` (the API proxy here, the pages too): it sends
+the caller's consistency token along and remembers the one the answer carries
+(:mod:`crm_gateway.consistency`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterable, Mapping
 
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from crm_gateway.consistency import CallerTokens, caller_of
 from crm_gateway.sessions import browser_token
 from crm_gateway.settings import Settings
-from crm_shared.auth import current_staff, decode_token
+from crm_shared.auth import StaffClaims, current_staff, decode_token
+from crm_shared.consistency import HEADER as TOKEN_HEADER
+from crm_shared.consistency import Token
 from crm_shared.errors import Problem
+from crm_shared.service import Runtime
 
 # Most specific first: a contact's history and timeline belong to the history service.
 ROUTES: list[tuple[re.Pattern[str], str]] = [
@@ -54,6 +62,7 @@ FORWARD_RESPONSE_HEADERS = (
     "retry-after",
     "cache-control",
     "preference-applied",
+    TOKEN_HEADER,
 )
 # The portal has its own session (a cookie), checked by the service that owns it.
 PUBLIC_PREFIXES = ("/portal/",)
@@ -81,43 +90,49 @@ def owner_of(path: str) -> str | None:
     return None
 
 
-async def check_caller(request: Request, headers: dict[str, str]) -> None:
-    """401/403 unless the caller is a staff member who may use the CRM: by the bearer
-    token, or (reading only) by the browser's session, whose token then goes upstream."""
-    if "authorization" not in headers and (token := await browser_token(request)):
-        claims = decode_token(token, request.app.state.settings.jwt_secret)
-        if not claims.may_use_crm:
-            raise Problem(403, "the CRM needs the role crm_user or admin")
-        headers["authorization"] = f"Bearer {token}"
-        return
-    current_staff(request)
-
-
-@router.api_route(
-    "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
-)
-@router.api_route(
-    "/portal/api/{rest:path}",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-    include_in_schema=False,
-)
-async def proxy(request: Request, rest: str) -> Response:
-    path = request.url.path
+def service_at(path: str, settings: Settings) -> tuple[str, str]:
+    """The owning service of ``path`` and its URL; 404 when no service answers there."""
     service = owner_of(path)
-    urls: dict[str, str] = request.app.state.settings.service_urls()
+    urls = settings.service_urls()
     if service is None or service not in urls:
         raise Problem(404, f"no API at {path}")
-    headers = {k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k))}
-    if not path.startswith(PUBLIC_PREFIXES):
-        await check_caller(request, headers)  # 401/403 at the door
-    client: httpx.AsyncClient = request.app.state.runtime.state["http"]
+    return service, urls[service]
+
+
+async def send_upstream(
+    runtime: Runtime,
+    *,
+    caller: str | None,
+    method: str,
+    path: str,
+    params: Mapping[str, str] | httpx.QueryParams | None = None,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | AsyncIterable[bytes] | None = None,
+) -> httpx.Response:
+    """Send a request to the service that owns ``path`` and return its answer, streamed
+    (read or close it); the one way the gateway calls a service.
+
+    ``caller`` (see :func:`crm_gateway.consistency.caller_of`) gets the consistency token
+    it has seen sent along, merged with one in ``headers``, and the answer's token
+    recorded. A service that does not answer is a 503 (with ``Retry-After``) or a 504
+    :class:`Problem`; a path no service owns, a 404.
+    """
+    settings: Settings = runtime.settings  # type: ignore[assignment]
+    service, url = service_at(path, settings)
+    tokens: CallerTokens = runtime.state["tokens"]
+    outgoing = {k: v for k, v in (headers or {}).items() if k.lower() != TOKEN_HEADER}
+    sent = next((v for k, v in (headers or {}).items() if k.lower() == TOKEN_HEADER), None)
+    token = (await tokens.token_for(caller)).merge(Token.parse(sent))
+    if token:
+        outgoing[TOKEN_HEADER] = token.header()
+    client: httpx.AsyncClient = runtime.state["http"]
     upstream = client.build_request(
-        request.method,
-        urls[service] + path,
-        params=request.query_params,
-        headers=headers,
-        content=request.stream(),
-        timeout=upstream_timeout(request.method, path, request.app.state.settings),
+        method,
+        url + path,
+        params=params,
+        headers=outgoing,
+        content=content,
+        timeout=upstream_timeout(method, path, settings),
     )
     try:
         response = await client.send(upstream, stream=True)
@@ -135,6 +150,55 @@ async def proxy(request: Request, rest: str) -> Response:
         raise Problem(
             503, f"the {service} service is not reachable; try again", headers={"Retry-After": "2"}
         ) from exc
+    try:
+        await tokens.record(caller, Token.parse(response.headers.get(TOKEN_HEADER)))
+    except BaseException:
+        await response.aclose()
+        raise
+    return response
+
+
+async def check_caller(request: Request) -> tuple[StaffClaims, str | None]:
+    """The caller, who must be a staff member who may use the CRM (else 401/403): by the
+    bearer token, or (reading only) by the browser's session; then also the
+    ``Authorization`` to send upstream in its place (the session's token)."""
+    if not request.headers.get("authorization") and (token := await browser_token(request)):
+        claims = decode_token(token, request.app.state.settings.jwt_secret)
+        if not claims.may_use_crm:
+            raise Problem(403, "the CRM needs the role crm_user or admin")
+        return claims, f"Bearer {token}"
+    return current_staff(request), None
+
+
+@router.api_route(
+    "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+@router.api_route(
+    "/portal/api/{rest:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+async def proxy(request: Request, rest: str) -> Response:
+    path = request.url.path
+    service_at(path, request.app.state.settings)  # 404 before 401: nothing is there
+    headers = {
+        k: v for k in (*FORWARD_REQUEST_HEADERS, TOKEN_HEADER) if (v := request.headers.get(k))
+    }
+    caller = None
+    if not path.startswith(PUBLIC_PREFIXES):
+        staff, authorization = await check_caller(request)  # 401/403 at the door
+        caller = caller_of(staff)
+        if authorization:
+            headers["authorization"] = authorization
+    response = await send_upstream(
+        request.app.state.runtime,
+        caller=caller,
+        method=request.method,
+        path=path,
+        params=request.query_params,
+        headers=headers,
+        content=request.stream(),
+    )
     downstream = StreamingResponse(
         response.aiter_raw(),
         status_code=response.status_code,

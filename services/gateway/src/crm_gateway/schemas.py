@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from crm_shared.auth import Role
 
 # Staff addresses may be internal (admin@localhost), so no public-domain check here.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _staff_email(value: str | None) -> str | None:
+    if value and not _EMAIL.match(value):
+        raise ValueError("not an email address")
+    return value or None
+
+
+StaffEmail = Annotated[str | None, Field(max_length=320), AfterValidator(_staff_email)]
+"""A staff member's address: any ``x@y``; empty means none."""
 
 
 class TokenRequest(BaseModel):
@@ -31,16 +41,31 @@ class StaffCreate(BaseModel):
     password: str = Field(min_length=8, max_length=200)
     name: str = Field(min_length=1, max_length=200)
     initials: str | None = Field(default=None, max_length=16)
-    email: str | None = Field(default=None, max_length=320)
+    email: StaffEmail = None
     roles: list[Role] = Field(default_factory=lambda: list[Role](["crm_user"]))
     language: Literal["de", "en"] = "de"
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value and not _EMAIL.match(value):
-            raise ValueError("not an email address")
-        return value or None
+
+class StaffUpdate(BaseModel):
+    """A change of a staff member (``PATCH /api/staff/{id}``, admin): any field but the
+    username; ``email: null`` removes the address."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    initials: str | None = Field(default=None, max_length=16)
+    email: StaffEmail = None
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    language: Literal["de", "en"] | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> StaffUpdate:
+        for name in ("password", "name", "roles", "language", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be emptied")
+        return self
 
 
 class StaffPublic(BaseModel):

@@ -36,6 +36,9 @@ class Settings(ServiceSettings):
     proxy_timeout_seconds: float = 30.0
     # for the requests of proxy.LONG_REQUESTS (a CSV import answers when it is done)
     proxy_long_timeout_seconds: float = 900.0
+    # how long the gateway remembers what a caller has seen (its consistency token) after
+    # the caller's last write; copies are never expected to stay behind that long
+    consistency_ttl_seconds: int = Field(default=3600, ge=60)
     # dev only: the SMTP sink's Maildir, shown at /dev/mail
     dev_maildir: Path | None = None
 

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crm_gateway.models import Competence, Staff
-from crm_gateway.schemas import CompetenceCreate, StaffCreate
+from crm_gateway.schemas import CompetenceCreate, StaffCreate, StaffUpdate
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, Unauthorized, issue_token
-from crm_shared.errors import Conflict, Unprocessable
+from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import CompetenceChanged, StaffCreated, StaffData, StaffUpdated
 from crm_shared.outbox import Outbox
 
@@ -79,6 +79,35 @@ class StaffService:
             raise Unauthorized("this staff member can no longer sign in")
         return staff
 
+    async def update(self, staff_id: str, data: StaffUpdate) -> Staff:
+        """Change a staff member (admin): name, initials, email, roles, language, active,
+        password; announced as ``StaffUpdated`` so every copy follows. The last active
+        admin cannot lose the role or be deactivated (nobody could administer then)."""
+        staff = await self.session.get(Staff, staff_id, with_for_update=True)
+        if staff is None:
+            raise NotFound("staff member", staff_id)
+        changes = data.model_dump(exclude_unset=True)
+        password = changes.pop("password", None)
+        if "roles" in changes:
+            changes["roles"] = list(dict.fromkeys(changes["roles"]))
+        changed = [name for name, value in changes.items() if getattr(staff, name) != value]
+        still_admin = "admin" in changes.get("roles", staff.roles)
+        still_active = changes.get("active", staff.active)
+        if "admin" in staff.roles and staff.active and not (still_admin and still_active):
+            others = await self.session.scalars(
+                select(Staff).where(col(Staff.active).is_(True), col(Staff.id) != staff.id)
+            )
+            if not any("admin" in other.roles for other in others):
+                raise Conflict("the last active admin keeps the admin role", field="roles")
+        for name in changed:
+            setattr(staff, name, changes[name])
+        if password is not None:
+            staff.password_hash = passwords.hash(password)
+        if changed:
+            await self.session.flush()
+            self.outbox.emit(self.session, staff_event(staff, StaffUpdated))
+        return staff
+
     async def list(self) -> Sequence[Staff]:
         return (await self.session.scalars(select(Staff).order_by(col(Staff.name)))).all()
 
@@ -91,20 +120,22 @@ class StaffService:
         return issue_token(claims_of(staff), settings.jwt_secret, ttl=ttl), int(ttl.total_seconds())
 
     async def ensure_admin(self, settings: Settings) -> None:
-        """Create the first admin from CRM_ADMIN_* if missing."""
+        """Create the first admin from CRM_ADMIN_* if missing, announced with
+        ``StaffCreated`` like any staff member (every service then knows the admin as an
+        assignee, a procedure's responsible, a reminder's addressee with an email)."""
         if await self.by_username(settings.admin_username) is not None:
             return
-        self.session.add(
-            Staff(
-                username=settings.admin_username,
-                password_hash=passwords.hash(settings.admin_password),
-                name="Administrator",
-                initials="ADM",
-                email=settings.admin_email,
-                roles=["admin", "crm_user"],
-            )
+        admin = Staff(
+            username=settings.admin_username,
+            password_hash=passwords.hash(settings.admin_password),
+            name="Administrator",
+            initials="ADM",
+            email=settings.admin_email,
+            roles=["admin", "crm_user"],
         )
+        self.session.add(admin)
         await self.session.flush()
+        self.outbox.emit(self.session, staff_event(admin, StaffCreated))
         log.info("created the first admin %r", settings.admin_username)
 
     async def competences(self) -> Sequence[Competence]:

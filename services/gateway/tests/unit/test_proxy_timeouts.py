@@ -1,24 +1,22 @@
-"""The proxy's upstream timeouts, over real sockets: a long upload (a CSV import) may wait
-for its answer far longer than the usual timeout; other requests get 504, not 503."""
+"""The proxy's upstream timeouts, over real sockets (and the real Redis of the callers'
+tokens): a long upload (a CSV import) may wait for its answer far longer than the usual
+timeout; other requests get 504, not 503."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
+from gateway_support import proxy_app, serve
+from redis.asyncio import Redis
 
-from crm_dev.servers import free_port
-from crm_gateway.proxy import router as proxy_router
 from crm_gateway.proxy import upstream_timeout
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, issue_token
-from crm_shared.errors import install_problem_handlers
 
 SECRET = "test-secret-of-the-proxy-timeouts-at-least-32-bytes"
 ANSWER_AFTER = 1.5  # seconds the upstream thinks after reading the whole upload
@@ -40,40 +38,28 @@ def upstream_app() -> FastAPI:
     return app
 
 
-def gateway_app(upstream: str) -> FastAPI:
+def gateway_app(upstream: str, redis: Redis) -> FastAPI:
     settings = Settings(
         contacts_url=upstream,
         proxy_timeout_seconds=0.5,
         proxy_long_timeout_seconds=30,
         jwt_secret=SECRET,
     )
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(proxy_router)
-    app.state.settings = settings
-    app.state.runtime = SimpleNamespace(state={"http": httpx.AsyncClient()})
-    return app
-
-
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    return server, task, f"http://127.0.0.1:{port}"
+    return proxy_app(settings, redis)[0]
 
 
 @pytest.fixture
-async def gateway() -> AsyncIterator[str]:
+async def gateway(redis_url: str) -> AsyncIterator[str]:
+    redis = Redis.from_url(redis_url)
     up, up_task, up_url = await serve(upstream_app())
-    gw, gw_task, gw_url = await serve(gateway_app(up_url))
+    gw, gw_task, gw_url = await serve(gateway_app(up_url, redis))
     try:
         yield gw_url
     finally:
         for server in (gw, up):
             server.should_exit = True
         await asyncio.gather(gw_task, up_task)
+        await redis.aclose()
 
 
 def token() -> str:

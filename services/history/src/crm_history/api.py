@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 
 from crm_history.jobs import JobRunner, compile_template
@@ -23,16 +23,25 @@ from crm_history.schemas import (
     JobAccepted,
     JobPublic,
     MailingRequest,
+    Selection,
     TimelineItemPublic,
     TimelinePage,
 )
+from crm_history.selections import Target, resolve
 from crm_history.service import HistoryService, to_public, today_berlin
+from crm_history.settings import Settings
+from crm_history.timeline import TIMELINE_TOPICS
 from crm_shared import cursor as cursors
 from crm_shared.auth import AdminStaff, CurrentStaff
+from crm_shared.consistency import HEADER as TOKEN_HEADER
+from crm_shared.copies import wait_for_copy
 from crm_shared.errors import NotFound, Unprocessable
+from crm_shared.events import Topic
 from crm_shared.service import Runtime, RuntimeDep, SessionDep
 
 history = APIRouter(prefix="/api/history", tags=["history"])
+# the timeline's topics but its own (the items of entries are written with them)
+_COPIED_TOPICS = [topic.value for topic in TIMELINE_TOPICS if topic != Topic.HISTORY]
 contacts = APIRouter(prefix="/api/contacts/{contact_id}", tags=["history"])
 jobs = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -42,25 +51,28 @@ def _service(session: SessionDep, runtime: Runtime) -> HistoryService:
 
 
 async def _wait_for_contact(runtime: Runtime, contact_id: str) -> ContactCopy:
-    """The local copy of a contact, waiting a little for one created a moment ago."""
-    db = runtime.database
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + runtime.settings.contact_wait_seconds  # type: ignore[attr-defined]
-    while True:
-        async with db.sessionmaker() as session:
-            contact = await session.get(ContactCopy, contact_id)
-        if contact is not None:
-            if contact.status == DELETED:
-                raise NotFound("contact", contact_id)
-            return contact
-        if loop.time() >= deadline:
-            raise NotFound("contact", contact_id)
-        await asyncio.sleep(0.05)
+    """The local copy of a contact, as current as the caller has seen (``wait_for_copy``:
+    one created a moment ago is waited for); 404 for an unknown or deleted one."""
+
+    async def load(session: AsyncSession) -> ContactCopy | None:
+        return await session.get(ContactCopy, contact_id)
+
+    contact = await wait_for_copy(
+        runtime, Topic.CONTACTS, keys=[contact_id], load=load, ready=lambda c: c is not None
+    )
+    if contact is None or contact.status == DELETED:
+        raise NotFound("contact", contact_id)
+    return contact
 
 
-def _wait(runtime: Runtime) -> float:
-    seconds: float = runtime.settings.contact_wait_seconds  # type: ignore[attr-defined]
-    return seconds
+async def _resolve(runtime: Runtime, request: Request, selection: Selection) -> list[Target]:
+    settings: Settings = runtime.settings  # type: ignore[assignment]
+    return await resolve(
+        runtime.state["http"],
+        settings.contacts_url,
+        selection,
+        request.headers.get("authorization", ""),
+    )
 
 
 def _kick_jobs(runtime: Runtime) -> BackgroundTask:
@@ -110,6 +122,7 @@ async def list_entries(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> EntryPage:
+    await wait_for_copy(runtime, Topic.CONTACTS, keys=[contact_id])
     service = _service(session, runtime)
     contact = await service.repo.contact(contact_id)
     if contact is not None and contact.status == DELETED:
@@ -145,22 +158,34 @@ async def delete_entry(
 
 @history.post("/bulk", status_code=202, response_model=JobAccepted)
 async def bulk_entry(
-    body: BulkEntryRequest, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
+    body: BulkEntryRequest,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    staff: CurrentStaff,
 ) -> JSONResponse:
+    """The same entry for every contact of the selection as it is now (resolved by the
+    contacts service); ``GET /api/jobs/{id}`` shows how many and the progress."""
     service = _service(session, runtime)
     await service.check_pick_lists(body.entry.model_dump(), prefix="entry.")
-    contact_ids = await service.resolve(body.selection, wait_seconds=_wait(runtime))
+    targets = await _resolve(runtime, request, body.selection)
     entry = body.entry.model_copy(update={"date": body.entry.date or today_berlin()})
     job = await service.create_job(
-        "bulk_entry", contact_ids, {"entry": entry.model_dump(mode="json")}, staff
+        "bulk_entry", targets, {"entry": entry.model_dump(mode="json")}, staff
     )
     return JSONResponse({"job_id": job.id}, status_code=202, background=_kick_jobs(runtime))
 
 
 @history.post("/mailings", status_code=202, response_model=JobAccepted)
 async def mailing(
-    body: MailingRequest, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
+    body: MailingRequest,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    staff: CurrentStaff,
 ) -> JSONResponse:
+    """A templated email to every contact of the selection as it is now, to the address
+    and in the language each has then, with a history entry for each one mailed."""
     compile_template("subject", body.subject)
     compile_template("body", body.body)
     service = _service(session, runtime)
@@ -169,21 +194,25 @@ async def mailing(
     if entry.text is None:
         entry = entry.model_copy(update={"text": f"Mailing: {body.subject}"})
     entry = entry.model_copy(update={"date": entry.date or today_berlin()})
-    contact_ids = await service.resolve(body.selection, wait_seconds=_wait(runtime))
+    targets = await _resolve(runtime, request, body.selection)
     params = {
         "entry": entry.model_dump(mode="json"),
         "subject": body.subject,
         "body": body.body,
     }
-    job = await service.create_job("mailing", contact_ids, params, staff)
+    job = await service.create_job("mailing", targets, params, staff)
     return JSONResponse({"job_id": job.id}, status_code=202, background=_kick_jobs(runtime))
 
 
 @jobs.get("/{job_id}", response_model=JobPublic)
 async def get_job(
-    job_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+    job_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff, response: Response
 ) -> JobPublic:
+    """The job's progress; its answer carries the positions the job wrote so far (its
+    consistency token), so the entries of a job seen done are in every copy read next."""
     job = await _service(session, runtime).get_job(job_id)
+    if job.token:
+        response.headers[TOKEN_HEADER] = job.token
     return JobPublic.model_validate(job.model_dump())
 
 
@@ -207,6 +236,7 @@ async def timeline(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> TimelinePage:
+    await wait_for_copy(runtime, _COPIED_TOPICS, keys=[contact_id])
     service = _service(session, runtime)
     contact = await service.repo.contact(contact_id)
     if contact is not None and contact.status == DELETED:

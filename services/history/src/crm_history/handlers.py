@@ -1,7 +1,7 @@
 """Kafka subscribers of the history service (thin: rules live in the service).
 
-One consumer group (``history``) per topic: contact events keep the local contact copy
-and the group projection; every event about a contact adds its timeline item. The
+One consumer group (``history``) per topic: contact events keep the local contact copy;
+every event about a contact adds its timeline item. The
 history service's own events are not consumed: their timeline items are written in the
 transaction of the entry itself (the replay reads ``crm.history`` too).
 """
@@ -17,7 +17,6 @@ from crm_shared.events import (
     ContactDeleted,
     ContactSnapshot,
     ContactStatusChanged,
-    GroupChanged,
     Topic,
     registered_events,
 )
@@ -42,9 +41,6 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     async def on_contact_deleted(delivery: Delivery) -> None:
         await service(delivery).erase_contact(delivery.payload_as(ContactDeleted).contact_id)
 
-    async def on_group(delivery: Delivery) -> None:
-        await service(delivery).apply_group(delivery.payload_as(GroupChanged))
-
     on_contact = Bulk(on_contacts)
     special: dict[str, Handler] = {
         "ContactCreated": on_contact,
@@ -52,7 +48,6 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         "ContactStatusChanged": on_status,
         "ContactAssigned": on_timeline_event,
         "ContactDeleted": on_contact_deleted,
-        "GroupChanged": on_group,
     }
     by_topic: dict[Topic, dict[str, Handler]] = {t: {} for t in TIMELINE_TOPICS}
     for name, cls in registered_events().items():

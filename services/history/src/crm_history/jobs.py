@@ -1,11 +1,16 @@
 """Background jobs: bulk entries and mailings for a selection of contacts.
 
-A job is created by the API with its selection resolved to a list of contact ids
-(``job_selection``) and ``done = 0``. The runner works through the list in batches; each
-batch is one transaction that writes the batch's entries, their outbox events and
-timeline items, **and** advances ``job.done``. A crash therefore loses at most the batch
-in flight, which is rolled back and redone: nothing is written twice. Entry and event
-ids are derived from (job, contact) as a second guard.
+A job is created by the API with its selection resolved by the contacts service
+(:mod:`crm_history.selections`) and kept with the job (``job_selection``: each contact's
+status, name, email, language and number as of that moment) and ``done = 0``. The
+runner works through the list in batches; each batch is one transaction that writes the
+batch's entries, their outbox events and timeline items, **and** advances ``job.done``.
+A crash therefore loses at most the batch in flight, which is rolled back and redone:
+nothing is written twice. Entry and event ids are derived from (job, contact) as a
+second guard. Contacts in the inbox or archived (seed 002), deleted since the job
+started, or for a mailing without an address, are counted in ``skipped``. The job
+keeps the positions its batches wrote (its consistency token): whoever sees it done
+then reads copies that hold its entries.
 
 Jobs left ``running`` by a crashed process are picked up when the service starts. On
 PostgreSQL each batch locks the job row (``FOR UPDATE``), so several replicas working on
@@ -18,7 +23,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined
@@ -28,7 +33,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from crm_history.models import Job
 from crm_history.repository import DELETED
 from crm_history.schemas import EntryFields
+from crm_history.selections import Target, of_row
 from crm_history.service import HistoryService
+from crm_shared.consistency import Token
+from crm_shared.contact_status import is_restricted
 from crm_shared.errors import Unprocessable
 from crm_shared.events import EmailRequested, EventData, StaffRef, derived_event_id, utcnow
 from crm_shared.service import Runtime
@@ -64,25 +72,27 @@ def compile_template(field: str, source: str) -> Any:
     return template
 
 
-def template_context(contact: Any) -> dict[str, Any]:
+def template_context(contact: Target) -> dict[str, Any]:
     return {
         "name": contact.name,
         "customer_number": contact.customer_number or "",
         "email": contact.email or "",
         "language": contact.language,
         "status": contact.status,
-        "contact_id": contact.contact_id,
+        "contact_id": contact.id,
     }
 
 
 @dataclass
 class _Prepared:
     job: Job
-    contact_ids: list[str]
+    targets: list[Target]
     entry: EntryFields
     staff: StaffRef
     subject: Any = None
     body: Any = None
+    token: Token = field(default_factory=Token)
+    """What the job's batches wrote so far (since this process took the job up)."""
 
 
 class JobRunner:
@@ -135,9 +145,10 @@ class JobRunner:
                 return None
             prepared = _Prepared(
                 job=job,
-                contact_ids=await service.repo.selection(job_id),
+                targets=await _targets(service, job_id),
                 entry=EntryFields.model_validate(job.params["entry"]),
                 staff=StaffRef.model_validate(job.created_by),
+                token=Token.parse(job.token),
             )
         if job.kind == "mailing":
             prepared.subject = compile_template("subject", job.params["subject"])
@@ -174,22 +185,20 @@ class JobRunner:
             job = await service.repo.job(prepared.job.id, lock=True)
             if job is None or job.state != "running":
                 return True
-            chunk = prepared.contact_ids[job.done : job.done + self.batch_size]
+            chunk = prepared.targets[job.done : job.done + self.batch_size]
             if chunk:
                 now = utcnow()
-                written: list[str] = []
+                erased = await service.repo.erased([t.id for t in chunk])  # deleted since
+                usable = [
+                    t
+                    for t in chunk
+                    if t.id not in erased and t.status != DELETED and not is_restricted(t.status)
+                ]
                 mails: list[tuple[EventData, str, dt.datetime]] = []
                 if job.kind == "mailing":
-                    contacts = await service.repo.contact_rows(chunk)
-                    for contact_id in chunk:
-                        contact = contacts.get(contact_id)
-                        if contact is None or contact.status == DELETED or not contact.email:
-                            continue  # deleted since the job started, or no address
-                        mails.append(self._mail(prepared, contact, now))
-                        written.append(contact_id)
-                else:
-                    live = await service.repo.live_contact_ids(chunk)
-                    written = [c for c in chunk if c in live]  # not deleted since the start
+                    usable = [t for t in usable if t.email]
+                    mails = [self._mail(prepared, t, now) for t in usable]
+                written = [t.id for t in usable]
                 await service.write_job_entries(
                     job_id=job.id,
                     contact_ids=written,
@@ -205,18 +214,23 @@ class JobRunner:
             if job.done >= job.total:
                 job.state, job.finished_at = "done", utcnow()
                 log.info("job %s done: %d contacts, %d skipped", job.id, job.total, job.skipped)
+            # the batch's own positions in its own transaction: a job seen done has them
+            prepared.token.merge(await self.runtime.database.stamp(session))
+            job.token = prepared.token.header() or None
             await session.flush()
             return job.state != "running"
 
     def _mail(
-        self, prepared: _Prepared, contact: Any, now: dt.datetime
+        self, prepared: _Prepared, contact: Target, now: dt.datetime
     ) -> tuple[EventData, str, dt.datetime]:
+        """The mail to one contact, to the address and in the language it had when the
+        job started (what the user acted on)."""
         context = template_context(contact)
-        request_id = derived_event_id("history", "mailing", prepared.job.id, contact.contact_id)
+        request_id = derived_event_id("history", "mailing", prepared.job.id, contact.id)
         assert contact.email is not None  # noqa: S101 - checked by the caller
         event = EmailRequested(
             request_id=request_id,
-            contact_id=contact.contact_id,
+            contact_id=contact.id,
             recipient=contact.email,
             language="en" if contact.language == "en" else "de",
             subject=" ".join(prepared.subject.render(context).split()) or "-",
@@ -230,3 +244,40 @@ class JobRunner:
             job = await HistoryService(session, self.runtime.outbox).repo.job(job_id, lock=True)
             if job is not None and job.state == "running":
                 job.state, job.error, job.finished_at = "failed", error[:2000], utcnow()
+
+
+async def _targets(service: HistoryService, job_id: str) -> list[Target]:
+    """The contacts of a job; a job from before selections were kept with their data
+    takes them from the local copy as it is now."""
+    selection = await service.repo.selection(job_id)
+    if selection is None:
+        return []
+    if selection.contacts is not None:
+        return [of_row(row) for row in selection.contacts]
+    copies = await service.repo.contact_rows(selection.contact_ids)
+    targets = []
+    for contact_id in selection.contact_ids:
+        copy = copies.get(contact_id)
+        if copy is None or copy.status == DELETED:
+            targets.append(
+                Target(
+                    id=contact_id,
+                    status=DELETED,
+                    name="",
+                    email=None,
+                    language="de",
+                    customer_number=None,
+                )
+            )
+            continue
+        targets.append(
+            Target(
+                id=contact_id,
+                status=copy.status,
+                name=copy.name,
+                email=copy.email,
+                language=copy.language,
+                customer_number=copy.customer_number,
+            )
+        )
+    return targets

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from crm_history.api import routers
@@ -19,6 +20,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def start_jobs(runtime: Runtime) -> None:
+        # resolving a selection streams up to 100,000 contacts: a long read timeout
+        runtime.state["http"] = httpx.AsyncClient(timeout=httpx.Timeout(300, connect=5))
         runner = JobRunner(
             runtime,
             batch_size=settings.job_batch_size,
@@ -29,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def stop_jobs(runtime: Runtime) -> None:
         await runtime.state["jobs"].stop()
+        await runtime.state["http"].aclose()
 
     return create_service_app(
         settings,

@@ -49,26 +49,6 @@ class ContactCopy(SQLModel, table=True):
     version: int = 0
 
 
-class GroupCopy(SQLModel, table=True):
-    """A contact group as known from ``GroupChanged`` events."""
-
-    __tablename__ = "group_copy"
-
-    group_id: str = Field(primary_key=True, max_length=36)
-    name: str = Field(max_length=300)
-    kind: str = Field(max_length=16)
-    deleted: bool = False
-
-
-class GroupMember(SQLModel, table=True):
-    """Static group membership from ``GroupChanged`` members_added/members_removed."""
-
-    __tablename__ = "history_group_member"
-
-    group_id: str = Field(primary_key=True, max_length=36)
-    contact_id: str = Field(primary_key=True, max_length=36, index=True)
-
-
 class HistoryEntry(SQLModel, table=True):
     """A customer history entry (Kundenhistory, seed 000)."""
 
@@ -114,16 +94,26 @@ class Job(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
     finished_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    token: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    """The positions the job's batches wrote (a consistency token): ``GET /api/jobs/{id}``
+    answers it, so whoever sees the job done reads copies that have its entries."""
 
 
 class JobSelection(SQLModel, table=True):
-    """The contact ids a job resolved at creation, in processing order (kept apart from
-    the small, often-read job row)."""
+    """The contacts a job's selection held when the job started, as the contacts service
+    resolved them, in processing order (kept apart from the small, often-read job row).
+
+    ``contacts`` holds a row per contact: ``[id, status, name, email, language,
+    customer_number]`` (what the entries and the mails are made of: the version the user
+    acted on). Jobs from before it have only ``contact_ids``."""
 
     __tablename__ = "job_selection"
 
     job_id: str = Field(primary_key=True, max_length=36)
     contact_ids: list[str] = Field(default_factory=list, sa_column=_json())
+    contacts: list[list[Any]] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
 
 
 class TimelineItem(SQLModel, table=True):

@@ -13,8 +13,6 @@ from sqlmodel import SQLModel, col, select
 
 from crm_history.models import (
     ContactCopy,
-    GroupCopy,
-    GroupMember,
     HistoryEntry,
     HistorySettings,
     Job,
@@ -193,41 +191,6 @@ class HistoryRepository:
             live.update(rows)
         return live
 
-    async def filter_contact_ids(
-        self, *, q: str | None, status: str | None, customer_number: str | None
-    ) -> list[str]:
-        query = select(col(ContactCopy.contact_id)).where(col(ContactCopy.status) != DELETED)
-        if q:
-            query = query.where(sa.func.lower(col(ContactCopy.name)).contains(q.lower()))
-        if status:
-            query = query.where(col(ContactCopy.status) == status)
-        if customer_number:
-            query = query.where(col(ContactCopy.customer_number) == customer_number)
-        return list(await self.session.scalars(query.order_by(col(ContactCopy.contact_id))))
-
-    async def group(self, group_id: str) -> GroupCopy | None:
-        return await self.session.get(GroupCopy, group_id)
-
-    async def group_contact_ids(self, group_id: str) -> list[str]:
-        query = (
-            select(col(GroupMember.contact_id))
-            .join(ContactCopy, col(ContactCopy.contact_id) == col(GroupMember.contact_id))
-            .where(col(GroupMember.group_id) == group_id, col(ContactCopy.status) != DELETED)
-            .order_by(col(GroupMember.contact_id))
-        )
-        return list(await self.session.scalars(query))
-
-    async def add_members(self, group_id: str, contact_ids: Sequence[str]) -> None:
-        await self.insert_ignoring_duplicates(
-            GroupMember, [{"group_id": group_id, "contact_id": c} for c in contact_ids]
-        )
-
-    async def remove_members(self, group_id: str, contact_ids: Sequence[str] | None) -> None:
-        stmt = sa.delete(GroupMember).where(col(GroupMember.group_id) == group_id)
-        if contact_ids is not None:
-            stmt = stmt.where(col(GroupMember.contact_id).in_(contact_ids))
-        await self.session.execute(stmt)
-
     # --- entries -----------------------------------------------------------------------
 
     async def entry(self, entry_id: str) -> HistoryEntry | None:
@@ -263,9 +226,8 @@ class HistoryRepository:
         query = select(col(Job.id)).where(col(Job.state) == "running").order_by(col(Job.created_at))
         return list(await self.session.scalars(query))
 
-    async def selection(self, job_id: str) -> list[str]:
-        row = await self.session.get(JobSelection, job_id)
-        return list(row.contact_ids) if row else []
+    async def selection(self, job_id: str) -> JobSelection | None:
+        return await self.session.get(JobSelection, job_id)
 
     # --- timeline ----------------------------------------------------------------------
 
@@ -293,6 +255,5 @@ class HistoryRepository:
         for model, column in (
             (HistoryEntry, col(HistoryEntry.contact_id)),
             (TimelineItem, col(TimelineItem.contact_id)),
-            (GroupMember, col(GroupMember.contact_id)),
         ):
             await self.session.execute(sa.delete(model).where(column == contact_id))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from crm_shared.events import ContactStatus
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -142,21 +140,15 @@ class EntryPage(BaseModel):
     limit: int
 
 
-class ContactFilter(_Strict):
-    """The contact filter the history service can evaluate on its local contact copy.
-    Anything else is refused by name (the contacts service owns the full filter)."""
-
-    q: str | None = Field(default=None, min_length=1, max_length=300, description="name contains")
-    status: ContactStatus | None = None
-    customer_number: str | None = Field(default=None, min_length=1, max_length=64)
-
-
 class Selection(_Strict):
-    """Exactly one of ``contact_ids``, ``group_id`` or ``filter``."""
+    """Exactly one of ``contact_ids``, ``group_id`` (static, dynamic or temporary) or
+    ``filter`` (any filter of the contacts list, as ``GET /api/contacts`` takes it, e.g.
+    ``{"crm_status": "Kunde", "history.action": "Anruf"}``); the contacts service resolves
+    it when the job starts."""
 
     contact_ids: list[str] | None = Field(default=None, max_length=1_000_000)
     group_id: str | None = Field(default=None, min_length=1, max_length=36)
-    filter: ContactFilter | None = None
+    filter: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Selection:
@@ -185,6 +177,10 @@ class JobAccepted(BaseModel):
 
 
 class JobPublic(BaseModel):
+    """``total``: the contacts the selection held when the job started; ``done`` of them
+    are through, ``skipped`` of those got nothing (in the inbox or archived, deleted
+    since, or for a mailing without an email address)."""
+
     id: str
     kind: Literal["bulk_entry", "mailing"]
     state: Literal["running", "done", "failed"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_history.models import (
     ContactCopy,
-    GroupCopy,
     HistoryEntry,
     HistorySettings,
     Job,
@@ -30,10 +27,11 @@ from crm_history.schemas import (
     EntryUpdate,
     FieldLabels,
     HistorySettingsBody,
-    Selection,
 )
+from crm_history.selections import Target, as_row
 from crm_history.timeline import item_for, timeline_item
 from crm_shared.auth import StaffClaims
+from crm_shared.contact_status import check_not_restricted
 from crm_shared.copies import keep_newest
 from crm_shared.db import table_of
 from crm_shared.errors import NotFound, Unprocessable
@@ -43,7 +41,6 @@ from crm_shared.events import (
     ContactStatusChanged,
     EventData,
     EventTemplate,
-    GroupChanged,
     HistoryEntryCreated,
     HistoryEntryDeleted,
     HistoryEntryUpdated,
@@ -286,6 +283,7 @@ class HistoryService:
     ) -> HistoryEntry:
         if contact.status == DELETED:
             raise NotFound("contact", contact.contact_id)
+        check_not_restricted(contact.contact_id, contact.status, "history entries")
         await self.check_pick_lists(data.model_dump())
         row = self.entry_row(
             entry_id=str(uuid.uuid4()),
@@ -340,49 +338,27 @@ class HistoryService:
 
     # --- selections and jobs -----------------------------------------------------------
 
-    async def resolve(self, selection: Selection, *, wait_seconds: float = 0.0) -> list[str]:
-        """The live contacts of a selection, in a stable order, without duplicates."""
-        if selection.contact_ids is not None:
-            ids = list(dict.fromkeys(selection.contact_ids))
-            live = await self.repo.live_contact_ids(ids)
-            unknown = [c for c in ids if c not in live]
-            deadline = time.monotonic() + wait_seconds
-            while unknown and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)  # contacts created a moment ago: wait for events
-                live |= await self.repo.live_contact_ids(unknown)
-                unknown = [c for c in ids if c not in live]
-            if unknown:
-                shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-                raise Unprocessable(
-                    "selection.contact_ids", f"{len(unknown)} unknown contact(s): {shown}"
-                )
-            return ids
-        if selection.group_id is not None:
-            group = await self.repo.group(selection.group_id)
-            deadline = time.monotonic() + wait_seconds
-            while group is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)  # a group created a moment ago
-                group = await self.repo.group(selection.group_id)
-            if group is None or group.deleted:
-                raise Unprocessable("selection.group_id", f"unknown group {selection.group_id}")
-            return await self.repo.group_contact_ids(selection.group_id)
-        assert selection.filter is not None  # noqa: S101 - the schema demands one
-        return await self.repo.filter_contact_ids(**selection.filter.model_dump())
-
     async def create_job(
-        self, kind: str, contact_ids: list[str], params: dict[str, Any], staff: StaffClaims
+        self, kind: str, targets: Sequence[Target], params: dict[str, Any], staff: StaffClaims
     ) -> Job:
+        """A job over the contacts a selection held when it started (``total`` of them)."""
         job = Job(
             id=str(uuid.uuid4()),
             kind=kind,
-            total=len(contact_ids),
+            total=len(targets),
             params=params,
             created_by=staff.ref().model_dump(),
         )
-        if not contact_ids:
+        if not targets:
             job.state, job.finished_at = "done", utcnow()
         self.session.add(job)
-        self.session.add(JobSelection(job_id=job.id, contact_ids=contact_ids))
+        self.session.add(
+            JobSelection(
+                job_id=job.id,
+                contact_ids=[t.id for t in targets],
+                contacts=[as_row(t) for t in targets],
+            )
+        )
         await self.session.flush()
         return job
 
@@ -392,7 +368,7 @@ class HistoryService:
             raise NotFound("job", job_id)
         return job
 
-    # --- contact and group events ------------------------------------------------------
+    # --- contact events -----------------------------------------------------------------
 
     async def apply_contacts(self, events: Sequence[tuple[CloudEvent, ContactSnapshot]]) -> None:
         """ContactCreated/ContactUpdated in a row: keep the newest state of each contact
@@ -433,22 +409,6 @@ class HistoryService:
             copy = ContactCopy(contact_id=contact_id, name="", status=DELETED)
             self.session.add(copy)
         copy.name, copy.email, copy.customer_number, copy.status = "", None, None, DELETED
-        await self.session.flush()
-
-    async def apply_group(self, event: GroupChanged) -> None:
-        group = await self.repo.group(event.group_id)
-        if group is None:
-            group = GroupCopy(group_id=event.group_id, name=event.name, kind=event.kind)
-            self.session.add(group)
-        group.name, group.kind = event.name, event.kind
-        if event.action == "deleted":
-            group.deleted = True
-            await self.repo.remove_members(event.group_id, None)
-        elif event.action == "members_added":
-            await self.session.flush()
-            await self.repo.add_members(event.group_id, list(dict.fromkeys(event.contact_ids)))
-        elif event.action == "members_removed":
-            await self.repo.remove_members(event.group_id, event.contact_ids)
         await self.session.flush()
 
     # --- timeline ----------------------------------------------------------------------

@@ -13,9 +13,9 @@ class Settings(ServiceSettings):
 
     service_name: str = "history"
     port: int = 8002
-    # A contact created a moment ago may not have reached our local copy yet: wait this
-    # long for its ContactCreated event before answering 404.
-    contact_wait_seconds: float = 5.0
+    # The contacts service, which resolves the selections of bulk entries and mailings
+    # (its contacts, groups and filters) when a job starts.
+    contacts_url: str = "http://127.0.0.1:8001"
     # Rows per transaction of a bulk job (entries + outbox events + timeline items).
     job_batch_size: int = 1000
     # Fault injection for the crash tests only: pause this long after each job batch.

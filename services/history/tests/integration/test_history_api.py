@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from crm_dev.stack import Stack
 from crm_dev.testing import Mailbox, read_topic
@@ -27,7 +28,6 @@ from crm_shared.events import (
     CampaignMemberRemoved,
     CampaignRetired,
     EventData,
-    GroupChanged,
     make_event,
 )
 from crm_shared.kafka import EventProducer
@@ -104,21 +104,13 @@ async def wait_job(api: httpx.AsyncClient, job_id: str, timeout: float = 30) -> 
     raise AssertionError(f"job {job_id} not finished: {seen[-1:]}")
 
 
-async def group_of(bootstrap: str, contact_ids: list[str]) -> str:
-    group_id = str(uuid.uuid4())
-    # One event: the group's first sight in the history service comes with its members
-    # (a separate "created" could be applied before "members_added" is).
-    await publish(
-        bootstrap,
-        GroupChanged(
-            group_id=group_id,
-            name="Messe 2026",
-            kind="static",
-            action="members_added",
-            contact_ids=contact_ids,
-        ),
-        source="/crm/contacts",
+async def group_of(api: httpx.AsyncClient, contact_ids: list[str]) -> str:
+    """A static group of the contacts service (which resolves it when a job starts)."""
+    response = await api.post(
+        "/api/groups", json={"name": "Messe 2026", "contact_ids": contact_ids}
     )
+    assert response.status_code == 201, response.text
+    group_id: str = response.json()["id"]
     return group_id
 
 
@@ -276,7 +268,7 @@ async def test_bulk_entry_for_a_group_of_25_with_progress(
     for contact_id in ids:
         await wait_known(api, contact_id)
     outsider = await create_contact(api, name="Nicht in der Gruppe")
-    group_id = await group_of(kafka_bootstrap, ids)
+    group_id = await group_of(api, ids)
 
     response = await api.post(
         "/api/history/bulk",
@@ -338,7 +330,8 @@ async def test_bulk_entry_by_ids_and_by_filter_and_bad_selections(
 
     for selection, field in (
         ({"contact_ids": [str(uuid.uuid4())]}, "selection.contact_ids"),
-        ({"filter": {"crm_status": "x"}}, "selection.filter.crm_status"),
+        ({"filter": {"colour": "x"}}, "selection.filter.colour"),
+        ({"group_id": str(uuid.uuid4())}, "selection.group_id"),
         ({"group_id": "g", "filter": {}}, "selection"),
     ):
         bad = await any_api.post("/api/history/bulk", json={"selection": selection, "entry": {}})
@@ -365,7 +358,7 @@ async def test_mailing_to_a_group_of_five(
     ids = [c["id"] for c in contacts] + [no_mail["id"]]
     for contact_id in ids:
         await wait_known(api, contact_id)
-    group_id = await group_of(kafka_bootstrap, ids)
+    group_id = await group_of(api, ids)
 
     unknown = await api.post(
         "/api/history/mailings",
@@ -587,3 +580,42 @@ async def test_bulk_job_killed_midway_resumes_without_duplicates(
     await read_topic(kafka_bootstrap, "crm.history", of_job, timeout=8)
     assert len(seen) == 25
     assert set(seen.values()) == {1}
+
+
+@pytest.mark.parametrize("status", ["inbox", "archived"])
+async def test_limited_contact_gets_no_entry_and_bulk_entries_skip_it(
+    any_api: httpx.AsyncClient, status: str
+) -> None:
+    """Seed 002: no history entry for a contact in the inbox or archived (409 naming the
+    status); a bulk entry counts it as skipped; accepted or restored, it takes one at once."""
+    limited = (
+        await any_api.post(
+            "/api/contacts",
+            json={
+                "kind": "person",
+                "name": "Eingeschränkt",
+                "status": "inbox" if status == "inbox" else "prospect",
+            },
+        )
+    ).json()
+    if status == "archived":
+        await any_api.post(f"/api/contacts/{limited['id']}/status", json={"status": "archived"})
+    other = (await any_api.post("/api/contacts", json={"kind": "person", "name": "Aktiv"})).json()
+    refused = await any_api.post(f"/api/contacts/{limited['id']}/history", json={"text": "x"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["contact_status"] == status
+    job = await any_api.post(
+        "/api/history/bulk",
+        json={"selection": {"contact_ids": [limited["id"], other["id"]]}, "entry": {"text": "b"}},
+    )
+    assert job.status_code == 202, job.text
+    for _ in range(200):
+        state = (await any_api.get(f"/api/jobs/{job.json()['job_id']}")).json()
+        if state["state"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert (state["state"], state["total"], state["skipped"]) == ("done", 2, 1)
+    lift = {"status": "prospect"} if status == "inbox" else {"status": "restore"}
+    await any_api.post(f"/api/contacts/{limited['id']}/status", json=lift)
+    taken = await any_api.post(f"/api/contacts/{limited['id']}/history", json={"text": "y"})
+    assert taken.status_code == 201, taken.text

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from crm_interactions.models import CampaignCopy, ContactCopy, StaffCopy
@@ -25,11 +25,11 @@ from crm_interactions.schemas import (
     ProcedureState,
     ProcedureUpdate,
 )
-from crm_interactions.service import InteractionService, to_public
-from crm_interactions.settings import Settings
+from crm_interactions.service import CUSTOMER_FACING, InteractionService, to_public
 from crm_shared.auth import CurrentStaff
+from crm_shared.copies import wait_for_copy
 from crm_shared.errors import Unprocessable
-from crm_shared.events import StaffRef
+from crm_shared.events import StaffRef, Topic
 from crm_shared.service import Runtime, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/interactions", tags=["interactions"])
@@ -38,39 +38,55 @@ procedures = APIRouter(prefix="/api/procedures", tags=["procedures"])
 M = TypeVar("M", bound=SQLModel)
 
 
-async def wait_for_copy(runtime: Runtime, model: type[M], ident: str) -> M | None:
+async def read_copy(runtime: Runtime, model: type[M], topic: Topic, ident: str) -> M | None:
     """The local copy of something another service owns (a contact, a staff member, a
-    campaign), waiting a little for one created a moment ago: its event may be on its way.
-    Read in short sessions of their own, outside the request's unit of work."""
-    db = runtime.database
-    settings: Settings = runtime.settings  # type: ignore[assignment]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.contact_wait_seconds
-    while True:
-        async with db.sessionmaker() as session:
-            row = await session.get(model, ident)
-        if row is not None or loop.time() >= deadline:
-            return row
-        await asyncio.sleep(0.05)
+    campaign: ``topic`` feeds it, ``ident`` is its key there), as current as the caller
+    has seen, waiting a little for one created a moment ago (``wait_for_copy``)."""
+
+    async def load(session: AsyncSession) -> M | None:
+        return await session.get(model, ident)
+
+    return await wait_for_copy(runtime, topic, keys=[ident], load=load, ready=_found)
+
+
+def _found(row: object) -> bool:
+    return row is not None
 
 
 async def _wait_for_contact(runtime: Runtime, contact_id: str) -> ContactCopy:
-    contact = await wait_for_copy(runtime, ContactCopy, contact_id)
+    contact = await read_copy(runtime, ContactCopy, Topic.CONTACTS, contact_id)
     if contact is None:
         raise Unprocessable("contact_id", f"unknown contact {contact_id}")
     return contact
 
 
-async def _recorder(runtime: Runtime, staff_id: str | None, me: StaffRef) -> StaffRef:
-    """The staff member named in ``recorded_by`` (default: the caller)."""
-    if staff_id is None or staff_id == me.staff_id:
-        return me
-    staff = await wait_for_copy(runtime, StaffCopy, staff_id)
-    if staff is None or not staff.active:
-        raise Unprocessable("recorded_by", f"unknown staff member {staff_id}")
+def _ref(staff: StaffCopy) -> StaffRef:
     return StaffRef(
         staff_id=staff.staff_id, name=staff.name, initials=staff.initials, email=staff.email
     )
+
+
+async def _recorder(
+    runtime: Runtime, staff_id: str | None, me: StaffRef, *, mails: bool
+) -> StaffRef:
+    """The staff member named in ``recorded_by`` (default: the caller), as the staff copy
+    knows them now: an email address removed since the caller's token was issued counts
+    for an interaction that ``mails`` the customer (the caller's token says the rest)."""
+    if staff_id is None or staff_id == me.staff_id:
+        if not mails:
+            return me
+        mine = await wait_for_copy(
+            runtime,
+            Topic.STAFF,
+            keys=[me.staff_id],
+            load=lambda session: session.get(StaffCopy, me.staff_id),
+            ready=lambda _: True,  # the token's claims stand in for a missing copy
+        )
+        return _ref(mine) if mine is not None else me
+    staff = await read_copy(runtime, StaffCopy, Topic.STAFF, staff_id)
+    if staff is None or not staff.active:
+        raise Unprocessable("recorded_by", f"unknown staff member {staff_id}")
+    return _ref(staff)
 
 
 @router.post("", status_code=201, response_model=InteractionPublic)
@@ -78,7 +94,8 @@ async def log_interaction(
     data: InteractionCreate, runtime: RuntimeDep, staff: CurrentStaff, session: SessionDep
 ) -> InteractionPublic:
     contact = await _wait_for_contact(runtime, data.contact_id)
-    recorder = await _recorder(runtime, data.recorded_by, staff.ref())
+    mails = data.kind in CUSTOMER_FACING
+    recorder = await _recorder(runtime, data.recorded_by, staff.ref(), mails=mails)
     interaction = await InteractionService(session, runtime.outbox).log(
         data, staff, contact, recorder
     )
@@ -105,6 +122,7 @@ async def list_interactions(
     cursor: str | None = None,
 ) -> InteractionPage:
     offset = _offset(cursor)
+    await wait_for_copy(runtime, Topic.CONTACTS, keys=[contact_id] if contact_id else None)
     service = InteractionService(session, runtime.outbox)
     rows = await service.repo.page(
         contact_id=contact_id, kind=kind, sort=sort, offset=offset, limit=limit + 1
@@ -155,14 +173,14 @@ async def _await_references(
     responsible_id: str | None,
     contact_person_id: str | None = None,
 ) -> None:
-    """Give a campaign, staff member or contact person created a moment ago time to
-    arrive by event (the person's ContactCreated may still be in the consumer's batch)."""
+    """The campaign, staff member and contact person a procedure names, as current as
+    the caller has seen (a campaign retired a moment ago is retired here too)."""
     if campaign_id:
-        await wait_for_copy(runtime, CampaignCopy, campaign_id)
+        await read_copy(runtime, CampaignCopy, Topic.CAMPAIGNS, campaign_id)
     if responsible_id:
-        await wait_for_copy(runtime, StaffCopy, responsible_id)
+        await read_copy(runtime, StaffCopy, Topic.STAFF, responsible_id)
     if contact_person_id:
-        await wait_for_copy(runtime, ContactCopy, contact_person_id)
+        await read_copy(runtime, ContactCopy, Topic.CONTACTS, contact_person_id)
 
 
 @procedures.get("/contact-search", response_model=ContactMatches)
@@ -179,6 +197,7 @@ async def search_contacts(
         raise Unprocessable("q", "enter a name to search for")
     if len(terms) > 2:
         raise Unprocessable("q", "search with at most two terms")
+    await wait_for_copy(runtime, Topic.CONTACTS)
     rows = await InteractionService(session, runtime.outbox).repo.search_contacts(terms, 10)
     return ContactMatches(
         items=[
@@ -226,6 +245,7 @@ async def list_procedures(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ProcedurePage:
+    await wait_for_copy(runtime, Topic.CONTACTS, keys=[contact_id] if contact_id else None)
     service = ProcedureService(session, runtime.outbox)
     try:
         rows = await service.repo.procedures(

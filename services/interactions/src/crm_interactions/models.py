@@ -151,3 +151,15 @@ class PortalSession(SQLModel, table=True):
     contact_id: str = Field(max_length=36, index=True)
     expires_at: datetime = Field(sa_column=_tz())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+
+
+class PortalLinkRequest(SQLModel, table=True):
+    """A login link asked for an address no contact has here yet: the contact may have
+    been created a moment ago and its ContactCreated still be on its way. A contact copy
+    that gets the address before ``expires_at`` gets the link (``PortalService.
+    serve_pending``); the address (lower case) is kept only that long."""
+
+    __tablename__ = "portal_link_request"
+
+    email: str = Field(primary_key=True, max_length=320)
+    expires_at: datetime = Field(sa_column=_tz())

@@ -5,20 +5,32 @@ handed to the customer; only their SHA-256 hashes are stored."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_interactions.models import ContactCopy, Interaction, PortalSession, PortalToken
+from crm_interactions.models import (
+    ContactCopy,
+    Interaction,
+    PortalSession,
+    PortalToken,
+)
 from crm_interactions.repository import InteractionRepository
 from crm_interactions.schemas import PortalInteraction
+from crm_shared.contact_status import is_restricted
 from crm_shared.errors import NotFound, Problem
 from crm_shared.events import EmailRequested, utcnow
 from crm_shared.outbox import Outbox
+from crm_shared.service import Runtime
+
+log = logging.getLogger(__name__)
 
 LOGIN_TEMPLATE = "portal_login_link"
 
@@ -55,12 +67,39 @@ class PortalService:
         self.outbox = outbox
 
     async def request_login_link(
-        self, email: str, *, base_url: str, ttl: timedelta
+        self, email: str, *, base_url: str, ttl: timedelta, pending: timedelta
     ) -> ContactCopy | None:
         """Mail a one-time link when a contact has this address; silent otherwise, so the
-        answer never tells which addresses exist."""
+        answer never tells which addresses exist. An address no contact has here yet is
+        kept for ``pending``: the contact may have been created a moment ago (its event on
+        its way), and gets the link when its copy arrives (:meth:`serve_pending`)."""
         contact = await self.repo.contact_by_email(email)
-        if contact is None or contact.status == "inbox" or not contact.email:
+        if contact is None:
+            await self.repo.keep_link_request(email.lower(), utcnow() + pending)
+            return None
+        return await self.send_login_link(contact, base_url=base_url, ttl=ttl)
+
+    async def serve_pending(self, *, base_url: str, ttl: timedelta) -> int:
+        """Send the links asked for addresses whose contact copy has arrived since; runs
+        every second or so in its own transaction (:func:`serve_pending_links`), after the
+        copies' commits, so no request is missed whichever commits first. Returns how
+        many were sent."""
+        sent = 0
+        for email, contact_id in await self.repo.answerable_link_requests(utcnow()):
+            if await self.repo.take_link_request(email):
+                contact = await self.repo.contact(contact_id)
+                if contact is not None and await self.send_login_link(
+                    contact, base_url=base_url, ttl=ttl
+                ):
+                    sent += 1
+        return sent
+
+    async def send_login_link(
+        self, contact: ContactCopy, *, base_url: str, ttl: timedelta
+    ) -> ContactCopy | None:
+        """A one-time link for a contact that may use the portal (not deleted, inbox or
+        archived, with an address)."""
+        if contact.status == "deleted" or is_restricted(contact.status) or not contact.email:
             return None
         token = secrets.token_urlsafe(32)
         self.session.add(
@@ -138,3 +177,18 @@ class PortalService:
         ):
             raise NotFound("interaction", interaction_id)
         return interaction
+
+
+async def serve_pending_links(runtime: Runtime, *, every: float) -> None:
+    """The loop behind :meth:`PortalService.serve_pending` (a task of the service)."""
+    settings: Any = runtime.settings
+    while True:
+        try:
+            async with runtime.database.unit_of_work() as session:
+                await PortalService(session, runtime.outbox).serve_pending(
+                    base_url=settings.portal_base_url,
+                    ttl=timedelta(minutes=settings.portal_token_minutes),
+                )
+        except Exception:
+            log.exception("serving waiting login links failed; trying again")
+        await asyncio.sleep(every)

@@ -47,6 +47,7 @@ async def request_login_link(
         str(data.email),
         base_url=settings.portal_base_url,
         ttl=timedelta(minutes=settings.portal_token_minutes),
+        pending=timedelta(minutes=settings.portal_pending_minutes),
     )
     return {"detail": "if the address belongs to a customer, a login link is on its way"}
 

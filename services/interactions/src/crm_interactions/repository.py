@@ -13,6 +13,7 @@ from crm_interactions.models import (
     CampaignCopy,
     ContactCopy,
     Interaction,
+    PortalLinkRequest,
     PortalSession,
     PortalToken,
     Procedure,
@@ -30,8 +31,9 @@ class InteractionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def contact(self, contact_id: str) -> ContactCopy | None:
-        return await self.session.get(ContactCopy, contact_id)
+    async def contact(self, contact_id: str, *, fresh: bool = False) -> ContactCopy | None:
+        """A contact's copy; ``fresh`` reads it again (after a bulk upsert in the session)."""
+        return await self.session.get(ContactCopy, contact_id, populate_existing=fresh)
 
     async def contacts(self, ids: set[str]) -> dict[str, ContactCopy]:
         if not ids:
@@ -140,6 +142,39 @@ class InteractionRepository:
         return (await self.session.scalars(query)).all()
 
     # --- portal -----------------------------------------------------------------------
+
+    async def keep_link_request(self, email: str, expires_at: datetime) -> None:
+        """Remember (or renew) a login-link request for an address no copy has."""
+        row = await self.session.get(PortalLinkRequest, email)
+        if row is None:
+            self.session.add(PortalLinkRequest(email=email, expires_at=expires_at))
+        else:
+            row.expires_at = expires_at
+        await self.session.flush()
+
+    async def answerable_link_requests(self, now: datetime) -> list[tuple[str, str]]:
+        """``(email, contact_id)`` of waiting requests whose address a copy has now;
+        expired requests are dropped."""
+        await self.session.execute(
+            sa.delete(PortalLinkRequest).where(col(PortalLinkRequest.expires_at) <= now)
+        )
+        rows = await self.session.execute(
+            select(col(PortalLinkRequest.email), col(ContactCopy.contact_id))
+            .join(
+                ContactCopy, sa.func.lower(col(ContactCopy.email)) == col(PortalLinkRequest.email)
+            )
+            .where(col(ContactCopy.status) != "deleted")
+            .order_by(col(PortalLinkRequest.email), col(ContactCopy.contact_id))
+        )
+        return [(email, contact_id) for email, contact_id in rows]
+
+    async def take_link_request(self, email: str) -> bool:
+        """Claim a waiting request (one replica, once)."""
+        table = PortalLinkRequest.__table__  # type: ignore[attr-defined]
+        result = await self.session.execute(
+            sa.delete(table).where(table.c.email == email).returning(table.c.email)
+        )
+        return result.first() is not None
 
     async def token(self, token_hash: str) -> PortalToken | None:
         return await self.session.get(PortalToken, token_hash, with_for_update=True)

@@ -16,9 +16,10 @@ from crm_interactions.schemas import (
     RecorderPublic,
 )
 from crm_shared.auth import StaffClaims
+from crm_shared.contact_status import check_not_restricted
 from crm_shared.copies import keep_newest
 from crm_shared.db import table_of
-from crm_shared.errors import Conflict, NotFound, Unprocessable
+from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import (
     CampaignCreated,
     CampaignRetired,
@@ -46,14 +47,11 @@ PORTAL_RECORDER = StaffRef(
 
 
 def check_contact_usable(contact: ContactCopy, what: str) -> None:
-    """Deleted contacts are gone (404); inbox contacts have limited functions (409)."""
+    """Deleted contacts are gone (404); inbox and archived ones have limited functions
+    (409, seed 002)."""
     if contact.status == DELETED:
         raise NotFound("contact", contact.contact_id)
-    if contact.status == "inbox":
-        raise Conflict(
-            f"the contact is in the inbox (Eingang): accept it before logging {what}",
-            field="contact_id",
-        )
+    check_not_restricted(contact.contact_id, contact.status, what)
 
 
 def contact_summary(contact: ContactCopy | None, fallback_name: str | None) -> ContactOnInteraction:
@@ -98,18 +96,22 @@ class InteractionService:
         recorder: StaffRef | None = None,
     ) -> Interaction:
         """Record an interaction. ``recorder`` is the staff member named in
-        ``recorded_by`` (default: the caller); the customer's email carries the recorder's
-        address as reply-to, and the caller needs an email address to send at all."""
+        ``recorded_by`` (default: the caller, as the staff copy knows them now); the
+        customer's email carries the recorder's address as reply-to, so a recorder without
+        an email address cannot send (seed 001), whoever records."""
         check_contact_usable(contact, "interactions")
         recorder = recorder or staff.ref()
-        if data.kind in CUSTOMER_FACING and not staff.email:
+        if data.kind in CUSTOMER_FACING and not recorder.email:
+            own = recorder.staff_id == staff.staff_id
             raise Unprocessable(
-                "kind",
-                f"an {data.kind} interaction emails the customer with your address "
-                "as reply-to, and your staff record has no email address",
+                "kind" if own else "recorded_by",
+                f"an {data.kind} interaction emails the customer with the recorder's "
+                "address as reply-to, and "
+                + ("your staff record has" if own else f"{recorder.name}'s staff record has")
+                + " no email address",
                 code="recorder_without_email",
             )
-        reply_to = str(data.reply_to) if data.reply_to else recorder.email or staff.email
+        reply_to = str(data.reply_to) if data.reply_to else recorder.email
         interaction = Interaction(
             **data.model_dump(
                 exclude={"recorded_by", "occurred_at", "contact_name", "contact_phone", "reply_to"}

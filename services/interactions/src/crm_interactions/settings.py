@@ -10,11 +10,12 @@ class Settings(ServiceSettings):
 
     service_name: str = "interactions"
     port: int = 8003
-    # A contact created a moment ago may not have reached our local copy yet: wait this
-    # long for its ContactCreated event before refusing an unknown contact.
-    contact_wait_seconds: float = 5.0
-    # Campaigns and staff members come by events too: the same short wait for them.
     portal_token_minutes: int = 15
+    # A login link asked for an address no contact has here yet (its ContactCreated may
+    # be on its way) is sent if a contact gets that address within this time.
+    portal_pending_minutes: int = 15
+    # how often waiting login-link requests are checked against the contact copy
+    portal_pending_poll_seconds: float = 1.0
     portal_session_hours: float = 8.0
     # Send the portal cookie only over HTTPS (set true behind TLS in production).
     portal_cookie_secure: bool = False

@@ -7,12 +7,14 @@ import json
 import uuid
 
 import httpx
+import pytest
 from ix_support import (
     create_contact,
     create_staff,
     eventually,
     log_interaction,
     plan,
+    procedure_body,
     token_of,
     unique_email,
 )
@@ -160,6 +162,38 @@ async def test_inbox_contact_is_refused_with_409(any_api: httpx.AsyncClient) -> 
     )
     assert response.status_code == 409
     assert "inbox" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("status", ["inbox", "archived"])
+async def test_limited_contact_is_refused_naming_its_status_until_lifted(
+    any_api: httpx.AsyncClient, status: str
+) -> None:
+    """Seed 002: no interaction or procedure for a contact in the inbox or archived; once
+    accepted or restored it takes them at once (the copy is read no older than that)."""
+    contact = await create_contact(any_api, status="inbox" if status == "inbox" else "prospect")
+    if status == "archived":
+        archived = await any_api.post(
+            f"/api/contacts/{contact['id']}/status", json={"status": "archived"}
+        )
+        assert archived.status_code == 200, archived.text
+    attempts = [
+        (
+            "/api/interactions",
+            {"contact_id": contact["id"], "topic": "x", "kind": "internal", "text": "y"},
+        ),
+        ("/api/procedures", procedure_body(contact["id"])),
+    ]
+    for path, body in attempts:
+        refused = await any_api.post(path, json=body)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["contact_status"] == status
+        assert status in refused.json()["detail"]
+    lift = {"status": "prospect"} if status == "inbox" else {"status": "restore"}
+    lifted = await any_api.post(f"/api/contacts/{contact['id']}/status", json=lift)
+    assert lifted.status_code == 200, lifted.text
+    for path, body in attempts:
+        accepted = await any_api.post(path, json=body)
+        assert accepted.status_code == 201, accepted.text
 
 
 async def test_unknown_contact_is_422(any_api: httpx.AsyncClient) -> None:

@@ -37,7 +37,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 async def request_link(db: Database, email: str, ttl: timedelta) -> str | None:
     async with db.unit_of_work() as session:
         contact = await PortalService(session, Outbox("/crm/interactions")).request_login_link(
-            email, base_url=BASE, ttl=ttl
+            email, base_url=BASE, ttl=ttl, pending=timedelta(minutes=15)
         )
         if contact is None:
             return None
@@ -65,6 +65,27 @@ async def test_unknown_or_deleted_addresses_create_nothing(db: Database) -> None
     async with db.unit_of_work() as session:
         await InteractionService(session, Outbox("/crm/interactions")).erase_contact("c1")
     assert await request_link(db, "erika@example.com", timedelta(minutes=15)) is None
+
+
+async def test_a_link_for_an_address_on_its_way_goes_out_when_the_copy_arrives(
+    db: Database,
+) -> None:
+    """The contact was created a moment ago; its copy arrives after the request."""
+    assert await request_link(db, "Neu@Example.com", timedelta(minutes=15)) is None
+    async with db.unit_of_work() as session:
+        before = len((await session.scalars(select(OutboxMessage))).all())
+        service = PortalService(session, Outbox("/crm/interactions"))
+        assert await service.serve_pending(base_url=BASE, ttl=timedelta(minutes=15)) == 0
+        session.add(
+            ContactCopy(contact_id="c9", name="Neu", email="Neu@example.com", status="prospect")
+        )
+        await session.flush()
+        assert await service.serve_pending(base_url=BASE, ttl=timedelta(minutes=15)) == 1
+        assert await service.serve_pending(base_url=BASE, ttl=timedelta(minutes=15)) == 0
+        rows = (await session.scalars(select(OutboxMessage))).all()
+    assert len(rows) == before + 1, "one link, once"
+    assert "/portal/login?token=" in rows[-1].body
+    assert '"recipient":"Neu@example.com"' in rows[-1].body
 
 
 async def test_token_works_once_and_expires(db: Database) -> None:

@@ -10,13 +10,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from crm_notifier.handlers import PUSH_GROUP
 from crm_notifier.push import PushService, to_public
 from crm_notifier.schemas import NotificationPage, NotificationPublic, ReadAll
 from crm_shared.auth import CurrentStaff
+from crm_shared.copies import wait_for_copy
 from crm_shared.errors import NotFound, Unprocessable
+from crm_shared.events import Topic
 from crm_shared.service import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+_PUSH_TOPICS = [t.value for t in (Topic.CONTACTS, Topic.INTERACTIONS, Topic.REMINDERS)]
 
 
 def push_service(session: SessionDep, runtime: RuntimeDep) -> PushService:
@@ -42,12 +46,15 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
 @router.get("", response_model=NotificationPage)
 async def list_notifications(
     push: PushDep,
+    runtime: RuntimeDep,
     staff: CurrentStaff,
     unread: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> NotificationPage:
-    """Your notifications, newest first (``?unread=true``: only unread ones)."""
+    """Your notifications, newest first (``?unread=true``: only unread ones); those
+    caused by what the caller has just done included."""
+    await wait_for_copy(runtime, _PUSH_TOPICS, group=PUSH_GROUP)
     rows = await push.page(
         staff.staff_id, before=_cursor(cursor), unread_only=unread, limit=limit + 1
     )

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateNotFound
+from redis.asyncio import Redis
 
 from crm_notifier.mailer import Email, Mailer, Templates
 from crm_notifier.push import PushService
@@ -128,9 +129,32 @@ def reminder_email(delivery: Delivery, templates: Templates) -> Email | None:
     )
 
 
+class ErasedContacts:
+    """Contacts deleted for good (Redis, written by the push group, which follows
+    ``crm.contacts``): the mail group sends no mail for one, whatever event still asks
+    for it (a deleted contact gets nothing)."""
+
+    TTL = 30 * 24 * 3600  # as long as a redelivery is deduplicated at all
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def add(self, contact_id: str) -> None:
+        await self._redis.set(f"crm:notifier:erased:{contact_id}", "1", ex=self.TTL)
+
+    async def holds(self, contact_id: str | None) -> bool:
+        if contact_id is None:
+            return False
+        if await self._redis.exists(f"crm:notifier:erased:{contact_id}"):
+            log.info("contact %s was deleted; no mail", contact_id)
+            return True
+        return False
+
+
 def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     templates = Templates()
     mailer: Mailer = runtime.state["mailer"]
+    erased = ErasedContacts(runtime.redis_client)
     settings = runtime.settings
 
     def consumer(topic: str, group: str, handlers: Mapping[str, Handler]) -> EventConsumer:
@@ -154,7 +178,7 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
 
     async def on_interaction_logged(delivery: Delivery) -> None:
         email = interaction_email(delivery, templates)
-        if email is not None:
+        if email is not None and not await erased.holds(email.contact_id):
             await mailer.send_once(email)
 
     async def on_email_requested(delivery: Delivery) -> None:
@@ -162,7 +186,8 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             email = requested_email(delivery, templates)
         except TemplateNotFound as exc:
             raise DeadLetter(f"unknown template {exc.name}") from exc
-        await mailer.send_once(email)
+        if not await erased.holds(email.contact_id):
+            await mailer.send_once(email)
 
     async def on_reminder_email(delivery: Delivery) -> None:
         email = reminder_email(delivery, templates)
@@ -185,7 +210,9 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
         await push(delivery).contact_assigned(event, delivery.event.id)
 
     async def on_contact_deleted(delivery: Delivery) -> None:
-        await push(delivery).erase_contact(delivery.payload_as(ContactDeleted).contact_id)
+        contact_id = delivery.payload_as(ContactDeleted).contact_id
+        await erased.add(contact_id)  # for the mail group: no mail for it from now on
+        await push(delivery).erase_contact(contact_id)
 
     async def on_portal_message(delivery: Delivery) -> None:
         event = delivery.payload_as(PortalMessageReceived)

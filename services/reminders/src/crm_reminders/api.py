@@ -12,7 +12,9 @@ from crm_reminders.schedule import ReminderSchedule
 from crm_reminders.schemas import ReminderPage, ReminderPublic, ReminderRules
 from crm_reminders.service import ReminderService, aware
 from crm_shared.auth import AdminStaff, CurrentStaff
+from crm_shared.copies import wait_for_copy
 from crm_shared.errors import Unprocessable
+from crm_shared.events import Topic
 from crm_shared.service import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/reminders", tags=["reminders"])
@@ -56,12 +58,15 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
 @router.get("", response_model=ReminderPage)
 async def list_reminders(
     service: ServiceDep,
+    runtime: RuntimeDep,
     staff: CurrentStaff,
     staff_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ReminderPage:
-    """A staff member's open reminders (default: yours), soonest first."""
+    """A staff member's open reminders (default: yours), soonest first; those of the
+    procedures and follow-ups the caller has just written included."""
+    await wait_for_copy(runtime, [Topic.PROCEDURES.value, Topic.INTERACTIONS.value])
     rows = await service.repo.open_page(
         staff_id or staff.staff_id, after=_cursor(cursor), limit=limit + 1
     )

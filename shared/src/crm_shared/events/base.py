@@ -59,13 +59,16 @@ class EventData(BaseModel):
 
     event_name: ClassVar[str]
     kafka_topic: ClassVar[Topic]
+    subject_is: ClassVar[str] = "the contact id"
+    """What the subject (and Kafka key) is, as the AsyncAPI document says it."""
 
     @property
     def event_subject(self) -> str:
         """The CloudEvent subject and Kafka key: the contact the event is about.
 
-        Events about no contact (a campaign, a group, a staff member) override this with
-        their own id, so that thing's events stay in order.
+        Events about no contact (a campaign, a competence, a staff member) override this
+        with their own id, so that thing's events stay in order, and say so in
+        ``subject_is``.
         """
         return str(getattr(self, "contact_id"))  # noqa: B009
 

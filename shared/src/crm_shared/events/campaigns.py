@@ -5,13 +5,18 @@ campaign lifecycle events by the campaign id."""
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from crm_shared.events.base import EventData, Topic, event
 
 
 class CampaignData(EventData):
+    """A campaign's lifecycle event (about no contact)."""
+
+    subject_is: ClassVar[str] = "the campaign id"
+
     campaign_id: str
     name: str
 
@@ -51,6 +56,40 @@ class CampaignMemberRemoved(EventData):
     campaign_id: str
     campaign_name: str
     contact_id: str
+
+
+CRM_SETTINGS_SUBJECT = "crm-settings"
+"""Subject and key of CrmSettingsChanged: one stream, in order."""
+
+
+class NamedRange(BaseModel):
+    """An entry of an admin list with a range (company size: employees; revenue group:
+    revenue potential as a decimal string)."""
+
+    name: str
+    min: str
+    max: str | None = None
+
+
+@event("CrmSettingsChanged", Topic.CAMPAIGNS)
+class CrmSettingsChanged(EventData):
+    """The admin lists of seed 003 (``/api/crm/settings``) as they are now; published when
+    an admin saves them and when the campaigns service starts. Services that check CRM
+    values (contacts) keep the newest ``version``."""
+
+    subject_is: ClassVar[str] = f'"{CRM_SETTINGS_SUBJECT}"'
+
+    opportunity_statuses: list[str]
+    partner_statuses: list[str] = Field(default_factory=list)
+    company_sizes: list[NamedRange] = Field(default_factory=list)
+    revenue_groups: list[NamedRange] = Field(default_factory=list)
+    company_groups: list[str] = Field(default_factory=list)
+    products: list[str] = Field(default_factory=list)
+    version: int = Field(description="grows with every save")
+
+    @property
+    def event_subject(self) -> str:
+        return CRM_SETTINGS_SUBJECT
 
 
 class OpportunitySnapshot(EventData):

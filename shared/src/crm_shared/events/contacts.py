@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -57,7 +57,11 @@ class ContactSnapshot(EventData):
     assignment: Assignment = Field(default_factory=Assignment)
     crm: CrmProperties = Field(default_factory=CrmProperties)
     address: dict[str, Any] | None = None
-    version: int = Field(description="Increases with every change; consumers keep the newest")
+    version: int = Field(
+        description="The contact's version after this event: strictly increasing over "
+        "all of a contact's events (each event of one change has its own); consumers "
+        "keep the newest"
+    )
 
 
 @event("ContactCreated", Topic.CONTACTS)
@@ -98,22 +102,32 @@ class ContactAssigned(EventData):
 
 @event("ContactDeleted", Topic.CONTACTS)
 class ContactDeleted(EventData):
-    """A contact was deleted permanently: every service erases its personal data."""
+    """A contact was deleted permanently: every service erases its personal data. Its
+    group memberships were removed just before (``GroupChanged``, same key)."""
 
     contact_id: str
+    version: int | None = Field(default=None, description="the contact's last version")
 
 
 @event("GroupChanged", Topic.CONTACTS)
 class GroupChanged(EventData):
-    """A contact group was created, changed or deleted, or members were added/removed.
-    Key: the group id."""
+    """A contact group was created, changed or deleted (subject and key: the group id),
+    or one contact joined or left it (``members_added``/``members_removed`` with
+    ``contact_id``; subject and key: the contact id, so it is ordered with the contact's
+    other events: a contact's deletion comes after its removals). ``contact_ids`` is
+    ``[contact_id]`` then, kept for older readers."""
+
+    subject_is: ClassVar[str] = (
+        "the contact id for members_added/members_removed, else the group id"
+    )
 
     group_id: str
     name: str
     kind: Literal["static", "dynamic", "temporary"]
     action: Literal["created", "updated", "deleted", "members_added", "members_removed"]
+    contact_id: str | None = None
     contact_ids: list[str] = Field(default_factory=list)
 
     @property
     def event_subject(self) -> str:
-        return self.group_id
+        return self.contact_id or self.group_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -13,8 +13,11 @@ from crm_shared.events.base import EventData, Topic, event
 class EmailRequested(EventData):
     """Another service asks the notifier to send one email (a mailing, a portal login
     link). Either ``template`` (a notifier template rendered with ``context`` in
-    ``language``) or a ready ``subject`` and ``body``. Key: the contact id, or the
-    request id when there is no contact."""
+    ``language``) or a ready ``subject`` and ``body``. ``recipient`` and ``language``
+    are the contact's as of the version the requester acted on. Key: the contact id, or
+    the request id when there is no contact."""
+
+    subject_is: ClassVar[str] = "the contact id (the request id when there is none)"
 
     request_id: str
     contact_id: str | None = None
@@ -41,6 +44,8 @@ class EmailRequested(EventData):
 class EmailSent(EventData):
     """The notifier handed an email to the mail server."""
 
+    subject_is: ClassVar[str] = "the contact id (the cause event's id when there is none)"
+
     contact_id: str | None = None
     cause_event_id: str
     template: str
@@ -56,6 +61,8 @@ class EmailSent(EventData):
 class EmailFailed(EventData):
     """The notifier gave up on an email; the cause went to the dead-letter topic."""
 
+    subject_is: ClassVar[str] = "the contact id (the cause event's id when there is none)"
+
     contact_id: str | None = None
     cause_event_id: str
     template: str
@@ -69,8 +76,10 @@ class EmailFailed(EventData):
 
 @event("NotificationPushed", Topic.NOTIFICATIONS)
 class NotificationPushed(EventData):
-    """A push notification was stored for a staff member (and streamed live).
-    Key: the staff member's id."""
+    """A push notification was stored for a staff member (and streamed live). Key and
+    subject: the contact it names (the staff member's id for one about no contact)."""
+
+    subject_is: ClassVar[str] = "the contact id (the staff member's id when there is none)"
 
     notification_id: str
     staff_id: str
@@ -82,4 +91,4 @@ class NotificationPushed(EventData):
 
     @property
     def event_subject(self) -> str:
-        return self.staff_id
+        return self.contact_id or self.staff_id

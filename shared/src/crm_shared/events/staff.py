@@ -1,11 +1,12 @@
-"""Events of the gateway about staff and competences, on ``crm.staff`` (key: their id).
+"""Events of the gateway about staff and competences, on ``crm.staff`` (key: their id;
+the first admin, created at start, is announced like anybody else).
 
 Services that need staff facts (the reminders service for a reminder email's address,
 the contacts service to resolve a competence to its members) keep a copy from these."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -13,6 +14,10 @@ from crm_shared.events.base import EventData, Topic, event
 
 
 class StaffData(EventData):
+    """A staff member's whole state (the gateway owns staff)."""
+
+    subject_is: ClassVar[str] = "the staff member's id"
+
     staff_id: str
     username: str
     name: str
@@ -40,6 +45,8 @@ class StaffUpdated(StaffData):
 @event("CompetenceChanged", Topic.STAFF)
 class CompetenceChanged(EventData):
     """A competence (named group of staff) was created or changed."""
+
+    subject_is: ClassVar[str] = "the competence id"
 
     competence_id: str
     name: str

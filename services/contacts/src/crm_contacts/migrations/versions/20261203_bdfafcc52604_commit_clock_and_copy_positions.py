@@ -1,0 +1,29 @@
+"""commit clock and copy positions
+
+The consistency token: every outbox row gets the commit clock of its transaction, and the
+consumers record how far they got (crm_shared.migrations, the same step in every service).
+
+Revision ID: bdfafcc52604
+Revises: da95b82352cb
+Create Date: 2026-12-03 09:30:00
+"""
+
+from collections.abc import Sequence
+
+from crm_shared.migrations import (
+    add_commit_clock_and_copy_positions,
+    drop_commit_clock_and_copy_positions,
+)
+
+revision: str = 'bdfafcc52604'
+down_revision: str | None = 'da95b82352cb'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    add_commit_clock_and_copy_positions()
+
+
+def downgrade() -> None:
+    drop_commit_clock_and_copy_positions()
