@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from crm_gateway.ui.client import ApiError, gather
 from crm_gateway.ui.contact.history import history_body
-from crm_gateway.ui.contacts import selection
+from crm_gateway.ui.contacts import selection_of
 from crm_gateway.ui.context import Page, StaffPage, redirect
 from crm_gateway.ui.forms import FormErrors, form_data, form_errors
 
@@ -79,7 +79,7 @@ async def run(request: Request, kind: Kind, page: StaffPage) -> Response:
     form = await form_data(request)
     ids = [str(i) for i in (await request.form()).getlist("contact_id")]
     entry = {k: v for k, v in history_body(form).items() if v is not None}
-    body: dict[str, Any] = {"selection": selection(form, ids), "entry": entry}
+    body: dict[str, Any] = {"selection": selection_of(form, ids), "entry": entry}
     if kind == "mailing":
         body["subject"] = form.get("subject", "").strip()
         body["body"] = form.get("body", "").strip()

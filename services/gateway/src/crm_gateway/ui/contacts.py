@@ -164,7 +164,7 @@ async def contacts_list(request: Request, page: StaffPage) -> Response:
     return page.render("contacts/list.html", **context)
 
 
-def selection(form: Mapping[str, Any], ids: list[str]) -> dict[str, Any]:
+def selection_of(form: Mapping[str, Any], ids: list[str]) -> dict[str, Any]:
     """The selection of a bulk action or job: the checked ids, or every contact the list's
     filter matches (resolved by the contacts service, never in the browser)."""
     if form.get("scope") == "filter":
@@ -188,7 +188,7 @@ async def bulk_action(request: Request, page: StaffPage) -> Response:
     form = await form_data(request)
     ids = [str(i) for i in (await request.form()).getlist("contact_id")]
     action = str(form.get("action", ""))
-    selection = selection(form, ids)
+    selection = selection_of(form, ids)
     if selection.get("contact_ids") == []:
         await page.flash(page._("Bitte wählen Sie zuerst Kontakte aus."), kind="error")
         return redirect(request, _back(form))
@@ -223,7 +223,7 @@ async def create_group(request: Request, page: StaffPage) -> Response:
     if number := str(form.get("number", "")).strip():
         body["number"] = number
     filters = list_filters(form)
-    selection = selection(form, [str(i) for i in raw.getlist("contact_id")])
+    selection = selection_of(form, [str(i) for i in raw.getlist("contact_id")])
     if kind == "dynamic":
         body["filter"] = filters
     elif "contact_ids" in selection:
