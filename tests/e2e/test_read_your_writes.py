@@ -244,9 +244,9 @@ async def test_the_first_admin_is_an_assignee_and_a_responsible_at_once(
     api: httpx.AsyncClient,
 ) -> None:
     me = await ok(api.get("/api/me"))
-    person = await contact(api, assignment={"mode": "staff", "staff_id": me["staff_id"]})
-    assert person["assignment"]["staff_id"] == me["staff_id"]
-    body = procedure(person["id"], reminder=True, responsible_id=me["staff_id"])
+    person = await contact(api, assignment={"mode": "staff", "staff_id": me["id"]})
+    assert person["assignment"]["staff_id"] == me["id"]
+    body = procedure(person["id"], reminder=True, responsible_id=me["id"])
     planned = await ok(settled(lambda: api.post("/api/procedures", json=body)), 201)
     reminders = await ok(settled(lambda: api.get("/api/reminders")))
     assert planned["id"] in {r["procedure_id"] for r in reminders["items"]}

@@ -14,6 +14,7 @@ async def test_a_new_pick_list_value_is_offered_in_the_history_form(
     browse: Browse, api: httpx.AsyncClient, viewport: dict[str, int]
 ) -> None:
     action = f"Messebesuch {tag()}"
+    label = f"Prospekt {tag()}"  # the settings are shared: other tests name fields too
     contact = await create_contact(api)
     page = await browse(viewport=viewport)
     await sign_in(page)
@@ -23,14 +24,14 @@ async def test_a_new_pick_list_value_is_offered_in_the_history_form(
     history = page.get_by_role("region", name="Kundenhistory")
     actions = history.get_by_label("Aktionen (eine je Zeile)")
     await actions.fill((await actions.input_value()) + f"\n{action}")
-    await history.get_by_label("Feld 3", exact=True).fill("Prospekt")
+    await history.get_by_label("Feld 3", exact=True).fill(label)
     await history.get_by_role("button", name="Speichern").click()
     await expect(
         history.get_by_text("Einstellungen der Kundenhistory gespeichert.")
     ).to_be_visible()
     stored = (await api.get("/api/history/settings")).json()
     assert action in stored["actions"]
-    assert stored["field_labels"]["field3"] == "Prospekt"
+    assert stored["field_labels"]["field3"] == label
 
     # a range line the page cannot read is said at its field, the rest kept
     crm = page.get_by_role("region", name="CRM-Listen")
@@ -45,7 +46,7 @@ async def test_a_new_pick_list_value_is_offered_in_the_history_form(
     section = page.get_by_role("region", name="Kundenhistory")
     await section.get_by_role("button", name="Neu").click()
     await section.get_by_label("Aktion").select_option(action)
-    await expect(section.get_by_label("Prospekt", exact=True)).to_be_visible()  # the admin's label
+    await expect(section.get_by_label(label, exact=True)).to_be_visible()  # the admin's label
     await section.get_by_role("button", name="OK").click()
     await expect(section.get_by_text("1 von 1")).to_be_visible()
     [entry] = (await api.get(f"/api/contacts/{contact['id']}/history")).json()["items"]

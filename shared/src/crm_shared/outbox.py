@@ -251,7 +251,7 @@ class OutboxRelay:
                 sa.select(
                     table.c.seq, table.c.clock, table.c.topic, table.c.key, body.label("body")
                 )
-                .order_by(table.c.clock.nulls_last(), table.c.seq)
+                .order_by(table.c.clock.nulls_first(), table.c.seq)
                 .limit(self._batch_size)
             )
             if not self._db.sqlite:

@@ -39,7 +39,7 @@ def staff_event(kind: str, staff_id: str) -> Any:
 async def test_the_first_admin_is_announced(api: httpx.AsyncClient, stack: Stack) -> None:
     me = (await api.get("/api/me")).json()
     record = await read_topic(
-        stack.config.kafka_bootstrap, "crm.staff", staff_event("StaffCreated", me["staff_id"])
+        stack.config.kafka_bootstrap, "crm.staff", staff_event("StaffCreated", me["id"])
     )
     assert record is not None, "no StaffCreated for the admin created at start"
     assert json.loads(record.value)["data"]["email"] == me["email"]
@@ -106,10 +106,10 @@ async def test_staff_changes_are_checked(api: httpx.AsyncClient, stack: Stack) -
     admins = [s for s in (await api.get("/api/staff")).json()["items"] if "admin" in s["roles"]]
     me = (await api.get("/api/me")).json()
     for other in admins:
-        if other["id"] != me["staff_id"] and other["active"]:
+        if other["id"] != me["id"] and other["active"]:
             await api.patch(f"/api/staff/{other['id']}", json={"active": False})
-    last = await api.patch(f"/api/staff/{me['staff_id']}", json={"roles": ["crm_user"]})
+    last = await api.patch(f"/api/staff/{me['id']}", json={"roles": ["crm_user"]})
     assert last.status_code == 409, last.text
     assert (
-        await api.patch(f"/api/staff/{me['staff_id']}", json={"active": False})
+        await api.patch(f"/api/staff/{me['id']}", json={"active": False})
     ).status_code == 409
