@@ -110,6 +110,4 @@ async def test_staff_changes_are_checked(api: httpx.AsyncClient, stack: Stack) -
             await api.patch(f"/api/staff/{other['id']}", json={"active": False})
     last = await api.patch(f"/api/staff/{me['id']}", json={"roles": ["crm_user"]})
     assert last.status_code == 409, last.text
-    assert (
-        await api.patch(f"/api/staff/{me['id']}", json={"active": False})
-    ).status_code == 409
+    assert (await api.patch(f"/api/staff/{me['id']}", json={"active": False})).status_code == 409
