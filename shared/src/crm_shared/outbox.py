@@ -16,7 +16,8 @@ The commit clock (:mod:`crm_shared.consistency`): just before a transaction that
 events commits, :meth:`OutboxRelay.stamp` takes the next value of the service's clock
 (one row, ``outbox_clock``, incremented in place: its row lock makes the next writer wait
 until this commit is visible) and writes it into the transaction's outbox rows. The relay
-publishes by ``(clock, seq)`` with that position in the ``crm-position`` header, so on
+publishes rows from before the clock first (by ``seq``), then by ``(clock, seq)`` with
+that position in the ``crm-position`` header, so on
 every partition the service's positions grow in log order, and the commit knows the
 position of its last event per partition: the token its response carries.
 
@@ -300,7 +301,8 @@ def _bump(insert: Any) -> Any:
 
 
 def _stamp() -> sa.Update:
-    """This transaction's outbox rows (the only unstamped ones it can see) get the clock."""
+    """This transaction's outbox rows get the clock: the unstamped ones it can see (its
+    own, and on SQLite, where the writer is alone, rows from before the clock too)."""
     table = _outbox_table()
     return (
         sa.update(table)
@@ -309,10 +311,16 @@ def _stamp() -> sa.Update:
     )
 
 
+# Rows this transaction inserted (no savepoints are used, so their xmin is its id). Rows
+# committed before the clock existed are left alone: stamping them would lock some of
+# them while the relay takes the next ones past the lock, out of order.
+_OWN_ROWS = sa.text("outbox_message.xmin = pg_current_xact_id()::xid")
+
+
 @functools.cache
 def _stamp_postgres() -> sa.Update:
     bumped = _bump(postgresql.insert(_clock_table())).cte("bumped")
-    return _stamp().values(clock=sa.select(bumped.c.value).scalar_subquery())
+    return _stamp().where(_OWN_ROWS).values(clock=sa.select(bumped.c.value).scalar_subquery())
 
 
 def _clock_table() -> sa.Table:
