@@ -367,6 +367,15 @@ async def test_grouping_in_two_orders_gives_the_same_totals(any_api: httpx.Async
     assert totals(three) == totals(one)
     by_contact = await dashboard(any_api, {**w.base, "group_by": "contact"})
     assert {g["key"]["contact"] for g in by_contact} == set(w.contacts.values())
+    # the ids in the keys come with their names, for a client to label the groups
+    named = (
+        await any_api.get("/api/dashboard", params={**w.base, "group_by": "contact,campaign"})
+    ).json()["names"]
+    assert named["contact"][w.contacts["P"]] == "Paula Alpha"
+    campaign_names = {
+        c: (await any_api.get(f"/api/campaigns/{c}")).json()["name"] for c in w.campaigns.values()
+    }
+    assert named["campaign"] == campaign_names
 
     bad = await any_api.get("/api/dashboard", params={"group_by": "crm_status,colour"})
     assert bad.status_code == 422

@@ -29,7 +29,13 @@ from crm_campaigns.opportunities import (
     save_settings,
     to_public,
 )
-from crm_campaigns.queries import OpportunityFilter, parse_group_by, run_dashboard, split
+from crm_campaigns.queries import (
+    OpportunityFilter,
+    key_names,
+    parse_group_by,
+    run_dashboard,
+    split,
+)
 from crm_shared import cursor as cursors
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.errors import Unprocessable
@@ -258,7 +264,11 @@ async def dashboard(
     await wait_for_contact_copy(runtime)  # company facts come from contact events
     fields = parse_group_by(group_by)
     groups = await _dashboard(session, flt, fields)
-    return Dashboard(group_by=fields, groups=[DashboardGroup(**g) for g in groups])
+    return Dashboard(
+        group_by=fields,
+        groups=[DashboardGroup(**g) for g in groups],
+        names=await key_names(session, fields, groups),
+    )
 
 
 @router.get("/api/dashboard/export")

@@ -188,3 +188,8 @@ class DashboardGroup(BaseModel):
 class Dashboard(BaseModel):
     group_by: list[str]
     groups: list[DashboardGroup]
+    names: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="display names of the ids in the keys: {contact: {id: name}, "
+        "campaign: {id: name}} (only for the fields grouped by)",
+    )

@@ -26,6 +26,8 @@ from crm_campaigns import rollup
 from crm_campaigns.crm_schemas import CENT, CrmSettingsData
 from crm_campaigns.facts import FACT, CodeBook
 from crm_campaigns.models import (
+    Campaign,
+    ContactCopy,
     Opportunity,
     OpportunityCampaign,
     OpportunityProduct,
@@ -359,3 +361,26 @@ async def run_dashboard(
         }
         for row in rows
     ]
+
+
+async def key_names(
+    session: AsyncSession, group_by: list[str], groups: list[dict[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """The names of the contacts and campaigns the groups' keys name by id, so a client
+    can label the groups without a call per id."""
+    names: dict[str, dict[str, str]] = {}
+    tables: tuple[tuple[str, sa.Table, str], ...] = (
+        ("contact", ContactCopy.__table__, "contact_id"),  # type: ignore[attr-defined]
+        ("campaign", Campaign.__table__, "id"),  # type: ignore[attr-defined]
+    )
+    for field_name, table, id_name in tables:
+        if field_name not in group_by:
+            continue
+        ids = sorted({g["key"][field_name] for g in groups if g["key"][field_name] is not None})
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            query = sa.select(table.c[id_name], table.c.name).where(table.c[id_name].in_(chunk))
+            found.update({str(i): str(n) for i, n in (await session.execute(query)).all()})
+        names[field_name] = found
+    return names
