@@ -8,7 +8,7 @@ import contextlib
 import httpx
 from playwright.async_api import Browser, Page, Response
 from playwright.async_api import Error as PlaywrightError
-from ui_support import Browse, create_contact, sign_in
+from ui_support import Browse, every_staff_page, sign_in
 
 from crm_dev import i18n, vendor
 from crm_dev.stack import Stack
@@ -27,27 +27,16 @@ def test_every_text_of_the_pages_has_its_english() -> None:
     assert i18n.check() == []
 
 
-STAFF_PAGES = (
-    "/ui/contacts",
-    "/ui/contacts?advanced=1",
-    "/ui/notifications",
-    "/ui/reminders",
-    "/ui/campaigns",
-    "/ui/contacts/import",
-    "/ui/settings",
-)
-
-
 async def test_every_staff_page_within_the_budget(
     browser: Browser, browse: Browse, api: httpx.AsyncClient, stack: Stack
 ) -> None:
     """A first visit (nothing cached) to each page, and a later one (its files cached)."""
-    contact = await create_contact(api)
+    pages = await every_staff_page(api)
     signed = await browse()
     await sign_in(signed)
     state = await signed.context.storage_state()
     figures = []
-    for path in (*STAFF_PAGES, f"/ui/contacts/{contact['id']}"):
+    for path in pages.values():
         context = await browser.new_context(base_url=stack.gateway_url, storage_state=state)
         try:
             page = await context.new_page()
@@ -73,7 +62,8 @@ async def _transferred(page: Page, path: str) -> int:
             sizes[response.url] = body + headers
 
     page.on("response", count)
-    await page.goto(path)
+    answer = await page.goto(path)
+    assert answer is not None and answer.status == 200, (path, answer and answer.status)
     await page.wait_for_load_state("networkidle")
     page.remove_listener("response", count)
     return sum(sizes.values())

@@ -89,3 +89,77 @@ class StaffMember:
     password: str
     name: str
     email: str | None
+
+
+async def every_staff_page(api: httpx.AsyncClient) -> dict[str, str]:
+    """Every staff page by what it shows, with data for the pages of one record (the
+    budget, accessibility and phone tests visit them all)."""
+    contact = await create_contact(api, kind="company")
+    campaign = await api.post(
+        "/api/campaigns",
+        json={"name": f"Kampagne {tag()}", "starts_on": "2027-01-01", "ends_on": "2027-12-31"},
+    )
+    assert campaign.status_code == 201, campaign.text
+    crm = (await api.get("/api/crm/settings")).json()
+    opportunity = await api.post(
+        "/api/opportunities",
+        json={
+            "contact_id": contact["id"],
+            "title": f"Angebot {tag()}",
+            "crm_status": crm["opportunity_statuses"][0],
+            "closing_probability": 40,
+            "revenue_potential": "12500.00",
+            "products": crm["products"][:1],
+        },
+    )
+    assert opportunity.status_code == 201, opportunity.text
+    job = await api.post(
+        "/api/history/bulk",
+        json={"selection": {"contact_ids": [contact["id"]]}, "entry": {"text": "Seite"}},
+    )
+    assert job.status_code == 202, job.text
+    one = f"scope=ids&contact_id={contact['id']}"
+    return {
+        "contacts": "/ui/contacts",
+        "contacts, advanced filters": "/ui/contacts?advanced=1",
+        "a contact": f"/ui/contacts/{contact['id']}",
+        "notifications": "/ui/notifications",
+        "reminders": "/ui/reminders",
+        "campaigns": "/ui/campaigns",
+        "a campaign": f"/ui/campaigns/{campaign.json()['id']}",
+        "import": "/ui/contacts/import",
+        "history entry for a selection": f"/ui/contacts/selection/history?{one}",
+        "mailing for a selection": f"/ui/contacts/selection/mailing?{one}",
+        "a job's progress": f"/ui/jobs/{job.json()['job_id']}",
+        "settings": "/ui/settings",
+        "dashboard": "/ui/dashboard?group_by=crm_status,product,assignee",
+        "opportunities": "/ui/opportunities",
+        "new opportunity": f"/ui/opportunities/new?contact_id={contact['id']}",
+        "an opportunity": f"/ui/opportunities/{opportunity.json()['id']}",
+    }
+
+
+async def actions_off_the_screen(page: Page) -> list[str]:
+    """The visible links, buttons and fields a person cannot reach without scrolling the
+    page sideways (those in a box that scrolls itself, like a wide table, are reachable)."""
+    found: list[str] = await page.evaluate(
+        """() => {
+          const width = document.documentElement.clientWidth;
+          const scrolls = (el) => {
+            for (let p = el.parentElement; p; p = p.parentElement) {
+              const style = getComputedStyle(p);
+              const scrolling = /(auto|scroll)/.test(style.overflowX);
+              if (scrolling && p.scrollWidth > p.clientWidth) return true;
+            }
+            return false;
+          };
+          return Array.from(document.querySelectorAll("a[href], button, input, select, textarea"))
+            .filter((el) => el.checkVisibility() && el.type !== "hidden")
+            .filter((el) => { const r = el.getBoundingClientRect();
+                              return r.width > 1 && (r.left < -1 || r.right > width + 1); })
+            .filter((el) => !scrolls(el))
+            .map((el) => el.tagName.toLowerCase() + " " +
+                         JSON.stringify((el.innerText || el.name || el.id).trim()));
+        }"""
+    )
+    return found

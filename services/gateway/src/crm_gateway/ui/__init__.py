@@ -12,8 +12,10 @@ from crm_gateway.ui import (
     campaigns,
     contact,
     contacts,
+    dashboard,
     importing,
     notifications,
+    opportunities,
     portal,
     reminders,
     settings,
@@ -34,6 +36,8 @@ ROUTERS = [
     portal.router,
     reminders.router,
     campaigns.router,
+    dashboard.router,
+    opportunities.router,
     settings.router,
 ]
 

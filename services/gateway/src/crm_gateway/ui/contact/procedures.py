@@ -75,7 +75,8 @@ async def complete_procedure(
 
 @router.get("/ui/contact-search")
 async def contact_search(request: Request, page: StaffPage) -> Response:
-    """The procedure form's contact autocomplete: up to two terms, at most ten results."""
+    """The contact autocomplete of the procedure form and the dashboard's filter (``any``:
+    "Alle" is a choice too): up to two terms, at most ten results."""
     q = request.query_params.get("contact_q", "").strip()
     chosen = request.query_params.get("contact_id", "")
     matches: list[dict[str, Any]] = []
@@ -88,5 +89,10 @@ async def contact_search(request: Request, page: StaffPage) -> Response:
                 raise
             problem = form_errors(page, error).summary()[0][1]
     return page.render(
-        "contact/contact_matches.html", matches=matches, chosen=chosen, q=q, problem=problem
+        "contact/contact_matches.html",
+        matches=matches,
+        chosen=chosen,
+        q=q,
+        problem=problem,
+        allow_any=request.query_params.get("any") == "1",
     )
