@@ -59,11 +59,13 @@ async def _render(
     errors: FormErrors | None = None,
     announce: str | None = None,
     status: int = 200,
+    editing: str | None = None,
 ) -> Response:
     values = await _values(page)
     context = {
         **values,
         "failed": failed,
+        "editing": editing,
         "form": form or {},
         "errors": errors,
         "announce": announce,
@@ -116,13 +118,34 @@ def _money(text: str) -> str:
     return str(Decimal(text))
 
 
+def _rule(page: Page, problem: ApiError) -> FormErrors:
+    """The problem's messages beside the fields; the rules of staff and competences in
+    the reader's words."""
+    errors = form_errors(page, problem)
+    messages = {
+        "last_admin": page._(
+            "Der letzte aktive Administrator behält diese Rolle und bleibt aktiv: "
+            "machen Sie zuerst einen anderen Mitarbeiter zum Administrator."
+        ),
+        "competence_exists": page._("Eine Kompetenz mit diesem Namen gibt es schon."),
+    }
+    message = messages.get(str(problem.body.get("code")))
+    field = problem.body.get("field")
+    if message and isinstance(field, str):
+        errors.fields[field] = message
+    return errors
+
+
 async def _save(
     page: Page,
     section: str,
     form: Mapping[str, Any],
     change: Callable[[], Awaitable[Any]],
     done: str,
+    editing: str | None = None,
 ) -> Response:
+    """Make the change; a refused one shows the section again with the messages beside
+    the fields and what was typed (in the dialog of the item ``editing``, if any)."""
     try:
         await change()
     except ApiError as problem:
@@ -132,8 +155,9 @@ async def _save(
             page,
             failed=section,
             form=form,
-            errors=form_errors(page, problem),
+            errors=_rule(page, problem),
             status=problem.status,
+            editing=editing,
         )
     if page.htmx:
         return await _render(page, failed=section, announce=done)
@@ -229,6 +253,22 @@ async def add_competence(request: Request, page: StaffPage) -> Response:
     )
 
 
+@router.post("/ui/settings/competences/{competence_id}")
+async def edit_competence(competence_id: str, request: Request, page: StaffPage) -> Response:
+    _admin(page)
+    form = await form_data(request)
+    members = [str(m) for m in (await request.form()).getlist("member_ids")]
+    body = {"name": form.get("name", "").strip(), "member_ids": members}
+    return await _save(
+        page,
+        "competences",
+        {**form, "member_ids": members},
+        lambda: page.api.patch(f"/api/competences/{competence_id}", json=body),
+        page._("Kompetenz gespeichert."),
+        editing=competence_id,
+    )
+
+
 @router.post("/ui/settings/staff")
 async def add_staff(request: Request, page: StaffPage) -> Response:
     _admin(page)
@@ -250,6 +290,40 @@ async def add_staff(request: Request, page: StaffPage) -> Response:
         {**kept, "roles": roles},
         lambda: page.api.post("/api/staff", json=body),
         page._("Mitarbeiter angelegt."),
+    )
+
+
+@router.post("/ui/settings/staff/{staff_id}")
+async def edit_staff(staff_id: str, request: Request, page: StaffPage) -> Response:
+    """Change a staff member: every field of the dialog; the password only when one is
+    typed. An unchecked "Aktiv" deactivates."""
+    _admin(page)
+    form = await form_data(request)
+    roles = [str(r) for r in (await request.form()).getlist("roles")]
+    typed = {k: v for k, v in form.items() if k != "password"}
+    kept: dict[str, Any] = {**typed, "roles": roles, "active": form.get("active", "false")}
+    if not roles:
+        errors = FormErrors(fields={"roles": page._("Bitte wählen Sie mindestens eine Rolle.")})
+        return await _render(
+            page, failed="staff", form=kept, errors=errors, status=422, editing=staff_id
+        )
+    body: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "initials": form.get("initials", "").strip() or None,
+        "email": form.get("email", "").strip() or None,
+        "roles": roles,
+        "language": form.get("language", "de"),
+        "active": form.get("active") == "true",
+    }
+    if form.get("password"):
+        body["password"] = form["password"]
+    return await _save(
+        page,
+        "staff",
+        kept,
+        lambda: page.api.patch(f"/api/staff/{staff_id}", json=body),
+        page._("Mitarbeiter gespeichert."),
+        editing=staff_id,
     )
 
 
