@@ -113,6 +113,10 @@ async def test_an_admin_sets_the_members_of_a_competence(
         renamed,
         [member.id],
     )
+    # the page's address opens the dialog too (a link, or "Ändern" without htmx)
+    await page.goto(f"/ui/settings?competence={competence['id']}")
+    dialog = page.get_by_role("dialog", name=f"Kompetenz „{renamed}“ ändern")
+    await expect(dialog.get_by_role("checkbox", name=member.name, exact=True)).to_be_checked()
 
 
 async def test_an_admin_changes_a_staff_members_language_and_roles(

@@ -54,31 +54,43 @@ async def _values(page: Page) -> dict[str, Any]:
 async def _render(
     page: Page,
     *,
-    failed: str | None = None,
+    part: str | None = None,
     form: Mapping[str, Any] | None = None,
     errors: FormErrors | None = None,
     announce: str | None = None,
     status: int = 200,
     editing: str | None = None,
 ) -> Response:
+    """The page, or on an htmx request the section ``part`` alone: the one a change was
+    made in (with its message, or the errors beside the fields and what was typed), or the
+    one whose item ``editing`` (a competence's or staff member's id) gets its dialog."""
     values = await _values(page)
     context = {
         **values,
-        "failed": failed,
+        "part": part,
         "editing": editing,
         "form": form or {},
         "errors": errors,
         "announce": announce,
         "status": status,
     }
-    if page.htmx and failed:
-        return page.render(f"settings/{failed}.html", **context)
+    if page.htmx and part:
+        return page.render(f"settings/{part}.html", **context)
     return page.render("settings/page.html", **context)
 
 
 @router.get("/ui/settings")
-async def settings_page(page: StaffPage) -> Response:
+async def settings_page(
+    page: StaffPage, competence: str | None = None, staff: str | None = None
+) -> Response:
+    """The page; ``?competence=<id>`` or ``?staff=<id>`` opens that one's edit dialog
+    ("Ändern"). Only that dialog is rendered, so the page stays small with many staff
+    members and competences (each competence's dialog lists every staff member)."""
     _admin(page)
+    if competence:
+        return await _render(page, part="competences", editing=competence)
+    if staff:
+        return await _render(page, part="staff", editing=staff)
     return await _render(page)
 
 
@@ -153,14 +165,14 @@ async def _save(
             raise
         return await _render(
             page,
-            failed=section,
+            part=section,
             form=form,
             errors=_rule(page, problem),
             status=problem.status,
             editing=editing,
         )
     if page.htmx:
-        return await _render(page, failed=section, announce=done)
+        return await _render(page, part=section, announce=done)
     await page.flash(done)
     return redirect(page.request, f"/ui/settings#{section}")
 
@@ -235,7 +247,7 @@ async def save_crm(request: Request, page: StaffPage) -> Response:
 async def _unreadable(page: Page, form: Mapping[str, Any], field: str, bad: Unreadable) -> Response:
     message = page._("Zeile %(n)s: bitte als „Name; von; bis“ angeben.") % {"n": bad.args[0]}
     errors = FormErrors(fields={field: message})
-    return await _render(page, failed="crm", form=form, errors=errors, status=422)
+    return await _render(page, part="crm", form=form, errors=errors, status=422)
 
 
 @router.post("/ui/settings/competences")
@@ -305,7 +317,7 @@ async def edit_staff(staff_id: str, request: Request, page: StaffPage) -> Respon
     if not roles:
         errors = FormErrors(fields={"roles": page._("Bitte wählen Sie mindestens eine Rolle.")})
         return await _render(
-            page, failed="staff", form=kept, errors=errors, status=422, editing=staff_id
+            page, part="staff", form=kept, errors=errors, status=422, editing=staff_id
         )
     body: dict[str, Any] = {
         "name": form.get("name", "").strip(),
