@@ -147,6 +147,14 @@ async def test_no_serious_accessibility_violations_on_the_lists_and_settings(
         answer = await page.goto(path)
         assert answer is not None and answer.status == 200, (what, answer and answer.status)
         found += await violations(page, what)
+    # still on the settings: a staff member's "Ändern" opens the dialog
+    await (
+        page.locator("#staff")
+        .get_by_role("button", name=re.compile("^(Ändern|Change) "))
+        .first.click()
+    )
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    found += await violations(page, "a staff member's edit dialog")
     await page.goto("/ui/campaigns")
     await page.locator("[data-dialog=new-campaign]").click()
     found += await violations(page, "the new campaign dialog")

@@ -14,6 +14,7 @@ from crm_gateway.schemas import (
     CompetenceCreate,
     CompetencePage,
     CompetencePublic,
+    CompetenceUpdate,
     StaffCreate,
     StaffPage,
     StaffPublic,
@@ -87,6 +88,16 @@ async def create_competence(
     data: CompetenceCreate, staff_service: StaffServiceDep, _: AdminStaff
 ) -> CompetencePublic:
     competence = await staff_service.create_competence(data)
+    return CompetencePublic.model_validate(competence.model_dump())
+
+
+@router.patch("/api/competences/{competence_id}", response_model=CompetencePublic)
+async def update_competence(
+    competence_id: str, data: CompetenceUpdate, staff_service: StaffServiceDep, _: AdminStaff
+) -> CompetencePublic:
+    """Rename a competence or set its members (admin): ``member_ids`` is the whole new
+    list. Contacts assigned to it go to the new members from then on."""
+    competence = await staff_service.update_competence(competence_id, data)
     return CompetencePublic.model_validate(competence.model_dump())
 
 

@@ -91,6 +91,23 @@ class CompetenceCreate(BaseModel):
     member_ids: list[str] = Field(default_factory=list)
 
 
+class CompetenceUpdate(BaseModel):
+    """A change of a competence (``PATCH /api/competences/{id}``, admin): its name, its
+    members (the whole new list), or both."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    member_ids: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> CompetenceUpdate:
+        for name in ("name", "member_ids"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be emptied")
+        return self
+
+
 class CompetencePublic(BaseModel):
     id: str
     name: str

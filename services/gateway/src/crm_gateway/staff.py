@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crm_gateway.models import Competence, Staff
-from crm_gateway.schemas import CompetenceCreate, StaffCreate, StaffUpdate
+from crm_gateway.schemas import CompetenceCreate, CompetenceUpdate, StaffCreate, StaffUpdate
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, Unauthorized, issue_token
 from crm_shared.errors import Conflict, NotFound, Unprocessable
@@ -61,7 +61,9 @@ class StaffService:
 
     async def create(self, data: StaffCreate) -> Staff:
         if await self.by_username(data.username) is not None:
-            raise Conflict(f"username {data.username} is taken", field="username")
+            raise Conflict(
+                f"username {data.username} is taken", field="username", code="username_taken"
+            )
         staff = Staff(
             **data.model_dump(exclude={"password", "roles"}),
             roles=list(data.roles),
@@ -98,7 +100,9 @@ class StaffService:
                 select(Staff).where(col(Staff.active).is_(True), col(Staff.id) != staff.id)
             )
             if not any("admin" in other.roles for other in others):
-                raise Conflict("the last active admin keeps the admin role", field="roles")
+                raise Conflict(
+                    "the last active admin keeps the admin role", field="roles", code="last_admin"
+                )
         for name in changed:
             setattr(staff, name, changes[name])
         if password is not None:
@@ -142,25 +146,55 @@ class StaffService:
         return (await self.session.scalars(select(Competence).order_by(col(Competence.name)))).all()
 
     async def create_competence(self, data: CompetenceCreate) -> Competence:
-        existing = await self.session.scalars(
-            select(Competence).where(col(Competence.name) == data.name)
-        )
-        if existing.first() is not None:
-            raise Conflict(f"competence {data.name} exists", field="name")
-        if data.member_ids:
-            found = set(
-                (
-                    await self.session.scalars(
-                        select(col(Staff.id)).where(col(Staff.id).in_(data.member_ids))
-                    )
-                ).all()
-            )
-            missing = sorted(set(data.member_ids) - found)
-            if missing:
-                raise Unprocessable("member_ids", f"unknown staff: {', '.join(missing)}")
+        await self._name_free(data.name)
+        await self._known_staff(data.member_ids)
         competence = Competence(name=data.name, member_ids=list(dict.fromkeys(data.member_ids)))
         self.session.add(competence)
         await self.session.flush()
+        self._announce(competence)
+        return competence
+
+    async def update_competence(self, competence_id: str, data: CompetenceUpdate) -> Competence:
+        """Rename a competence or set its members (admin); announced as
+        ``CompetenceChanged`` like a new one, so the contacts service and the notifier
+        resolve contacts assigned to it to the new members."""
+        competence = await self.session.get(Competence, competence_id, with_for_update=True)
+        if competence is None:
+            raise NotFound("competence", competence_id)
+        changed = False
+        if data.name is not None and data.name != competence.name:
+            await self._name_free(data.name)
+            competence.name = data.name
+            changed = True
+        if data.member_ids is not None:
+            members = list(dict.fromkeys(data.member_ids))
+            await self._known_staff(members)
+            if members != competence.member_ids:
+                competence.member_ids = members
+                changed = True
+        if changed:
+            await self.session.flush()
+            self._announce(competence)
+        return competence
+
+    async def _name_free(self, name: str) -> None:
+        existing = await self.session.scalars(
+            select(Competence).where(col(Competence.name) == name)
+        )
+        if existing.first() is not None:
+            raise Conflict(f"competence {name} exists", field="name", code="competence_exists")
+
+    async def _known_staff(self, staff_ids: Sequence[str]) -> None:
+        """422 naming ``member_ids`` when any of them is no staff member."""
+        if not staff_ids:
+            return
+        known = select(col(Staff.id)).where(col(Staff.id).in_(staff_ids))
+        found = set(await self.session.scalars(known))
+        missing = sorted(set(staff_ids) - found)
+        if missing:
+            raise Unprocessable("member_ids", f"unknown staff: {', '.join(missing)}")
+
+    def _announce(self, competence: Competence) -> None:
         self.outbox.emit(
             self.session,
             CompetenceChanged(
@@ -169,4 +203,3 @@ class StaffService:
                 member_ids=competence.member_ids,
             ),
         )
-        return competence

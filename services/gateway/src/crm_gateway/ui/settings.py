@@ -54,29 +54,43 @@ async def _values(page: Page) -> dict[str, Any]:
 async def _render(
     page: Page,
     *,
-    failed: str | None = None,
+    part: str | None = None,
     form: Mapping[str, Any] | None = None,
     errors: FormErrors | None = None,
     announce: str | None = None,
     status: int = 200,
+    editing: str | None = None,
 ) -> Response:
+    """The page, or on an htmx request the section ``part`` alone: the one a change was
+    made in (with its message, or the errors beside the fields and what was typed), or the
+    one whose item ``editing`` (a competence's or staff member's id) gets its dialog."""
     values = await _values(page)
     context = {
         **values,
-        "failed": failed,
+        "part": part,
+        "editing": editing,
         "form": form or {},
         "errors": errors,
         "announce": announce,
         "status": status,
     }
-    if page.htmx and failed:
-        return page.render(f"settings/{failed}.html", **context)
+    if page.htmx and part:
+        return page.render(f"settings/{part}.html", **context)
     return page.render("settings/page.html", **context)
 
 
 @router.get("/ui/settings")
-async def settings_page(page: StaffPage) -> Response:
+async def settings_page(
+    page: StaffPage, competence: str | None = None, staff: str | None = None
+) -> Response:
+    """The page; ``?competence=<id>`` or ``?staff=<id>`` opens that one's edit dialog
+    ("Ändern"). Only that dialog is rendered, so the page stays small with many staff
+    members and competences (each competence's dialog lists every staff member)."""
     _admin(page)
+    if competence:
+        return await _render(page, part="competences", editing=competence)
+    if staff:
+        return await _render(page, part="staff", editing=staff)
     return await _render(page)
 
 
@@ -116,13 +130,34 @@ def _money(text: str) -> str:
     return str(Decimal(text))
 
 
+def _rule(page: Page, problem: ApiError) -> FormErrors:
+    """The problem's messages beside the fields; the rules of staff and competences in
+    the reader's words."""
+    errors = form_errors(page, problem)
+    messages = {
+        "last_admin": page._(
+            "Der letzte aktive Administrator behält diese Rolle und bleibt aktiv: "
+            "machen Sie zuerst einen anderen Mitarbeiter zum Administrator."
+        ),
+        "competence_exists": page._("Eine Kompetenz mit diesem Namen gibt es schon."),
+    }
+    message = messages.get(str(problem.body.get("code")))
+    field = problem.body.get("field")
+    if message and isinstance(field, str):
+        errors.fields[field] = message
+    return errors
+
+
 async def _save(
     page: Page,
     section: str,
     form: Mapping[str, Any],
     change: Callable[[], Awaitable[Any]],
     done: str,
+    editing: str | None = None,
 ) -> Response:
+    """Make the change; a refused one shows the section again with the messages beside
+    the fields and what was typed (in the dialog of the item ``editing``, if any)."""
     try:
         await change()
     except ApiError as problem:
@@ -130,13 +165,14 @@ async def _save(
             raise
         return await _render(
             page,
-            failed=section,
+            part=section,
             form=form,
-            errors=form_errors(page, problem),
+            errors=_rule(page, problem),
             status=problem.status,
+            editing=editing,
         )
     if page.htmx:
-        return await _render(page, failed=section, announce=done)
+        return await _render(page, part=section, announce=done)
     await page.flash(done)
     return redirect(page.request, f"/ui/settings#{section}")
 
@@ -211,7 +247,7 @@ async def save_crm(request: Request, page: StaffPage) -> Response:
 async def _unreadable(page: Page, form: Mapping[str, Any], field: str, bad: Unreadable) -> Response:
     message = page._("Zeile %(n)s: bitte als „Name; von; bis“ angeben.") % {"n": bad.args[0]}
     errors = FormErrors(fields={field: message})
-    return await _render(page, failed="crm", form=form, errors=errors, status=422)
+    return await _render(page, part="crm", form=form, errors=errors, status=422)
 
 
 @router.post("/ui/settings/competences")
@@ -226,6 +262,22 @@ async def add_competence(request: Request, page: StaffPage) -> Response:
         {**form, "member_ids": members},
         lambda: page.api.post("/api/competences", json=body),
         page._("Kompetenz angelegt."),
+    )
+
+
+@router.post("/ui/settings/competences/{competence_id}")
+async def edit_competence(competence_id: str, request: Request, page: StaffPage) -> Response:
+    _admin(page)
+    form = await form_data(request)
+    members = [str(m) for m in (await request.form()).getlist("member_ids")]
+    body = {"name": form.get("name", "").strip(), "member_ids": members}
+    return await _save(
+        page,
+        "competences",
+        {**form, "member_ids": members},
+        lambda: page.api.patch(f"/api/competences/{competence_id}", json=body),
+        page._("Kompetenz gespeichert."),
+        editing=competence_id,
     )
 
 
@@ -250,6 +302,40 @@ async def add_staff(request: Request, page: StaffPage) -> Response:
         {**kept, "roles": roles},
         lambda: page.api.post("/api/staff", json=body),
         page._("Mitarbeiter angelegt."),
+    )
+
+
+@router.post("/ui/settings/staff/{staff_id}")
+async def edit_staff(staff_id: str, request: Request, page: StaffPage) -> Response:
+    """Change a staff member: every field of the dialog; the password only when one is
+    typed. An unchecked "Aktiv" deactivates."""
+    _admin(page)
+    form = await form_data(request)
+    roles = [str(r) for r in (await request.form()).getlist("roles")]
+    typed = {k: v for k, v in form.items() if k != "password"}
+    kept: dict[str, Any] = {**typed, "roles": roles, "active": form.get("active", "false")}
+    if not roles:
+        errors = FormErrors(fields={"roles": page._("Bitte wählen Sie mindestens eine Rolle.")})
+        return await _render(
+            page, part="staff", form=kept, errors=errors, status=422, editing=staff_id
+        )
+    body: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "initials": form.get("initials", "").strip() or None,
+        "email": form.get("email", "").strip() or None,
+        "roles": roles,
+        "language": form.get("language", "de"),
+        "active": form.get("active") == "true",
+    }
+    if form.get("password"):
+        body["password"] = form["password"]
+    return await _save(
+        page,
+        "staff",
+        kept,
+        lambda: page.api.patch(f"/api/staff/{staff_id}", json=body),
+        page._("Mitarbeiter gespeichert."),
+        editing=staff_id,
     )
 
 
