@@ -147,7 +147,8 @@ async def test_no_serious_accessibility_violations_on_the_lists_and_settings(
         answer = await page.goto(path)
         assert answer is not None and answer.status == 200, (what, answer and answer.status)
         found += await violations(page, what)
-    # still on the settings: a staff member's "Ändern" opens the dialog
+    # on the settings: a staff member's "Ändern" opens the dialog
+    await page.goto(visits["settings"])
     await (
         page.locator("#staff")
         .get_by_role("button", name=re.compile("^(Ändern|Change) "))
