@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crm_gateway.ui.client import ApiError, gather
 from crm_gateway.ui.context import Page, StaffPage
+from crm_gateway.ui.crm_choices import crm_choices
 from crm_gateway.ui.dashboard_tree import FILTER_OF, GROUP_FIELDS, Row, exact_prefixes, rows_of
 from crm_gateway.ui.forms import form_errors
 
@@ -86,29 +87,6 @@ def drill_down(filters: Sequence[tuple[str, str]], row: Row) -> str | None:
     return "/ui/opportunities?" + urlencode(params)
 
 
-async def _choices(page: Page, contact_id: str | None) -> dict[str, Any]:
-    """What the filters offer: the admin's lists, campaigns, staff, the chosen contact."""
-    calls: list[Any] = [
-        page.api.get("/api/crm/settings"),
-        page.api.get("/api/campaigns", limit=500, include_retired="true"),
-        page.api.get("/api/staff", limit=500),
-    ]
-    crm, campaigns, staff = await gather(*calls)
-    chosen = None
-    if contact_id:
-        try:
-            chosen = await page.api.get(f"/api/contacts/{contact_id}")
-        except ApiError as problem:
-            if problem.status not in (404, 422):
-                raise
-    return {
-        "crm": crm,
-        "campaigns": campaigns["items"],
-        "staff_list": staff["items"],
-        "chosen_contact": chosen,
-    }
-
-
 async def _groups(
     page: Page, filters: Sequence[tuple[str, str]], grouping: list[str]
 ) -> list[dict[str, Any]]:
@@ -160,14 +138,14 @@ async def dashboard(request: Request, page: StaffPage) -> Response:
     }
     try:
         both: list[Any] = await gather(
-            _choices(page, chosen_contact_id), _groups(page, filters, grouping)
+            crm_choices(page, chosen_contact_id), _groups(page, filters, grouping)
         )
         choices, answers = both
     except ApiError as problem:
         if problem.status != 422:
             raise
         # a filter the service refuses ("bis" below "von", not a number): said at the field
-        choices, answers = await _choices(page, chosen_contact_id), []
+        choices, answers = await crm_choices(page, chosen_contact_id), []
         context.update(problem=form_errors(page, problem), status=422)
     context.update(choices)
     if answers:

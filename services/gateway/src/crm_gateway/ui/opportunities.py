@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from crm_gateway.ui.client import ApiError, gather
 from crm_gateway.ui.context import Page, StaffPage, redirect
+from crm_gateway.ui.crm_choices import crm_choices
 from crm_gateway.ui.dashboard import dashboard_filters
 from crm_gateway.ui.forms import FormErrors, form_errors
 
@@ -42,27 +43,6 @@ def decimal_text(text: str) -> str:
     return text
 
 
-async def _form_choices(page: Page, contact_id: str | None) -> dict[str, Any]:
-    crm, campaigns, staff = await gather(
-        page.api.get("/api/crm/settings"),
-        page.api.get("/api/campaigns", limit=500, include_retired="true"),
-        page.api.get("/api/staff", limit=500),
-    )
-    contact = None
-    if contact_id:
-        try:
-            contact = await page.api.get(f"/api/contacts/{contact_id}")
-        except ApiError as problem:
-            if problem.status not in (404, 422):
-                raise
-    return {
-        "crm": crm,
-        "campaigns": campaigns["items"],
-        "staff_list": staff["items"],
-        "contact": contact,
-    }
-
-
 async def _form_page(
     page: Page,
     *,
@@ -72,7 +52,7 @@ async def _form_page(
     status: int = 200,
 ) -> Response:
     choices, unread = await gather(
-        _form_choices(page, form.get("contact_id") or None),
+        crm_choices(page, form.get("contact_id") or None),
         page.api.get("/api/notifications", limit=1),
     )
     return page.render(
