@@ -177,7 +177,8 @@ def contact_page_calls(api: httpx.AsyncClient, cid: str) -> list[Call]:
 
 
 def dashboard_pages(browser: httpx.AsyncClient, api: httpx.AsyncClient) -> dict[str, Any]:
-    """The dashboard, whole and as the htmx answer, beside the API calls behind each."""
+    """The dashboard, whole and as the htmx answer (the groups alone: for a grouping by
+    product the full grouping and the one above it), beside the API calls behind each."""
     two = {"group_by": "crm_status,revenue_group"}
     product = {"group_by": "crm_status,product"}
     hx = {"HX-Request": "true", "HX-Target": "dashboard-results"}
@@ -203,7 +204,7 @@ def dashboard_pages(browser: httpx.AsyncClient, api: httpx.AsyncClient) -> dict[
         ),
         "dashboard, status and product (htmx)": (
             lambda: timed(lambda: browser.get("/ui/dashboard", params=product, headers=hx)),
-            concurrently([dashboard(product), dashboard({"group_by": "crm_status"}), *choices]),
+            concurrently([dashboard(product), dashboard({"group_by": "crm_status"})]),
         ),
     }
 

@@ -104,13 +104,14 @@ async def _groups(
 def _labels(
     answers: Sequence[Mapping[str, Any]], choices: Mapping[str, Any]
 ) -> dict[str, dict[str, str]]:
-    """Names of the ids in the keys: contacts and campaigns (from the dashboard), staff."""
+    """Names of the ids in the keys: contacts and campaigns (from the dashboard), staff
+    (and the campaigns the filters offer, retired ones too)."""
     names: dict[str, dict[str, str]] = {"contact": {}, "campaign": {}}
     for answer in answers:
         for field_name, known in answer.get("names", {}).items():
             names.setdefault(field_name, {}).update(known)
-    names["campaign"].update({c["id"]: c["name"] for c in choices["campaigns"]})
-    names["assignee"] = {s["id"]: s["name"] for s in choices["staff_list"]}
+    names["campaign"].update({c["id"]: c["name"] for c in choices.get("campaigns", [])})
+    names["assignee"] = {s["id"]: s["name"] for s in choices.get("staff_list", [])}
     return names
 
 
@@ -136,16 +137,28 @@ async def dashboard(request: Request, page: StaffPage) -> Response:
         "problem": None,
         "status": 200,
     }
+    results_only = page.htmx and request.headers.get("hx-target") == "dashboard-results"
+
+    async def offered() -> dict[str, Any]:
+        """What the page shows besides the groups. The results alone need only the staff's
+        names (contacts and campaigns are named by the dashboard's answer)."""
+        if not results_only:
+            choices, unread = await gather(
+                crm_choices(page, chosen_contact_id), page.api.get("/api/notifications", limit=1)
+            )
+            return {**choices, "unread": unread["unread"]}
+        if "assignee" in grouping:
+            return {"staff_list": (await page.api.get("/api/staff", limit=500))["items"]}
+        return {}
+
     try:
-        both: list[Any] = await gather(
-            crm_choices(page, chosen_contact_id), _groups(page, filters, grouping)
-        )
+        both: list[Any] = await gather(offered(), _groups(page, filters, grouping))
         choices, answers = both
     except ApiError as problem:
         if problem.status != 422:
             raise
         # a filter the service refuses ("bis" below "von", not a number): said at the field
-        choices, answers = await crm_choices(page, chosen_contact_id), []
+        choices, answers = await offered(), []
         context.update(problem=form_errors(page, problem), status=422)
     context.update(choices)
     if answers:
@@ -161,7 +174,6 @@ async def dashboard(request: Request, page: StaffPage) -> Response:
     context.update(
         rows=[(row, drill_down(filters, row)) for row in rows], more_rows=more, total=total
     )
-    if page.htmx and request.headers.get("hx-target") == "dashboard-results":
+    if results_only:
         return page.render("dashboard/page.html", block="results", **context)
-    unread = await page.api.get("/api/notifications", limit=1)
-    return page.render("dashboard/page.html", unread=unread["unread"], **context)
+    return page.render("dashboard/page.html", **context)
