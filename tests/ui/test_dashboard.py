@@ -151,6 +151,11 @@ async def test_a_grouping_by_product_shows_exact_totals(
     await expect(status_row.locator("td").first).to_have_text("1")
     await expect(results.locator("tbody tr.level-2")).to_have_count(2)
     await expect(results.locator("tfoot td").first).to_have_text("1")
+    # without script a grouping button submits its order: the answer is the plain URL
+    await page.goto(f"/ui/dashboard?assignee_id={seller.id}&order=product,crm_status")
+    await expect(page).to_have_url(re.compile("group_by=product%2Ccrm_status"))
+    await expect(results.locator("tbody tr.level-1")).to_have_count(2)  # the two products
+    await expect(results.locator("tfoot td").first).to_have_text("1")
     # a group links to its opportunities
     await results.locator("tbody tr.level-2 th a").first.click()
     await expect(page).to_have_url(re.compile("/ui/opportunities\\?"))
