@@ -135,7 +135,9 @@ class ChartRun:
 
     def container_env(self, container: Mapping[str, Any], tmp: Path) -> dict[str, str]:
         """What the kubelet would set: the image's ENV, envFrom ConfigMaps, then env."""
-        env = {**image_env(), "HOME": str(tmp), "TMPDIR": str(tmp)}
+        env = image_env()
+        # this machine's own values, kept as they are (a checkout under /tmp stays found)
+        machine = {"PATH": env.pop("PATH"), "HOME": str(tmp), "TMPDIR": str(tmp)}
         for source in container.get("envFrom", []):
             env.update(self.config_maps[source["configMapRef"]["name"]])
         for item in container.get("env", []):
@@ -151,10 +153,11 @@ class ChartRun:
                 config = ref["configMapKeyRef"]
                 env[item["name"]] = self.config_maps[config["name"]][config["key"]]
         # the pod's own /tmp (an emptyDir), and its address: loopback
-        return {
+        pod = {
             k: self._map(v).replace("/tmp", str(tmp)).replace("0.0.0.0", "127.0.0.1")  # noqa: S104
             for k, v in env.items()
         }
+        return {**pod, **machine}
 
     # --- running ------------------------------------------------------------------
 
