@@ -250,16 +250,24 @@ async def _unreadable(page: Page, form: Mapping[str, Any], field: str, bad: Unre
     return await _render(page, part="crm", form=form, errors=errors, status=422)
 
 
+async def _competence_form(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A competence's form as typed (to show again) and as the API's body."""
+    form = await form_data(request)
+    members = [str(m) for m in (await request.form()).getlist("member_ids")]
+    return {**form, "member_ids": members}, {
+        "name": form.get("name", "").strip(),
+        "member_ids": members,
+    }
+
+
 @router.post("/ui/settings/competences")
 async def add_competence(request: Request, page: StaffPage) -> Response:
     _admin(page)
-    form = await form_data(request)
-    members = [str(m) for m in (await request.form()).getlist("member_ids")]
-    body = {"name": form.get("name", "").strip(), "member_ids": members}
+    form, body = await _competence_form(request)
     return await _save(
         page,
         "competences",
-        {**form, "member_ids": members},
+        form,
         lambda: page.api.post("/api/competences", json=body),
         page._("Kompetenz angelegt."),
     )
@@ -268,13 +276,11 @@ async def add_competence(request: Request, page: StaffPage) -> Response:
 @router.post("/ui/settings/competences/{competence_id}")
 async def edit_competence(competence_id: str, request: Request, page: StaffPage) -> Response:
     _admin(page)
-    form = await form_data(request)
-    members = [str(m) for m in (await request.form()).getlist("member_ids")]
-    body = {"name": form.get("name", "").strip(), "member_ids": members}
+    form, body = await _competence_form(request)
     return await _save(
         page,
         "competences",
-        {**form, "member_ids": members},
+        form,
         lambda: page.api.patch(f"/api/competences/{competence_id}", json=body),
         page._("Kompetenz gespeichert."),
         editing=competence_id,
