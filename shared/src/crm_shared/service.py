@@ -263,15 +263,21 @@ def health_router() -> APIRouter:
     return router
 
 
-def get_runtime(request: Request) -> Runtime:
-    """FastAPI dependency: the service runtime."""
+def runtime_of(request: Request) -> Runtime:
+    """The runtime of the service answering ``request``."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
+async def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the service runtime (``async``, as every dependency: a plain
+    ``def`` one runs in a worker thread)."""
+    return runtime_of(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: a unit of work committed before the response is sent."""
-    async with get_runtime(request).database.unit_of_work() as session:
+    async with runtime_of(request).database.unit_of_work() as session:
         yield session
 
 

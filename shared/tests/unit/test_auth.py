@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -66,6 +67,24 @@ def test_expired_token_is_a_401() -> None:
     assert caught.value.status == 401
     assert caught.value.detail == "token expired"
     assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
+
+
+def test_a_verified_token_is_still_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = issue_token(claims(), SECRET, ttl=timedelta(seconds=60))
+    assert decode_token(token, SECRET).staff_id == "s-1"  # verified, and remembered
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(Unauthorized, match="token expired"):
+        decode_token(token, SECRET)
+
+
+def test_a_verified_token_is_checked_again_under_another_secret() -> None:
+    token = issue_token(claims(), SECRET)
+    decode_token(token, SECRET)
+    with pytest.raises(Unauthorized, match="invalid token"):
+        decode_token(token, OTHER_SECRET)
 
 
 def test_token_signed_with_another_secret_is_a_401() -> None:

@@ -47,7 +47,7 @@ Many = Annotated[list[str] | None, Query()]
 EXPORT_BATCH = 1000
 
 
-def opportunity_filter(
+async def opportunity_filter(
     crm_status: Many = None,
     revenue_group: Many = None,
     assignee_id: Many = None,

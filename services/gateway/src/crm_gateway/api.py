@@ -31,7 +31,7 @@ from crm_shared.service import RuntimeDep, SessionDep
 router = APIRouter(tags=["auth and staff"])
 
 
-def staff_service(session: SessionDep, runtime: RuntimeDep) -> StaffService:
+async def staff_service(session: SessionDep, runtime: RuntimeDep) -> StaffService:
     return StaffService(session, runtime.outbox)
 
 

@@ -20,7 +20,7 @@ from starlette.background import BackgroundTask
 from crm_gateway.consistency import CallerTokens, caller_of
 from crm_gateway.sessions import browser_token
 from crm_gateway.settings import Settings
-from crm_shared.auth import StaffClaims, current_staff, decode_token
+from crm_shared.auth import StaffClaims, decode_token, verified_staff
 from crm_shared.consistency import HEADER as TOKEN_HEADER
 from crm_shared.consistency import Token
 from crm_shared.errors import Problem
@@ -158,6 +158,27 @@ async def send_upstream(
     return response
 
 
+SMALL_ANSWER_BYTES = 1 << 20
+"""Answers up to this size (with a ``Content-Length``) are read whole, larger ones and
+those of unknown length (exports, event streams) streamed."""
+
+
+def _has_body(request: Request) -> bool:
+    """Whether the request sends a body (a GET streamed upstream would go out chunked)."""
+    headers = request.headers
+    return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+
+
+def _is_small(response: httpx.Response) -> bool:
+    length = response.headers.get("content-length")
+    return (
+        length is not None
+        and length.isdigit()
+        and int(length) <= SMALL_ANSWER_BYTES
+        and "content-encoding" not in response.headers
+    )
+
+
 async def check_caller(request: Request) -> tuple[StaffClaims, str | None]:
     """The caller, who must be a staff member who may use the CRM (else 401/403): by the
     bearer token, or (reading only) by the browser's session; then also the
@@ -167,7 +188,7 @@ async def check_caller(request: Request) -> tuple[StaffClaims, str | None]:
         if not claims.may_use_crm:
             raise Problem(403, "the CRM needs the role crm_user or admin")
         return claims, f"Bearer {token}"
-    return current_staff(request), None
+    return verified_staff(request), None
 
 
 @router.api_route(
@@ -197,14 +218,22 @@ async def proxy(request: Request, rest: str) -> Response:
         path=path,
         params=request.query_params,
         headers=headers,
-        content=request.stream(),
+        content=request.stream() if _has_body(request) else None,
     )
-    downstream = StreamingResponse(
-        response.aiter_raw(),
-        status_code=response.status_code,
-        headers={k: v for k in FORWARD_RESPONSE_HEADERS if (v := response.headers.get(k))},
-        background=BackgroundTask(response.aclose),
-    )
+    forwarded = {k: v for k in FORWARD_RESPONSE_HEADERS if (v := response.headers.get(k))}
+    downstream: Response
+    if _is_small(response):
+        # most answers: read at once (a streamed answer costs a task group per request)
+        content = await response.aread()
+        await response.aclose()
+        downstream = Response(content, status_code=response.status_code, headers=forwarded)
+    else:  # an export, an event stream: passed on as it comes
+        downstream = StreamingResponse(
+            response.aiter_raw(),
+            status_code=response.status_code,
+            headers=forwarded,
+            background=BackgroundTask(response.aclose),
+        )
     for cookie in response.headers.get_list("set-cookie"):
         downstream.headers.append("set-cookie", cookie)
     return downstream

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from crm_gateway.sessions import browser_token
-from crm_shared.auth import StaffClaims, current_staff, decode_token
+from crm_shared.auth import StaffClaims, decode_token, verified_staff
 from crm_shared.errors import Problem
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ async def _stream_staff(request: Request, access_token: str | None) -> StaffClai
     if not request.headers.get("authorization") and not access_token:
         access_token = await browser_token(request)
     if request.headers.get("authorization") or not access_token:
-        return current_staff(request)
+        return verified_staff(request)
     claims = decode_token(access_token, request.app.state.settings.jwt_secret)
     if not claims.may_use_crm:
         raise Problem(403, "the CRM needs the role crm_user or admin")

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 _PUSH_TOPICS = [t.value for t in (Topic.CONTACTS, Topic.INTERACTIONS, Topic.REMINDERS)]
 
 
-def push_service(session: SessionDep, runtime: RuntimeDep) -> PushService:
+async def push_service(session: SessionDep, runtime: RuntimeDep) -> PushService:
     return PushService(session, runtime.outbox, runtime.redis_client)
 
 

@@ -20,7 +20,7 @@ from crm_shared.service import RuntimeDep, SessionDep
 router = APIRouter(prefix="/api/reminders", tags=["reminders"])
 
 
-def reminder_service(session: SessionDep, runtime: RuntimeDep) -> ReminderService:
+async def reminder_service(session: SessionDep, runtime: RuntimeDep) -> ReminderService:
     schedule: ReminderSchedule = runtime.state["schedule"]
     return ReminderService(session, runtime.outbox, schedule)
 
