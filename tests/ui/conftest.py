@@ -42,13 +42,19 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def browse(browser: Browser, stack: Stack) -> AsyncIterator[Browse]:
     """``await browse(viewport=PHONE)``: a new page in a fresh browser context (no cookies)
-    at the gateway; JavaScript errors on the page fail the test."""
+    at the gateway (``script=False``: with JavaScript off); JavaScript errors on the page
+    fail the test."""
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    async def new_page(viewport: dict[str, int] = DESKTOP, locale: str = "de-DE") -> Page:
+    async def new_page(
+        viewport: dict[str, int] = DESKTOP, locale: str = "de-DE", script: bool = True
+    ) -> Page:
         context = await browser.new_context(
-            base_url=stack.gateway_url, viewport=viewport, locale=locale
+            base_url=stack.gateway_url,
+            viewport=viewport,
+            locale=locale,
+            java_script_enabled=script,
         )
         contexts.append(context)
         page = await context.new_page()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
-from ui_support import Browse, create_contact, every_staff_page, sign_in
+from ui_support import Browse, create_contact, every_staff_page, settled, sign_in
 
 from crm_dev.testing import Mailbox
 from crm_dev.testkit import eventually
@@ -109,6 +109,7 @@ async def test_no_serious_accessibility_violations(
     found += await violations(page, "the create dialog")
 
     await page.goto(f"/ui/contacts/{rich_contact['id']}")
+    await settled(page)
     found += await violations(page, "contact page")
     new = {"de": "Neu", "en": "New"}[lang]
     create = {"de": "Kontaktvorgang anlegen", "en": "Create procedure"}[lang]
@@ -146,6 +147,7 @@ async def test_no_serious_accessibility_violations_on_the_lists_and_settings(
     for what, path in visits.items():
         answer = await page.goto(path)
         assert answer is not None and answer.status == 200, (what, answer and answer.status)
+        await settled(page)
         found += await violations(page, what)
     # on the settings: a staff member's "Ändern" opens the dialog
     await page.goto(visits["settings"])

@@ -3,6 +3,7 @@ interactions and procedures, as staff click through them."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -271,3 +272,40 @@ async def test_plan_a_procedure_with_a_reminder_and_complete_it(
         return not await reminded()
 
     await eventually(cleared, "the reminder cleared on completion")
+
+
+async def test_the_sections_further_down_follow_the_page_and_come_at_once_without_script(
+    browse: Browse, api: httpx.AsyncClient
+) -> None:
+    contact = await create_contact(api)
+    text = f"Eintrag {tag()}"
+    made = await api.post(f"/api/contacts/{contact['id']}/history", json={"text": text})
+    assert made.status_code == 201, made.text
+
+    page = await browse()
+    await sign_in(page)
+    # the first answer alone holds the top of the page, the sections below wait for theirs
+    first = await (await page.request.get(f"/ui/contacts/{contact['id']}")).text()
+    assert 'id="stammdaten"' in first and 'id="crm"' in first
+    assert "Wird geladen" in first and text not in first
+    await page.goto(f"/ui/contacts/{contact['id']}")
+    history = page.get_by_role("region", name="Kundenhistory")
+    await expect(history).to_contain_text(text)
+    await expect(page.get_by_text("Wird geladen")).to_have_count(0)
+    for name in ("Interaktionen", "Kontaktvorgänge", "Kampagnen", "Verlauf"):
+        section = page.get_by_role("region", name=name)
+        await expect(section).not_to_have_attribute("aria-busy", "true")
+
+    # without JavaScript: led to the whole page, which a change returns to as well
+    plain = await browse(script=False)
+    await sign_in(plain)
+    await plain.goto(f"/ui/contacts/{contact['id']}")
+    await expect(plain).to_have_url(re.compile(r"\?all=1$"))
+    history = plain.get_by_role("region", name="Kundenhistory")
+    await expect(history).to_contain_text(text)
+    await expect(plain.get_by_text("Wird geladen")).to_have_count(0)
+    await plain.get_by_role("button", name="Archivieren").click()
+    await expect(plain.get_by_role("button", name="Wiederherstellen")).to_be_visible()
+    await expect(plain).to_have_url(re.compile(r"\?all=1$"))
+    await expect(plain.get_by_role("region", name="Kundenhistory")).to_contain_text(text)
+    assert await status_of(api, contact) == "archived"

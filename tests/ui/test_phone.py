@@ -4,7 +4,7 @@ sideways and every link, button and field can be reached."""
 from __future__ import annotations
 
 import httpx
-from ui_support import PHONE, Browse, actions_off_the_screen, every_staff_page, sign_in
+from ui_support import PHONE, Browse, actions_off_the_screen, every_staff_page, settled, sign_in
 
 
 async def test_every_page_fits_a_phone(browse: Browse, api: httpx.AsyncClient) -> None:
@@ -17,6 +17,7 @@ async def test_every_page_fits_a_phone(browse: Browse, api: httpx.AsyncClient) -
     for what, path in pages.items():
         answer = await page.goto(path)
         assert answer is not None and answer.status == 200, (what, answer and answer.status)
+        await settled(page)
         width = await page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             problems.append(f"{what}: the page is {width}px wide")

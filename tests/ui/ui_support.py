@@ -62,6 +62,12 @@ async def signed_in(browse: Browse, **options: Any) -> Page:
     return page
 
 
+async def settled(page: Page) -> None:
+    """Every part the page fetches after it arrived is there (the sections of a contact's
+    page further down are ``aria-busy`` until then)."""
+    await expect(page.locator("[aria-busy=true]")).to_have_count(0)
+
+
 async def fits_the_screen(page: Page) -> None:
     """Nothing is cut off: the page does not scroll sideways."""
     width = await page.evaluate("document.documentElement.scrollWidth")

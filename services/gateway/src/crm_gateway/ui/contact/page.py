@@ -2,9 +2,14 @@
 credit hold) and its sections Stammdaten, CRM, Kundenhistory, Interaktionen,
 Kontaktvorgänge, Kampagnen and Verlauf.
 
-Each section is a template of its own (``contact/<section>.html``): the page includes
-them all, and a change in one section answers with that section alone (htmx swaps it).
-A browser without JavaScript gets the whole page back (redirect to the section's anchor).
+Each section is a template of its own (``contact/<section>.html``), and a change in one
+section answers with that section alone (htmx swaps it). The page's first answer holds
+the head and the sections at the top (:data:`FIRST`); the sections further down
+(:data:`LATER`) follow in one request htmx makes as soon as the page is there. Together
+they ask the API for what a whole page did (only the contact itself twice), but the top
+of the page is there after half of it: 14 concurrent calls took ~150 ms at p95.
+A browser without JavaScript gets the whole page in one answer (``?all=1``: a
+``<noscript>`` refresh leads there, and so does every redirect after a change).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ entries or campaign memberships until the contact is accepted or restored."""
 
 
 def _url(contact_id: str, anchor: str = "") -> str:
-    return f"/ui/contacts/{contact_id}" + (f"#{anchor}" if anchor else "")
+    """The whole page (a browser without JavaScript is sent here after a change)."""
+    return f"/ui/contacts/{contact_id}?all=1" + (f"#{anchor}" if anchor else "")
 
 
 async def _or_none(call: Awaitable[Any]) -> Any:
@@ -129,9 +135,21 @@ SECTION_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+FIRST = ("head", "stammdaten", "crm")
+"""The sections in the page's first answer."""
+LATER = ("kundenhistory", "interaktionen", "kontaktvorgaenge", "kampagnen", "verlauf")
+"""The sections that follow in a second request."""
+
+
+def _needs(sections: tuple[str, ...]) -> tuple[str, ...]:
+    """What the API is asked for to show ``sections``, each once."""
+    return tuple(dict.fromkeys(need for name in sections for need in SECTION_NEEDS[name]))
+
+
 def _context(values: Mapping[str, Any], **more: Any) -> dict[str, Any]:
     return {
         "sections": SECTIONS,
+        "later_sections": LATER,
         "section": "contacts",
         "errors": None,
         "form": {},
@@ -188,7 +206,7 @@ async def refused(
         return page.render(
             "contact/page.html",
             status=status,
-            **_context(values, failed=name, errors=errors, **more),
+            **_context(values, failed=name, errors=errors, whole=True, **more),
         )
     return await render_section(
         page, contact_id, name, entry=entry, status=status, errors=errors, **more
@@ -197,9 +215,22 @@ async def refused(
 
 @router.get("/ui/contacts/{contact_id}")
 async def contact_page(request: Request, contact_id: str, page: StaffPage) -> Response:
+    """The head and the first sections; the rest follows (``?all=1``: all at once)."""
     entry = _entry_param(request)
-    values = await ContactData(page, contact_id).load(*EVERYTHING, entry=entry)
-    return page.render("contact/page.html", **_context(values, failed=None))
+    if request.query_params.get("all") == "1":
+        values = await ContactData(page, contact_id).load(*EVERYTHING, entry=entry)
+        return page.render("contact/page.html", **_context(values, failed=None, whole=True))
+    values = await ContactData(page, contact_id).load(*_needs(FIRST), "unread", entry=entry)
+    return page.render("contact/page.html", **_context(values, failed=None, whole=False))
+
+
+@router.get("/ui/contacts/{contact_id}/later")
+async def later_sections(request: Request, contact_id: str, page: StaffPage) -> Response:
+    """The sections below the first ones (htmx asks right after the page arrived)."""
+    if not page.htmx:
+        return redirect(request, _url(contact_id))
+    values = await ContactData(page, contact_id).load(*_needs(LATER))
+    return page.render("contact/later.html", **_context(values, failed=None))
 
 
 @router.get("/ui/contacts/{contact_id}/section/{name}")
@@ -213,7 +244,9 @@ async def contact_section(
     entry = _entry_param(request)
     if not page.htmx:  # no JavaScript: the whole page, this section in that state
         values = await ContactData(page, contact_id).load(*EVERYTHING, entry=entry)
-        return page.render("contact/page.html", **_context(values, failed=name, editing=editing))
+        return page.render(
+            "contact/page.html", **_context(values, failed=name, editing=editing, whole=True)
+        )
     return await render_section(page, contact_id, name, entry=entry, editing=editing)
 
 

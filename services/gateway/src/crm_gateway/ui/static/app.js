@@ -187,6 +187,18 @@
       : root.querySelector && root.querySelector("[data-announce]");
     if (message) announce(message.getAttribute("data-announce"));
   });
+  // the sections that follow the page (contact/page.html): say so if they cannot come
+  function notLoaded(event) {
+    var target = event.detail.elt;
+    if (!target || !target.hasAttribute || !target.hasAttribute("data-failed")) return;
+    target.querySelectorAll(".loading").forEach(function (line) {
+      line.textContent = target.getAttribute("data-failed");
+      line.closest("[aria-busy]").setAttribute("aria-busy", "false");
+    });
+    announce(target.getAttribute("data-failed"));
+  }
+  document.addEventListener("htmx:responseError", notLoaded);
+  document.addEventListener("htmx:sendError", notLoaded);
   // htmx swaps error answers too (4xx pages re-render the form with the errors).
   document.addEventListener("htmx:beforeSwap", function (event) {
     var status = event.detail.xhr.status;
