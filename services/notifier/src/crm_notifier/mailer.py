@@ -1,7 +1,8 @@
 """Sending email once: templates, SMTP with retries, and the send-once guard.
 
-The guard is a Redis key per (cause event, template, recipient), written right after the
-mail server accepted the message (before the SMTP session is closed). A redelivered
+Mails go out over a few SMTP connections kept open (:mod:`crm_notifier.smtp_pool`). The
+guard is a Redis key per (cause event, template, recipient), written right after the
+mail server accepted the message. A redelivered
 event finds the key and sends nothing. The only window for a duplicate is a crash between
 the server's acceptance and that write (well under a millisecond); the Message-ID is
 derived from the cause event, so a receiving
@@ -11,7 +12,6 @@ system can drop such a duplicate too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from redis.asyncio import Redis
 
 from crm_notifier.settings import Settings
+from crm_notifier.smtp_pool import SmtpPool
 from crm_shared import tracing
 from crm_shared.consumer import DeadLetter
 from crm_shared.events import EmailFailed, EmailSent, Topic, derived_event_id, make_event
@@ -81,6 +82,21 @@ class Mailer:
         self._settings = settings
         self._redis = redis
         self._producer = producer
+        self.pool = SmtpPool(self._session, size=settings.smtp_pool_size)
+
+    def _session(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            start_tls=s.smtp_starttls,
+            timeout=s.smtp_timeout_seconds,
+        )
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     def _guard_key(self, email: Email) -> str:
         return f"crm:notifier:sent:{email.cause_event_id}:{email.template}:{email.recipient}"
@@ -99,26 +115,13 @@ class Mailer:
         return message
 
     async def _smtp_send(self, message: EmailMessage, guard_key: str) -> None:
-        """Hand the message over and set the send-once guard right after the server
-        accepted it, before QUIT: the window for a duplicate after a crash is only the
-        time between the server's "250" and the Redis write."""
-        s = self._settings
-        smtp = aiosmtplib.SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            username=s.smtp_username,
-            password=s.smtp_password,
-            start_tls=s.smtp_starttls,
-            timeout=s.smtp_timeout_seconds,
-        )
-        await smtp.connect()
-        try:
+        """Hand the message over on a pooled connection and set the send-once guard right
+        after the server accepted it: the window for a duplicate after a crash is only
+        the time between the server's "250" and the Redis write."""
+        async with self.pool.connection() as smtp:
             with tracing.client_span("smtp send", **{"crm.recipient": str(message["To"])}):
                 await smtp.send_message(message)
             await self._redis.set(guard_key, "1", ex=SENT_TTL_SECONDS)
-        finally:
-            with contextlib.suppress(Exception):
-                await smtp.quit()
 
     async def send_once(self, email: Email) -> bool:
         """Send unless already sent; retries while the server is down. False if skipped."""

@@ -27,6 +27,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.state["mailer"] = Mailer(settings, runtime.redis_client, runtime.producer)
         return consumers(runtime)
 
+    async def close_mail(runtime: Runtime) -> None:
+        mailer: Mailer = runtime.state["mailer"]
+        await mailer.close()
+
     return create_service_app(
         settings,
         title="CRM notifier",
@@ -34,4 +38,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         consumers=wire,
         uses_redis=True,
+        on_stop=[close_mail],
     )

@@ -24,6 +24,8 @@ class Settings(ServiceSettings):
     )
     smtp_starttls: bool = Field(default=False, validation_alias=AliasChoices("CRM_SMTP_STARTTLS"))
     smtp_timeout_seconds: float = 15.0
+    smtp_pool_size: int = Field(default=4, ge=1)
+    """SMTP connections kept open and used at the same time (``CRM_NOTIFIER_SMTP_POOL_SIZE``)."""
     # While the mail server is down, keep retrying (with backoff) this long before the
     # email is given up, reported as EmailFailed and its event dead-lettered.
     smtp_retry_seconds: float = 600.0
