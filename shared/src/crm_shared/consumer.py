@@ -374,6 +374,7 @@ class EventConsumer:
         backoff_seconds: float = 0.2,
         hold_before_ack_seconds: float = 0.0,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        concurrency: int = 1,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -389,13 +390,19 @@ class EventConsumer:
         self.hold_before_ack_seconds = hold_before_ack_seconds
         self.batch_size = max(1, batch_size)
         """Events per transaction; 1 for handlers that must not share one."""
+        if concurrency > 1 and isinstance(dedupe, DatabaseDeduplicator):
+            raise ValueError("events share a transaction here: they cannot run at once")
+        self.concurrency = max(1, concurrency)
+        """Events of this many keys applied at once, each key's events in order (for a
+        handler that waits on a slow server, such as the notifier's mail)."""
 
     def register(self, broker: KafkaBroker) -> None:
         """Attach a subscriber for this consumer alone (see :func:`register_consumers`)."""
         register_consumers(broker, [self])
 
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        """Apply, skip or dead-letter each record of this consumer's topic, in order.
+        """Apply, skip or dead-letter each record of this consumer's topic, in order
+        (each key's records in order, with :attr:`concurrency`).
 
         Returns once every record is dealt with (the caller then commits the offsets);
         raises only if a dead letter could not be written (the caller seeks back).
@@ -408,7 +415,9 @@ class EventConsumer:
         dedupe = self._dedupe
         marks = _marks(records) if isinstance(dedupe, DatabaseDeduplicator) else {}
         recorded = False
-        if self.batch_size > 1 and isinstance(dedupe, BatchDeduplicator):
+        if self.concurrency > 1:
+            await self._apply_by_key(pending)
+        elif self.batch_size > 1 and isinstance(dedupe, BatchDeduplicator):
             for start in range(0, len(pending), self.batch_size):
                 last = start + self.batch_size >= len(pending)
                 chunk = pending[start : start + self.batch_size]
@@ -422,6 +431,28 @@ class EventConsumer:
                 await dedupe.record_positions(self.group_id, self.topic, marks)
             else:
                 dedupe.positions.skipped(self.group_id, self.topic, marks)
+
+    async def _apply_by_key(self, pending: Sequence[_Pending]) -> None:
+        """Each key's events in order, up to :attr:`concurrency` keys at once. Every key
+        is dealt with before a failure (a dead letter that could not be written) is
+        raised, so the caller's seek back redelivers only what the handlers' own guards
+        then skip."""
+        by_key: dict[Any, list[_Pending]] = {}
+        for item in pending:
+            by_key.setdefault(item.record.key, []).append(item)
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def in_order(items: list[_Pending]) -> None:
+            async with slots:
+                for item in items:
+                    await self._apply_one(item)
+
+        outcomes = await asyncio.gather(
+            *(in_order(items) for items in by_key.values()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _parse(self, record: ConsumerRecord[Any, Any]) -> _Pending | None:
         body = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")

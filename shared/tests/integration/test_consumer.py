@@ -881,3 +881,53 @@ async def test_redis_deduplicated_batch_applies_event_by_event(
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
     assert [header(r, "crm-dlq-event-id") for r in dlq] == [bad.id.encode()]
     await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 4})
+
+
+# --- concurrency ------------------------------------------------------------------------
+
+
+async def test_concurrent_consumer_runs_keys_at_once_and_each_key_in_order(
+    redis: Redis,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+    wait_until: Any,
+) -> None:
+    contacts = [str(uuid.uuid4()) for _ in range(4)]
+    events = [deleted(contact) for _ in range(3) for contact in contacts]
+    running: set[str] = set()
+    most = 0
+    done: list[CloudEvent] = []
+
+    async def slow(delivery: Delivery) -> None:  # a mail server taking its time
+        nonlocal most
+        contact = delivery.payload.event_subject
+        assert contact not in running, "two events of one key at once"
+        running.add(contact)
+        most = max(most, len(running))
+        await asyncio.sleep(0.1)
+        running.discard(contact)
+        done.append(delivery.event)
+
+    await publish(producer, fresh_topic, *events)
+    await run_consumer({"ContactDeleted": slow}, RedisDeduplicator(redis), concurrency=3)
+    await wait_until(lambda: len(done) == len(events))
+
+    assert most == 3  # as many keys at once as allowed, never more
+    for contact in contacts:
+        mine = [e.id for e in events if e.subject == contact]
+        assert [e.id for e in done if e.subject == contact] == mine  # in order per key
+
+
+def test_events_sharing_a_transaction_cannot_run_concurrently(
+    database: Database, producer: EventProducer
+) -> None:
+    with pytest.raises(ValueError, match="share a transaction"):
+        EventConsumer(
+            topic="t",
+            group_id="g",
+            handlers={},
+            dedupe=DatabaseDeduplicator(database),
+            producer=producer,
+            concurrency=2,
+        )

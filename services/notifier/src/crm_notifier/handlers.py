@@ -172,6 +172,8 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             max_attempts=settings.consumer_max_attempts,
             hold_before_ack_seconds=settings.fault_hold_before_ack_seconds,
             batch_size=settings.consumer_batch_size,
+            # mails to different contacts go out at once, over the pool's connections
+            concurrency=mailer.pool.size if group == MAIL_GROUP else 1,
         )
 
     # --- emails -------------------------------------------------------------------------

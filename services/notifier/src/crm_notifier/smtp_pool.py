@@ -32,6 +32,7 @@ class SmtpPool:
         if size < 1:
             raise ValueError("an SMTP pool needs at least one connection")
         self._connect = connect
+        self.size = size
         self._slots = asyncio.Semaphore(size)
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         self._check_after = check_after
