@@ -34,7 +34,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
-from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, free_port
+from crm_dev.servers import KafkaServer, PostgresServer, RedisServer, free_port, tree_cpu_seconds
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testing import create_database
 from crm_shared.kafka import ensure_topics
@@ -143,8 +143,21 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(processes: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each process (with its children: PostgreSQL's backends);
+    ``bench + SMTP`` is this process, whose SMTP server takes the mails."""
+    used = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
+    times = os.times()
+    used["bench + SMTP"] = times.user + times.system
+    return used
+
+
 async def measure(
-    stack: Stack, recorder: ArrivalRecorder, rate: float, count: int
+    stack: Stack,
+    recorder: ArrivalRecorder,
+    rate: float,
+    count: int,
+    processes: dict[str, int],
 ) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
         token = (
@@ -188,12 +201,15 @@ async def measure(
             response.raise_for_status()
             return contacts[i]["email"], started, time.monotonic() - started
 
+        cpu_before = cpu_seconds(processes)
         sent = await paced(rate, count, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(e in recorder.arrivals for e, _, _ in sent):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
+    cpu_after = cpu_seconds(processes)
     missing = [e for e, _, _ in sent if e not in recorder.arrivals]
     return {
+        "cpu_ms": {name: (cpu_after[name] - cpu_before[name]) * 1000 / count for name in cpu_after},
         "e2e": [recorder.arrivals[e] - t for e, t, _ in sent if e in recorder.arrivals],
         "api": [d for _, _, d in sent],
         "missing": len(missing),
@@ -243,7 +259,13 @@ def main() -> None:
     )
     try:
         stack.start_all(IMPLEMENTED)
-        result = asyncio.run(measure(stack, recorder, args.rate, count))
+        processes = {name: proc.pid for name, proc in stack.services.items() if proc.pid}
+        for instance in servers:
+            if getattr(instance, "proc", None) and instance.proc.process:
+                processes[type(instance).__name__.removesuffix("Server")] = (
+                    instance.proc.process.pid
+                )
+        result = asyncio.run(measure(stack, recorder, args.rate, count, processes))
         kafka_rt = asyncio.run(kafka_floor(kafka, args.rate, count))
         smtp = asyncio.run(smtp_floor(smtp_port, args.rate, count))
         memory = {name: rss_kib(proc.pid) for name, proc in stack.services.items() if proc.pid}
@@ -281,6 +303,10 @@ def main() -> None:
         f"ratio e2e / floor: p50 {e2e['p50_ms'] / floor_p50:.1f}x, "
         f"p99 {e2e['p99_ms'] / floor_p99:.1f}x"
     )
+    print("\nCPU ms per interaction (from the first request until the last mail arrived):")
+    for name, ms in result["cpu_ms"].items():
+        print(f"  {name:14} {ms:7.2f}")
+    print(f"  {'all':14} {sum(result['cpu_ms'].values()):7.2f}")
     total = sum(memory.values())
     print("\nresident memory (RSS):")
     for name, kib in memory.items():
@@ -296,6 +322,7 @@ def main() -> None:
                 "rate": args.rate,
                 "seconds": args.seconds,
                 "rows": [e2e, api, floor_k, floor_s],
+                "cpu_ms_per_interaction": result["cpu_ms"],
                 "floor_p50_ms": floor_p50,
                 "floor_p99_ms": floor_p99,
                 "rss_kib": memory,
