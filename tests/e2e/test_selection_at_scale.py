@@ -77,15 +77,23 @@ async def all_pages(api: httpx.AsyncClient, path: str, params: dict[str, Any]) -
             return ids
 
 
-async def requested_mails(bootstrap: str, request_ids: set[str]) -> dict[str, str]:
-    """request id → recipient of the EmailRequested events among ``request_ids``."""
-    found: dict[str, str] = {}
-    for record in await read_all(bootstrap, [Topic.NOTIFICATIONS.value]):
-        if b"EmailRequested" in record.value:
-            data = json.loads(record.value)["data"]
-            if data["request_id"] in request_ids:
-                found[data["request_id"]] = data["recipient"]
-    return found
+async def requested_mails(
+    bootstrap: str, request_ids: set[str], *, within: float = 60.0
+) -> dict[str, str]:
+    """request id → recipient of the EmailRequested events among ``request_ids``, read
+    until all of them are on the topic or ``within`` seconds passed: a job is done when
+    its last batch committed, and the outbox relay publishes its events right after."""
+    deadline = time.monotonic() + within
+    while True:
+        found: dict[str, str] = {}
+        for record in await read_all(bootstrap, [Topic.NOTIFICATIONS.value]):
+            if b"EmailRequested" in record.value:
+                data = json.loads(record.value)["data"]
+                if data["request_id"] in request_ids:
+                    found[data["request_id"]] = data["recipient"]
+        if len(found) >= len(request_ids) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(1)
 
 
 @pytest.mark.after_everything(1)

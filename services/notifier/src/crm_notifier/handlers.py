@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from crm_notifier.mailer import Email, Mailer, Templates
 from crm_notifier.push import PushService
+from crm_notifier.settings import Settings
 from crm_shared.consumer import (
     Bulk,
     DatabaseDeduplicator,
@@ -156,6 +157,8 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
     mailer: Mailer = runtime.state["mailer"]
     erased = ErasedContacts(runtime.redis_client)
     settings = runtime.settings
+    if not isinstance(settings, Settings):
+        raise TypeError("the notifier's consumers need the notifier's settings")
 
     def consumer(topic: str, group: str, handlers: Mapping[str, Handler]) -> EventConsumer:
         dedupe = (
@@ -173,7 +176,7 @@ def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
             hold_before_ack_seconds=settings.fault_hold_before_ack_seconds,
             batch_size=settings.consumer_batch_size,
             # mails to different contacts go out at once, over the pool's connections
-            concurrency=mailer.pool.size if group == MAIL_GROUP else 1,
+            concurrency=settings.smtp_pool_size if group == MAIL_GROUP else 1,
         )
 
     # --- emails -------------------------------------------------------------------------
