@@ -123,7 +123,7 @@ def timeline_rebuild(
 def reminders_rebuild() -> None:
     """Add every reminder stage still to fire to the Redis schedule (after Redis lost
     its data). Entries already there keep their place; nothing fires twice."""
-    from crm_reminders.main import rebuild_schedule
+    from crm_reminders.deps import rebuild_schedule
     from crm_reminders.schedule import ReminderSchedule
     from crm_reminders.settings import Settings
 

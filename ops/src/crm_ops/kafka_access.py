@@ -1,9 +1,9 @@
 """What each service reads and writes on Kafka, for the chart's ``KafkaUser`` ACLs.
 
 Reads and consumer groups come from each service's own consumer wiring (its
-``handlers.consumers``, built against a runtime that connects nowhere); a consumer may
-dead-letter, so it writes the ``.dlq`` of every topic it reads. What a service publishes
-is declared in :data:`PUBLISHES` (a test checks it against the event classes each
+``handlers.consumers``, built from its dependencies on a runtime that connects nowhere);
+a consumer may dead-letter, so it writes the ``.dlq`` of every topic it reads. What a
+service publishes is declared in :data:`PUBLISHES` (a test checks it against the event classes each
 service's code constructs). The chart keeps the result in ``files/kafka-access.json``:
 
     uv run python -m crm_ops.kafka_access > deploy/helm/crm/files/kafka-access.json
@@ -66,7 +66,7 @@ class Access:
 async def _consumers_of(name: str) -> list[tuple[str, str]]:
     """(topic, group) of each consumer the service wires, built without connecting."""
     entry = SERVICES[name]
-    if entry.consumers is None:
+    if entry.deps is None or entry.consumers is None:
         return []
     settings = entry.settings()
     producer = EventProducer("127.0.0.1:1", client_id="access-probe")  # never started
@@ -76,10 +76,9 @@ async def _consumers_of(name: str) -> list[tuple[str, str]]:
         outbox=Outbox(settings.source),
         db=Database("sqlite+aiosqlite://"),
         redis=Redis(),
-        state={"mailer": None, "schedule": None},
     )
     try:
-        return [(c.topic, c.group_id) for c in entry.consumers(runtime)]
+        return [(c.topic, c.group_id) for c in entry.consumers(entry.deps(runtime))]
     finally:
         await producer.stop()
         await runtime.database.dispose()

@@ -30,14 +30,16 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
 
 
 def proxy_app(settings: Settings, redis: Redis) -> tuple[FastAPI, Any]:
-    """The gateway's proxy alone, with the runtime it needs; returns the app and it."""
+    """The gateway's proxy alone, with the dependencies it needs; returns the app and
+    them."""
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(proxy_router)
     app.state.settings = settings
-    runtime = SimpleNamespace(
+    deps = SimpleNamespace(
         settings=settings,
-        state={"http": httpx.AsyncClient(), "tokens": CallerTokens(redis, ttl_seconds=60)},
+        services=httpx.AsyncClient(),
+        tokens=CallerTokens(redis, ttl_seconds=60),
     )
-    app.state.runtime = runtime
-    return app, runtime
+    app.state.deps = deps
+    return app, deps

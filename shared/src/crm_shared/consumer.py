@@ -70,7 +70,7 @@ from sqlmodel import Field, SQLModel
 from crm_shared import tracing
 from crm_shared.consistency import POSITION_HEADER, Position, parse_position
 from crm_shared.copies import CopyPositions
-from crm_shared.db import Database, is_postgres, unnest_insert
+from crm_shared.db import Database, is_postgres, table_of, unnest_insert
 from crm_shared.events import (
     CloudEvent,
     EventData,
@@ -131,7 +131,7 @@ _ID_CHUNK = 500  # event ids per lookup query (far below SQLite's bound paramete
 
 
 def _processed_table() -> sa.Table:
-    table: sa.Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(ProcessedEvent)
     return table
 
 

@@ -35,7 +35,7 @@ from sqlmodel import Field, SQLModel
 
 from crm_shared import consistency
 from crm_shared.consistency import CopyBehind, Entry, Position
-from crm_shared.db import Database, dialect_insert, is_postgres, unnest_insert
+from crm_shared.db import Database, dialect_insert, is_postgres, table_of, unnest_insert
 from crm_shared.kafka import partition_for
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class CopyPosition(SQLModel, table=True):
 
 
 def _table() -> sa.Table:
-    table: sa.Table = CopyPosition.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(CopyPosition)
     return table
 
 
@@ -273,7 +273,7 @@ _instances: weakref.WeakKeyDictionary[Database, CopyPositions] = weakref.WeakKey
 
 
 async def wait_for_copy(
-    runtime: Runtime,
+    runtime: Runtime[Any],
     topics: str | Sequence[str],
     *,
     keys: Iterable[str] | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,32 @@ def unnest_insert(
         sa.cast(sa.bindparam(name, type_=table.c[name].type), table.c[name].type) for name in shared
     ]
     return postgresql.insert(table).from_select([*names, *shared], sa.select(*source.c, *same))
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A moment, timezone-aware UTC on both databases: SQLite keeps no offset, so values
+    are converted to UTC before they are stored and read back as UTC (PostgreSQL's
+    ``timestamptz`` does this itself). A naive value is taken as UTC, as PostgreSQL's
+    driver takes it."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def moment_column(*, nullable: bool = False, index: bool = False) -> Any:
+    """A column of :class:`UtcDateTime` (for ``Field(sa_column=...)``)."""
+    return sa.Column(UtcDateTime(), nullable=nullable, index=index)
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

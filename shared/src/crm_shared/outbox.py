@@ -42,7 +42,7 @@ from sqlmodel import Field, SQLModel
 
 from crm_shared import tracing
 from crm_shared.consistency import POSITION_HEADER, Token, format_position
-from crm_shared.db import OUTBOX_DIRTY, POSITIONS, Database, is_postgres
+from crm_shared.db import OUTBOX_DIRTY, POSITIONS, Database, is_postgres, table_of
 from crm_shared.events import EventData, make_event, utcnow
 from crm_shared.kafka import EventProducer, Headers, cloudevent_headers, partition_for
 from crm_shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
@@ -324,10 +324,10 @@ def _stamp_postgres() -> sa.Update:
 
 
 def _clock_table() -> sa.Table:
-    table: sa.Table = OutboxClock.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(OutboxClock)
     return table
 
 
 def _outbox_table() -> sa.Table:
-    table: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(OutboxMessage)
     return table

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -43,17 +43,19 @@ from crm_shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
 @dataclass
-class Runtime:
+class Runtime(Generic[SettingsT]):
     """What a running service holds: the clients its code uses."""
 
-    settings: ServiceSettings
+    settings: SettingsT
     producer: EventProducer
     outbox: Outbox
     db: Database | None = None
     redis: Redis | None = None
     relay: OutboxRelay | None = None
-    state: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
     """Extra readiness checks (the gateway adds one per service)."""
     consumed: set[tuple[str, str]] = field(default_factory=set)
@@ -74,29 +76,91 @@ class Runtime:
             raise RuntimeError(f"{self.settings.service_name} does not use Redis")
         return self.redis
 
-    def consumer(self, topic: str, handlers: Mapping[str, Handler]) -> EventConsumer:
-        """An idempotent consumer in this service's group (deduplicated in its store)."""
+    def consumer(
+        self,
+        topic: str,
+        handlers: Mapping[str, Handler],
+        *,
+        group_id: str | None = None,
+        dedupe_in: Literal["database", "redis"] | None = None,
+        concurrency: int = 1,
+    ) -> EventConsumer:
+        """An idempotent consumer of ``topic`` in this service's group (or ``group_id``),
+        deduplicated in the service's database (or in Redis: for effects outside any
+        database, such as mail, whose guard lives in Redis too); ``concurrency`` as
+        :class:`EventConsumer` takes it."""
+        where = dedupe_in or ("database" if self.db is not None else "redis")
         dedupe: Deduplicator
-        if self.db is not None:
-            dedupe = DatabaseDeduplicator(self.db)
-        elif self.redis is not None:
-            dedupe = RedisDeduplicator(self.redis)
+        if where == "database":
+            dedupe = DatabaseDeduplicator(self.database)
         else:
-            raise RuntimeError("a consumer needs a database or Redis to deduplicate")
+            dedupe = RedisDeduplicator(self.redis_client)
         return EventConsumer(
             topic=topic,
-            group_id=self.settings.service_name,
+            group_id=group_id or self.settings.service_name,
             handlers=handlers,
             dedupe=dedupe,
             producer=self.producer,
             max_attempts=self.settings.consumer_max_attempts,
             hold_before_ack_seconds=self.settings.fault_hold_before_ack_seconds,
             batch_size=self.settings.consumer_batch_size,
+            concurrency=concurrency,
         )
 
 
-ConsumersFactory = Callable[[Runtime], Sequence[EventConsumer]]
-Hook = Callable[[Runtime], Awaitable[None]]
+@dataclass
+class ServiceDeps(Generic[SettingsT]):
+    """A service's typed dependencies: the runtime, plus what the service itself keeps
+    running (a subclass adds those as fields). Routes, handlers and consumers take the
+    one object, so nothing is read from an untyped bag, and nothing is read before it
+    exists: the object is built first, :meth:`start` runs, then the consumers are built
+    from it.
+
+    A subclass builds its fields without I/O in its factory (the operator tools build
+    one to list the consumers, without connecting anywhere) and does its I/O in
+    :meth:`start`."""
+
+    runtime: Runtime[SettingsT]
+    background: BackgroundTasks = field(default_factory=lambda: BackgroundTasks(), kw_only=True)
+    """Tasks running beside the requests (loops, jobs), cancelled at :meth:`stop`."""
+
+    @property
+    def settings(self) -> SettingsT:
+        return self.runtime.settings
+
+    async def start(self) -> None:
+        """Start what the service keeps running (after the runtime is up, before the
+        consumers)."""
+
+    async def stop(self) -> None:
+        """Stop it again (before the runtime goes down); a subclass that overrides this
+        calls ``super().stop()`` last."""
+        await self.background.stop()
+
+
+class BackgroundTasks:
+    """Tasks a service runs beside its requests (a loop, a job), kept until they end and
+    cancelled, then awaited, when the service stops."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+DepsT = TypeVar("DepsT", bound=ServiceDeps[Any])
+DepsFactory = Callable[[Runtime[SettingsT]], DepsT]
+ConsumersFactory = Callable[[DepsT], Sequence[EventConsumer]]
 
 
 async def _retry(what: str, action: Callable[[], Awaitable[Any]], *, seconds: float = 60) -> None:
@@ -117,18 +181,23 @@ async def _retry(what: str, action: Callable[[], Awaitable[Any]], *, seconds: fl
 
 
 def create_service_app(
-    settings: ServiceSettings,
+    settings: SettingsT,
     *,
     title: str,
     routers: Sequence[APIRouter] = (),
     migrations_dir: Path | None = None,
-    consumers: ConsumersFactory | None = None,
     uses_redis: bool = False,
-    on_start: Sequence[Hook] = (),
-    on_stop: Sequence[Hook] = (),
+    deps: DepsFactory[SettingsT, DepsT] | None = None,
+    consumers: ConsumersFactory[DepsT] | None = None,
     on_written: WrittenHook | None = None,
 ) -> FastAPI:
     """The FastAPI app of a service, with its whole runtime started in the lifespan.
+
+    In order: the runtime (database and migrations, Redis, the producer and outbox
+    relay), the service's own dependencies (``deps(runtime)``, then their ``start``),
+    the consumers built from those (``consumers(deps)``), the Kafka subscribers; the
+    reverse at the end. ``app.state.deps`` holds the dependencies for the routes
+    (:func:`deps_dependency`).
 
     Every response to a request whose commits wrote events carries their positions
     (``CRM-Consistency-Token``); ``on_written`` also hears them (the gateway keeps them
@@ -138,55 +207,26 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = EventProducer(settings.kafka_bootstrap, client_id=settings.service_name)
-        runtime = Runtime(settings=settings, producer=producer, outbox=Outbox(settings.source))
-        if migrations_dir is not None:
-            runtime.db = Database(settings.effective_database_url)
-            db = runtime.db
-            if settings.migrate_at_start:
-                await _retry("database", lambda: migrations.upgrade(db, migrations_dir))
-            else:
-                await _retry("database", lambda: migrations.check(db, migrations_dir))
-        if uses_redis:
-            runtime.redis = Redis.from_url(settings.redis_url)
-            redis = runtime.redis
-            await _retry("redis", redis.ping)
-        await _retry("kafka", producer.start)
-        if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
-            await ensure_topics(settings.kafka_bootstrap)
-        broker = create_broker(settings.kafka_bootstrap, client_id=settings.service_name)
-        started = list(consumers(runtime)) if consumers else []
-        runtime.consumed = {(c.group_id, c.topic) for c in started}
-        register_consumers(broker, started)
-        if runtime.db is not None:
-            runtime.relay = OutboxRelay(
-                runtime.db,
-                producer,
-                owner=settings.service_name,
-                sweep_seconds=settings.outbox_sweep_seconds,
-                hold_seconds=settings.fault_hold_after_commit_seconds,
-            )
-            runtime.relay.start()
+        runtime = await _start_runtime(settings, migrations_dir=migrations_dir, redis=uses_redis)
         app.state.runtime = runtime
-        for hook in on_start:
-            await hook(runtime)
-        await _retry("kafka consumers", broker.start)
-        tune_gc(settings.gc_threshold)
-        log.info("%s ready on %s:%s", settings.service_name, settings.host, settings.port)
+        service_deps: ServiceDeps[SettingsT] = (
+            deps(runtime) if deps is not None else ServiceDeps(runtime)
+        )
+        broker = create_broker(settings.kafka_bootstrap, client_id=settings.service_name)
         try:
+            await service_deps.start()
+            app.state.deps = service_deps
+            started = list(consumers(cast(DepsT, service_deps))) if consumers else []
+            runtime.consumed = {(c.group_id, c.topic) for c in started}
+            register_consumers(broker, started)
+            await _retry("kafka consumers", broker.start)
+            tune_gc(settings.gc_threshold)
+            log.info("%s ready on %s:%s", settings.service_name, settings.host, settings.port)
             yield
         finally:
-            for hook in on_stop:
-                await hook(runtime)
             await broker.stop()
-            if runtime.relay is not None:
-                await runtime.relay.stop()
-            await producer.stop()
-            if runtime.redis is not None:
-                await runtime.redis.aclose()
-            if runtime.db is not None:
-                await runtime.db.dispose()
-            tracing.shutdown()
+            await service_deps.stop()
+            await _stop_runtime(runtime)
 
     app = FastAPI(title=title, lifespan=lifespan)
     tracing.instrument_app(app)
@@ -197,6 +237,47 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _start_runtime(
+    settings: SettingsT, *, migrations_dir: Path | None, redis: bool
+) -> Runtime[SettingsT]:
+    """The clients every service has, connected (servers that start later are waited for)."""
+    producer = EventProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    runtime = Runtime(settings=settings, producer=producer, outbox=Outbox(settings.source))
+    if migrations_dir is not None:
+        db = runtime.db = Database(settings.effective_database_url)
+        if settings.migrate_at_start:
+            await _retry("database", lambda: migrations.upgrade(db, migrations_dir))
+        else:
+            await _retry("database", lambda: migrations.check(db, migrations_dir))
+    if redis:
+        client = runtime.redis = Redis.from_url(settings.redis_url)
+        await _retry("redis", client.ping)
+    await _retry("kafka", producer.start)
+    if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
+        await ensure_topics(settings.kafka_bootstrap)
+    if runtime.db is not None:
+        runtime.relay = OutboxRelay(
+            runtime.db,
+            producer,
+            owner=settings.service_name,
+            sweep_seconds=settings.outbox_sweep_seconds,
+            hold_seconds=settings.fault_hold_after_commit_seconds,
+        )
+        runtime.relay.start()
+    return runtime
+
+
+async def _stop_runtime(runtime: Runtime[Any]) -> None:
+    if runtime.relay is not None:
+        await runtime.relay.stop()
+    await runtime.producer.stop()
+    if runtime.redis is not None:
+        await runtime.redis.aclose()
+    if runtime.db is not None:
+        await runtime.db.dispose()
+    tracing.shutdown()
 
 
 def tune_gc(threshold: tuple[int, int, int]) -> None:
@@ -218,7 +299,7 @@ def tune_gc(threshold: tuple[int, int, int]) -> None:
     gc.set_threshold(*threshold)
 
 
-async def readiness(runtime: Runtime) -> dict[str, str]:
+async def readiness(runtime: Runtime[Any]) -> dict[str, str]:
     """Check each backing server; returns ``{name: "ok" | error}``."""
     checks: dict[str, Callable[[], Awaitable[Any]]] = {"kafka": runtime.producer.ping}
     if runtime.db is not None:
@@ -246,7 +327,7 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        runtime: Runtime[Any] | None = getattr(request.app.state, "runtime", None)
         if runtime is None:
             return JSONResponse({"status": "starting"}, status_code=503)
         checks = await readiness(runtime)
@@ -263,16 +344,29 @@ def health_router() -> APIRouter:
     return router
 
 
-def runtime_of(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime[Any]:
     """The runtime of the service answering ``request``."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime[Any] = request.app.state.runtime
     return runtime
 
 
-async def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime[Any]:
     """FastAPI dependency: the service runtime (``async``, as every dependency: a plain
     ``def`` one runs in a worker thread)."""
     return runtime_of(request)
+
+
+def deps_dependency(cls: type[DepsT]) -> Callable[[Request], Awaitable[DepsT]]:
+    """A FastAPI dependency giving the service's typed dependencies (a ``cls``):
+    ``DepsDep = Annotated[HistoryDeps, Depends(deps_dependency(HistoryDeps))]``."""
+
+    async def get_deps(request: Request) -> DepsT:
+        deps = request.app.state.deps
+        if not isinstance(deps, cls):
+            raise TypeError(f"expected {cls.__name__}, the service holds {type(deps).__name__}")
+        return deps
+
+    return get_deps
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -281,7 +375,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime[Any], Depends(get_runtime)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 

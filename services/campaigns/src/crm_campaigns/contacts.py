@@ -8,12 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crm_campaigns.models import ContactCopy
+from crm_campaigns.settings import Settings
 from crm_shared.copies import wait_for_copy
 from crm_shared.events import Topic
 from crm_shared.service import Runtime
 
 
-async def wait_for_contacts(runtime: Runtime, contact_ids: set[str]) -> dict[str, ContactCopy]:
+async def wait_for_contacts(
+    runtime: Runtime[Settings], contact_ids: set[str]
+) -> dict[str, ContactCopy]:
     """The local copies of ``contact_ids`` (those known; the caller refuses the rest)."""
 
     async def load(session: AsyncSession) -> dict[str, ContactCopy]:
@@ -32,7 +35,7 @@ async def wait_for_contacts(runtime: Runtime, contact_ids: set[str]) -> dict[str
     return found or {}
 
 
-async def wait_for_contact_copy(runtime: Runtime) -> None:
+async def wait_for_contact_copy(runtime: Runtime[Settings]) -> None:
     """Before a read over every contact's copy (the dashboard's company facts, names on
     lists): the copy has reached what the caller has seen."""
     await wait_for_copy(runtime, Topic.CONTACTS)

@@ -36,6 +36,7 @@ from crm_campaigns.queries import (
     run_dashboard,
     split,
 )
+from crm_campaigns.settings import Settings
 from crm_shared import cursor as cursors
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.errors import Unprocessable
@@ -96,7 +97,7 @@ async def put_settings(
 # --- opportunities ----------------------------------------------------------------------
 
 
-async def _contact(runtime: Runtime, contact_id: str) -> ContactCopy | None:
+async def _contact(runtime: Runtime[Settings], contact_id: str) -> ContactCopy | None:
     return (await wait_for_contacts(runtime, {contact_id})).get(contact_id)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from crm_campaigns.schemas import UtcDatetime
 from crm_shared.errors import Unprocessable
 
 CENT = Decimal("0.01")
@@ -169,8 +169,8 @@ class OpportunityPublic(BaseModel):
     company_size: str | None = Field(description="of the contact's company (or the contact)")
     company_group: str | None = Field(description="of the contact's company (or the contact)")
     version: int
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: datetime
+    updated_at: datetime
 
 
 class OpportunityPage(BaseModel):

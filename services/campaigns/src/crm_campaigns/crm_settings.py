@@ -6,6 +6,8 @@ the service starts (so a fresh install's defaults, or a copy lost elsewhere, arr
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_campaigns.crm_schemas import DEFAULT_SETTINGS, CrmSettingsData
@@ -47,7 +49,7 @@ def _text(entry: dict[str, object]) -> dict[str, object]:
     }
 
 
-async def announce_at_start(runtime: Runtime) -> None:
+async def announce_at_start(runtime: Runtime[Any]) -> None:
     """The lists in force, announced once the service is up."""
     async with runtime.database.unit_of_work() as session:
         row = await session.get(CrmSettings, 1)

@@ -31,13 +31,13 @@ from sqlalchemy.orm import Session
 from crm_campaigns.crm_schemas import CrmSettingsData
 from crm_campaigns.crm_settings import load_settings
 from crm_campaigns.models import DashboardCode, Opportunity, OpportunityFact
-from crm_shared.db import dialect_insert
+from crm_shared.db import dialect_insert, table_of
 
 log = logging.getLogger(__name__)
 
-CODE = DashboardCode.__table__  # type: ignore[attr-defined]
-FACT = OpportunityFact.__table__  # type: ignore[attr-defined]
-OPP = Opportunity.__table__  # type: ignore[attr-defined]
+CODE = table_of(DashboardCode)
+FACT = table_of(OpportunityFact)
+OPP = table_of(Opportunity)
 
 # opportunity column -> code field; products and campaign_ids are lists
 SCALAR_FIELDS = {

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_campaigns.deps import CampaignsDeps
 from crm_campaigns.opportunities import OpportunityService
 from crm_campaigns.service import CampaignService
 from crm_shared.consumer import Bulk, Delivery, EventConsumer
 from crm_shared.events import ContactDeleted, ContactSnapshot, Topic
-from crm_shared.service import Runtime
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(deps: CampaignsDeps) -> Sequence[EventConsumer]:
+    runtime = deps.runtime
+
     async def on_contacts(deliveries: Sequence[Delivery]) -> None:
         service = CampaignService(deliveries[0].tx, runtime.outbox)
         await service.apply_contacts([d.payload_as(ContactSnapshot) for d in deliveries])

@@ -11,11 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from crm_shared.db import moment_column
 from crm_shared.events import utcnow
-
-
-def _tz(nullable: bool = False) -> Any:
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
 
 
 def new_id() -> str:
@@ -54,8 +51,8 @@ class Campaign(SQLModel, table=True):
     starts_on: date
     ends_on: date
     products: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
-    retired_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    retired_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class CampaignMember(SQLModel, table=True):
@@ -65,7 +62,7 @@ class CampaignMember(SQLModel, table=True):
 
     campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=36)
     contact_id: str = Field(primary_key=True, max_length=36, index=True)
-    added_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    added_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class CrmSettings(SQLModel, table=True):
@@ -75,7 +72,7 @@ class CrmSettings(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     version: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
@@ -117,8 +114,8 @@ class Opportunity(SQLModel, table=True):
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
     )
     version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class OpportunityProduct(SQLModel, table=True):

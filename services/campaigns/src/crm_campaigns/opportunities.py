@@ -34,6 +34,7 @@ from crm_campaigns.queries import OpportunityFilter, opportunity_ids_page
 from crm_campaigns.repository import org_of
 from crm_campaigns.service import DELETED
 from crm_shared.contact_status import check_not_restricted
+from crm_shared.db import table_of
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import (
     OpportunityCreated,
@@ -143,8 +144,8 @@ class OpportunityService:
     async def _set_links(
         self, opportunity: Opportunity, products: list[str], campaign_ids: list[str]
     ) -> None:
-        product_link = OpportunityProduct.__table__  # type: ignore[attr-defined]
-        campaign_link = OpportunityCampaign.__table__  # type: ignore[attr-defined]
+        product_link = table_of(OpportunityProduct)
+        campaign_link = table_of(OpportunityCampaign)
         await self.session.execute(
             sa.delete(product_link).where(product_link.c.opportunity_id == opportunity.id)
         )

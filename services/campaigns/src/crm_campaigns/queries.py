@@ -32,9 +32,10 @@ from crm_campaigns.models import (
     OpportunityCampaign,
     OpportunityProduct,
 )
+from crm_shared.db import table_of
 from crm_shared.errors import Unprocessable
 
-OPP = Opportunity.__table__  # type: ignore[attr-defined]
+OPP = table_of(Opportunity)
 
 DASHBOARD_WORK_MEM = "64MB"
 GROUPABLE = (
@@ -108,12 +109,12 @@ def conditions(flt: OpportunityFilter, settings: CrmSettingsData) -> list[Any]:
     if flt.users_to is not None:
         where.append(OPP.c.expected_users <= flt.users_to)
     if flt.product:
-        link = OpportunityProduct.__table__  # type: ignore[attr-defined]
+        link = table_of(OpportunityProduct)
         where.append(
             sa.exists().where(link.c.opportunity_id == OPP.c.id, link.c.product.in_(flt.product))
         )
     if flt.campaign_id:
-        link = OpportunityCampaign.__table__  # type: ignore[attr-defined]
+        link = table_of(OpportunityCampaign)
         where.append(
             sa.exists().where(
                 link.c.opportunity_id == OPP.c.id, link.c.campaign_id.in_(flt.campaign_id)
@@ -276,9 +277,9 @@ async def dashboard_plan(
         "company_group": FACT.c.company_group,
         "assignee": FACT.c.assignee_id,
     }
-    for name, column in (("product", FACT.c.products), ("campaign", FACT.c.campaign_ids)):
+    for name, list_column in (("product", FACT.c.products), ("campaign", FACT.c.campaign_ids)):
         if name in group_by:
-            each, code = _explode(column, name, dialect)
+            each, code = _explode(list_column, name, dialect)
             from_ = from_.outerjoin(each, sa.true())
             fact_keys[name] = code
     columns = [fact_keys[name].label(f"k{i}") for i, name in enumerate(group_by)]

@@ -129,8 +129,8 @@ async def with_opportunities(session: AsyncSession, contact_ids: Sequence[str]) 
 async def refresh_company_facts(session: AsyncSession, contact: ContactCopy) -> None:
     """After a contact's copy changed: its opportunities follow its (new) company, and the
     opportunities whose company it is get its facts."""
-    opp = Opportunity.__table__  # type: ignore[attr-defined]
-    org = ContactCopy.__table__.alias("org")  # type: ignore[attr-defined]
+    opp = table_of(Opportunity)
+    org = table_of(ContactCopy).alias("org")
     org_id = org_of(contact)
     await session.execute(
         sa.update(opp)

@@ -38,12 +38,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_campaigns.models import OpportunityRollup, OpportunityRollupDelta
-from crm_shared.db import Database
+from crm_shared.db import Database, table_of
 
 log = logging.getLogger(__name__)
 
-ROLLUP = OpportunityRollup.__table__  # type: ignore[attr-defined]
-DELTA = OpportunityRollupDelta.__table__  # type: ignore[attr-defined]
+ROLLUP = table_of(OpportunityRollup)
+DELTA = table_of(OpportunityRollupDelta)
 
 KEYS = ("crm_status", "company_size", "company_group", "assignee_id", "revenue_group")
 """The scalar codes the totals are kept by: the columns of the fact table they come from."""

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Annotated, Self
+from datetime import date, datetime
+from typing import Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_shared.errors import Unprocessable
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite gives back naive datetimes; every stored time is UTC
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class CampaignCreate(BaseModel):
@@ -43,8 +35,8 @@ class CampaignPublic(BaseModel):
     ends_on: date
     products: list[str]
     retired: bool
-    retired_at: UtcDatetime | None
-    created_at: UtcDatetime
+    retired_at: datetime | None
+    created_at: datetime
 
 
 class CampaignPage(BaseModel):
@@ -68,7 +60,7 @@ class MemberPublic(BaseModel):
     contact_id: str
     name: str
     kind: str
-    added_at: UtcDatetime
+    added_at: datetime
 
 
 class MemberPage(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from crm_contacts import importing
 from crm_contacts.copies import crm_lists, wait_for_assignee, wait_for_filter
+from crm_contacts.deps import Deps
 from crm_contacts.models import ImportJob
 from crm_contacts.schemas import (
     BulkRequest,
@@ -184,6 +185,7 @@ async def resolve_selection(
 async def import_contacts(
     request: Request,
     runtime: RuntimeDep,
+    deps: Deps,
     staff: CurrentStaff,
     after_line: Annotated[int, Query(ge=1, description="skip lines up to this one")] = 1,
 ) -> Any:
@@ -208,7 +210,7 @@ async def import_contacts(
         except BaseException:
             file.close()
             raise
-        importing.start_job(runtime, job, file)
+        deps.background.spawn(importing.run_job(runtime, job, file), name=f"import-{job.id}")
         return JSONResponse(
             {"job_id": job.id},
             status_code=202,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_contacts.crm_lists import CrmLists, CrmListsUnknown, uses_lists
 from crm_contacts.models import CompetenceCopy, CrmSettingsCopy, StaffCopy
 from crm_contacts.schemas import ContactFilter
+from crm_contacts.settings import Settings
 from crm_shared.copies import wait_for_copy
 from crm_shared.events import Assignment, Topic
 from crm_shared.events.campaigns import CRM_SETTINGS_SUBJECT
@@ -21,7 +22,7 @@ from crm_shared.service import Runtime
 _HISTORY_FILTERS = tuple(name for name in ContactFilter.model_fields if name.startswith("history_"))
 
 
-async def wait_for_assignee(runtime: Runtime, assignment: Assignment | None) -> None:
+async def wait_for_assignee(runtime: Runtime[Settings], assignment: Assignment | None) -> None:
     """The staff member or competence an assignment names, as current as the caller has
     seen (a staff member created a moment ago included); the service then refuses an
     unknown one (422)."""
@@ -54,14 +55,14 @@ def filter_topics(f: ContactFilter) -> list[str]:
     return topics
 
 
-async def wait_for_filter(runtime: Runtime, f: ContactFilter) -> None:
+async def wait_for_filter(runtime: Runtime[Settings], f: ContactFilter) -> None:
     """Before a filter runs: the copies it reads have reached what the caller has seen (a
     history entry or campaign membership just written is found)."""
     if topics := filter_topics(f):
         await wait_for_copy(runtime, topics)
 
 
-async def load_crm_lists(runtime: Runtime) -> CrmLists | None:
+async def load_crm_lists(runtime: Runtime[Settings]) -> CrmLists | None:
     """The admin lists as current as the caller has seen; None if none arrived yet."""
 
     async def load(session: AsyncSession) -> CrmSettingsCopy | None:
@@ -77,7 +78,7 @@ async def load_crm_lists(runtime: Runtime) -> CrmLists | None:
     return CrmLists(copy) if copy is not None else None
 
 
-async def crm_lists(runtime: Runtime, crm: dict[str, Any] | None) -> CrmLists | None:
+async def crm_lists(runtime: Runtime[Settings], crm: dict[str, Any] | None) -> CrmLists | None:
     """The admin lists, when ``crm`` sets a value one governs (else None); 503 while no
     list is known yet."""
     if not uses_lists(crm):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_contacts.deps import ContactsDeps
 from crm_contacts.repository import ContactRepository
 from crm_contacts.service import ContactService
 from crm_shared.consumer import Bulk, Delivery, EventConsumer
@@ -19,7 +20,6 @@ from crm_shared.events import (
     StaffData,
     Topic,
 )
-from crm_shared.service import Runtime
 
 _HISTORY_FIELDS = (
     "entry_id",
@@ -37,7 +37,9 @@ _HISTORY_FIELDS = (
 )
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(deps: ContactsDeps) -> Sequence[EventConsumer]:
+    runtime = deps.runtime
+
     async def on_staff(delivery: Delivery) -> None:
         staff = delivery.payload_as(StaffData)
         await ContactRepository(delivery.tx).upsert_staff(staff.staff_id, staff.name, staff.active)

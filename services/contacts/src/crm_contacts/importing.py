@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, get_args
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from crm_contacts.crm_lists import CrmLists, uses_lists
 from crm_contacts.models import ImportJob
 from crm_contacts.repository import CRM_COLUMNS, ContactRepository
 from crm_contacts.schemas import EMAIL_SHAPE, AddressIn, ContactImport, CrmIn
+from crm_contacts.settings import Settings
 from crm_shared.db import OUTBOX_DIRTY
 from crm_shared.errors import Problem, Unprocessable
 from crm_shared.events import ContactCreated, CrmProperties, event_type, utcnow
@@ -532,7 +533,7 @@ BatchHook = Callable[[AsyncSession, Progress, list[tuple[int, str]]], Awaitable[
 
 
 async def run_import(
-    runtime: Runtime,
+    runtime: Runtime[Settings],
     chunks: AsyncIterator[bytes],
     *,
     after_line: int = 1,
@@ -633,7 +634,7 @@ async def run_import(
 
 
 async def _write_with_retry(
-    runtime: Runtime,
+    runtime: Runtime[Settings],
     prepared: list[Prepared],
     bad: list[tuple[int, str]],
     seen: int,
@@ -727,7 +728,7 @@ async def read_header(file: Any) -> None:
 
 
 async def create_job(
-    runtime: Runtime, *, total: int, after_line: int, staff_id: str | None
+    runtime: Runtime[Settings], *, total: int, after_line: int, staff_id: str | None
 ) -> ImportJob:
     async with runtime.database.unit_of_work() as session:
         job = ImportJob(total=total, last_line=after_line, created_by=staff_id)
@@ -742,7 +743,7 @@ async def _update_job(session: AsyncSession, job_id: str, **values: Any) -> None
     )
 
 
-async def run_job(runtime: Runtime, job: ImportJob, file: Any) -> None:
+async def run_job(runtime: Runtime[Settings], job: ImportJob, file: Any) -> None:
     """The background part of an import job: each batch commits with the job's counters."""
     kept: list[dict[str, Any]] = []
     error_count = 0
@@ -787,7 +788,7 @@ def _reason(exc: Exception) -> str:
 
 
 async def _finish_job(
-    runtime: Runtime, job_id: str, state: str, message: str | None, **values: Any
+    runtime: Runtime[Settings], job_id: str, state: str, message: str | None, **values: Any
 ) -> None:
     try:
         async with runtime.database.unit_of_work() as session:
@@ -796,28 +797,10 @@ async def _finish_job(
         log.exception("could not record the end of import job %s", job_id)
 
 
-def start_job(runtime: Runtime, job: ImportJob, file: Any) -> None:
-    """Run the job in the background; the service cancels it when it stops."""
-    tasks: set[asyncio.Task[None]] = runtime.state.setdefault("import_jobs", set())
-    task = asyncio.create_task(run_job(runtime, job, file), name=f"import-{job.id}")
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-
-
-async def stop_jobs(runtime: Runtime) -> None:
-    """Cancel running jobs (their committed batches stay; they show as interrupted)."""
-    tasks: set[asyncio.Task[None]] = runtime.state.get("import_jobs", set())
-    for task in list(tasks):
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
 def job_public(job: ImportJob) -> dict[str, Any]:
     state = job.state
     message = job.message
-    if state == "running" and (utcnow() - _aware(job.updated_at)).total_seconds() > (
-        JOB_STALE_SECONDS
-    ):
+    if state == "running" and (utcnow() - job.updated_at).total_seconds() > (JOB_STALE_SECONDS):
         state = "interrupted"
         message = f"no progress for {JOB_STALE_SECONDS:.0f} s (the service stopped?)"
     if state == "interrupted":
@@ -838,7 +821,3 @@ def job_public(job: ImportJob) -> dict[str, Any]:
         "created_at": job.created_at,
         "updated_at": job.updated_at,
     }
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone

@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from crm_contacts.api import groups_router, ranges_router, router
+from crm_contacts.deps import ContactsDeps
 from crm_contacts.handlers import consumers
-from crm_contacts.importing import stop_jobs
 from crm_contacts.settings import Settings
 from crm_shared.service import create_service_app
 
@@ -16,12 +16,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
     return create_service_app(
-        settings,
+        settings or Settings(),
         title="CRM contacts",
         routers=[router, ranges_router, groups_router],
         migrations_dir=MIGRATIONS,
+        deps=ContactsDeps.build,
         consumers=consumers,
-        on_stop=[stop_jobs],
     )

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from crm_shared.db import moment_column
 from crm_shared.events import utcnow
 
 
@@ -54,12 +55,8 @@ class Contact(SQLModel, table=True):
     data_source: str | None = Field(default=None, max_length=100, index=True)
     interested: bool | None = Field(default=None, index=True)
     version: int = 1
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 SORT_COVERED = (
@@ -144,9 +141,7 @@ class NumberRange(SQLModel, table=True):
     suffix: str = Field(default="", max_length=20)
     next_value: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     width: int = 0
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class ContactGroup(SQLModel, table=True):
@@ -162,9 +157,7 @@ class ContactGroup(SQLModel, table=True):
     assignment_mode: str = Field(default="all", max_length=16)
     assigned_staff_id: str | None = Field(default=None, max_length=36)
     assigned_competence_id: str | None = Field(default=None, max_length=36)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class GroupMember(SQLModel, table=True):
@@ -264,12 +257,8 @@ class ImportJob(SQLModel, table=True):
     last_line: int = 1
     message: str | None = Field(default=None, max_length=2000)
     created_by: str | None = Field(default=None, max_length=36)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class CrmSettingsCopy(SQLModel, table=True):

@@ -28,7 +28,7 @@ from crm_contacts.models import (
     StaffCopy,
 )
 from crm_contacts.schemas import ContactFilter
-from crm_shared.db import unnest_insert
+from crm_shared.db import table_of, unnest_insert
 from crm_shared.events import utcnow
 from crm_shared.selections import SelectedContact
 
@@ -55,8 +55,8 @@ _MAX_GROUP_DEPTH = 3
 # same near M = 15,000.
 _FEW_MEMBERS = 1_000
 _MANY_MEMBERS = 15_000
-CONTACT = Contact.__table__  # type: ignore[attr-defined]
-NAME = ContactName.__table__  # type: ignore[attr-defined]
+CONTACT = table_of(Contact)
+NAME = table_of(ContactName)
 
 
 @dataclass
@@ -170,6 +170,7 @@ class ContactRepository:
         before), or accept those in the inbox (→ prospect), in one statement; each gets
         two versions (its ContactStatusChanged and ContactUpdated). Returns the changed
         rows as they are now."""
+        values: dict[str, Any]
         if archive:
             where = CONTACT.c.status != "archived"
             values = {"status_before_archive": CONTACT.c.status, "status": "archived"}
@@ -562,7 +563,7 @@ class ContactRepository:
         last = list({row["entry_id"]: row for row in rows}.values())
         if not last:
             return
-        table = HistoryEntryCopy.__table__  # type: ignore[attr-defined]
+        table = table_of(HistoryEntryCopy)
         names = tuple(last[0])
         stmt = unnest_insert(table, names) if self._postgres() else sqlite.insert(table)
         stmt = stmt.on_conflict_do_update(

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from crm_shared.db import moment_column
 from crm_shared.events import utcnow
 
 
@@ -25,9 +26,7 @@ class Staff(SQLModel, table=True):
     roles: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     language: str = Field(default="de", max_length=2)
     active: bool = True
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class Competence(SQLModel, table=True):

@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterable, Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from crm_gateway.consistency import CallerTokens, caller_of
+from crm_gateway.consistency import caller_of
 from crm_gateway.sessions import browser_token
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, decode_token, verified_staff
 from crm_shared.consistency import HEADER as TOKEN_HEADER
 from crm_shared.consistency import Token
 from crm_shared.errors import Problem
-from crm_shared.service import Runtime
+
+if TYPE_CHECKING:
+    from crm_gateway.deps import GatewayDeps
 
 # Most specific first: a contact's history and timeline belong to the history service.
 ROUTES: list[tuple[re.Pattern[str], str]] = [
@@ -100,7 +103,7 @@ def service_at(path: str, settings: Settings) -> tuple[str, str]:
 
 
 async def send_upstream(
-    runtime: Runtime,
+    deps: GatewayDeps,
     *,
     caller: str | None,
     method: str,
@@ -117,15 +120,15 @@ async def send_upstream(
     recorded. A service that does not answer is a 503 (with ``Retry-After``) or a 504
     :class:`Problem`; a path no service owns, a 404.
     """
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+    settings = deps.settings
     service, url = service_at(path, settings)
-    tokens: CallerTokens = runtime.state["tokens"]
+    tokens = deps.tokens
     outgoing = {k: v for k, v in (headers or {}).items() if k.lower() != TOKEN_HEADER}
     sent = next((v for k, v in (headers or {}).items() if k.lower() == TOKEN_HEADER), None)
     token = (await tokens.token_for(caller)).merge(Token.parse(sent))
     if token:
         outgoing[TOKEN_HEADER] = token.header()
-    client: httpx.AsyncClient = runtime.state["http"]
+    client = deps.services
     upstream = client.build_request(
         method,
         url + path,
@@ -212,7 +215,7 @@ async def proxy(request: Request, rest: str) -> Response:
         if authorization:
             headers["authorization"] = authorization
     response = await send_upstream(
-        request.app.state.runtime,
+        request.app.state.deps,
         caller=caller,
         method=request.method,
         path=path,

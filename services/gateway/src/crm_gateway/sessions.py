@@ -12,11 +12,14 @@ import hashlib
 import json
 import secrets
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from crm_gateway.deps import GatewayDeps
 
 COOKIE = "crm_session"
 PREFIX = "crm:ui:session:"
@@ -104,8 +107,8 @@ def clear_session_cookie(response: Response) -> None:
 
 
 def store_of(request: Request) -> SessionStore:
-    store: SessionStore = request.app.state.sessions
-    return store
+    deps: GatewayDeps = request.app.state.deps
+    return deps.sessions
 
 
 async def browser_token(request: Request) -> str | None:

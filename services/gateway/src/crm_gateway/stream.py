@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from redis.asyncio import Redis
@@ -23,6 +24,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from crm_gateway.sessions import browser_token
 from crm_shared.auth import StaffClaims, decode_token, verified_staff
 from crm_shared.errors import Problem
+
+if TYPE_CHECKING:
+    from crm_gateway.deps import GatewayDeps
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,8 @@ async def notification_stream(
 ) -> EventSourceResponse:
     """Your notifications as they are stored, as server-sent events (``notification``)."""
     staff = await _stream_staff(request, access_token)
-    hub: NotificationHub = request.app.state.runtime.state["hub"]
+    deps: GatewayDeps = request.app.state.deps
+    hub = deps.hub
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         with hub.listen(staff.staff_id) as queue:

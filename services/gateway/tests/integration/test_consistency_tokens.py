@@ -40,15 +40,15 @@ def upstream_app() -> FastAPI:
 async def gateway(redis_url: str) -> AsyncIterator[tuple[str, Any]]:
     redis = Redis.from_url(redis_url)
     up, up_task, up_url = await serve(upstream_app())
-    app, runtime = proxy_app(Settings(contacts_url=up_url, jwt_secret=SECRET), redis)
+    app, deps = proxy_app(Settings(contacts_url=up_url, jwt_secret=SECRET), redis)
     gw, gw_task, gw_url = await serve(app)
     try:
-        yield gw_url, runtime
+        yield gw_url, deps
     finally:
         for server in (gw, up):
             server.should_exit = True
         await asyncio.gather(gw_task, up_task)
-        await runtime.state["http"].aclose()
+        await deps.services.aclose()
         await redis.aclose()
 
 
@@ -87,10 +87,10 @@ async def test_a_callers_writes_travel_with_its_next_requests_only(
 
 
 async def test_the_pages_call_the_same_function(gateway: tuple[str, Any]) -> None:
-    _, runtime = gateway
+    _, deps = gateway
     caller = f"staff:{uuid.uuid4()}"
     written = await send_upstream(
-        runtime,
+        deps,
         caller=caller,
         method="POST",
         path="/api/contacts",
@@ -98,6 +98,6 @@ async def test_the_pages_call_the_same_function(gateway: tuple[str, Any]) -> Non
         content=b'{"answer": "contacts/crm.contacts/0=7.70"}',
     )
     await written.aclose()
-    read = await send_upstream(runtime, caller=caller, method="GET", path="/api/contacts")
+    read = await send_upstream(deps, caller=caller, method="GET", path="/api/contacts")
     assert (await read.aread()) and read.json() == {"got": "contacts/crm.contacts/0=7.70"}
     await read.aclose()

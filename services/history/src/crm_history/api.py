@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 
-from crm_history.jobs import JobRunner, compile_template
+from crm_history.deps import Deps
+from crm_history.jobs import compile_template
 from crm_history.models import ContactCopy
 from crm_history.repository import DELETED
 from crm_history.schemas import (
@@ -23,11 +24,9 @@ from crm_history.schemas import (
     JobAccepted,
     JobPublic,
     MailingRequest,
-    Selection,
     TimelineItemPublic,
     TimelinePage,
 )
-from crm_history.selections import Target, resolve
 from crm_history.service import HistoryService, to_public, today_berlin
 from crm_history.settings import Settings
 from crm_history.timeline import TIMELINE_TOPICS
@@ -46,11 +45,11 @@ contacts = APIRouter(prefix="/api/contacts/{contact_id}", tags=["history"])
 jobs = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 
-def _service(session: SessionDep, runtime: Runtime) -> HistoryService:
+def _service(session: SessionDep, runtime: Runtime[Settings]) -> HistoryService:
     return HistoryService(session, runtime.outbox)
 
 
-async def _wait_for_contact(runtime: Runtime, contact_id: str) -> ContactCopy:
+async def _wait_for_contact(runtime: Runtime[Settings], contact_id: str) -> ContactCopy:
     """The local copy of a contact, as current as the caller has seen (``wait_for_copy``:
     one created a moment ago is waited for); 404 for an unknown or deleted one."""
 
@@ -63,21 +62,6 @@ async def _wait_for_contact(runtime: Runtime, contact_id: str) -> ContactCopy:
     if contact is None or contact.status == DELETED:
         raise NotFound("contact", contact_id)
     return contact
-
-
-async def _resolve(runtime: Runtime, request: Request, selection: Selection) -> list[Target]:
-    settings: Settings = runtime.settings  # type: ignore[assignment]
-    return await resolve(
-        runtime.state["http"],
-        settings.contacts_url,
-        selection,
-        request.headers.get("authorization", ""),
-    )
-
-
-def _kick_jobs(runtime: Runtime) -> BackgroundTask:
-    runner: JobRunner = runtime.state["jobs"]
-    return BackgroundTask(runner.kick)  # runs after the response, i.e. after the commit
 
 
 # --- settings -------------------------------------------------------------------------
@@ -162,18 +146,22 @@ async def bulk_entry(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
+    deps: Deps,
     staff: CurrentStaff,
 ) -> JSONResponse:
     """The same entry for every contact of the selection as it is now (resolved by the
     contacts service); ``GET /api/jobs/{id}`` shows how many and the progress."""
     service = _service(session, runtime)
     await service.check_pick_lists(body.entry.model_dump(), prefix="entry.")
-    targets = await _resolve(runtime, request, body.selection)
+    targets = await deps.resolve(body.selection, request.headers.get("authorization", ""))
     entry = body.entry.model_copy(update={"date": body.entry.date or today_berlin()})
     job = await service.create_job(
         "bulk_entry", targets, {"entry": entry.model_dump(mode="json")}, staff
     )
-    return JSONResponse({"job_id": job.id}, status_code=202, background=_kick_jobs(runtime))
+    # the runner is woken after the response, i.e. after the commit
+    return JSONResponse(
+        {"job_id": job.id}, status_code=202, background=BackgroundTask(deps.jobs.kick)
+    )
 
 
 @history.post("/mailings", status_code=202, response_model=JobAccepted)
@@ -182,6 +170,7 @@ async def mailing(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
+    deps: Deps,
     staff: CurrentStaff,
 ) -> JSONResponse:
     """A templated email to every contact of the selection as it is now, to the address
@@ -194,14 +183,16 @@ async def mailing(
     if entry.text is None:
         entry = entry.model_copy(update={"text": f"Mailing: {body.subject}"})
     entry = entry.model_copy(update={"date": entry.date or today_berlin()})
-    targets = await _resolve(runtime, request, body.selection)
+    targets = await deps.resolve(body.selection, request.headers.get("authorization", ""))
     params = {
         "entry": entry.model_dump(mode="json"),
         "subject": body.subject,
         "body": body.body,
     }
     job = await service.create_job("mailing", targets, params, staff)
-    return JSONResponse({"job_id": job.id}, status_code=202, background=_kick_jobs(runtime))
+    return JSONResponse(
+        {"job_id": job.id}, status_code=202, background=BackgroundTask(deps.jobs.kick)
+    )
 
 
 @jobs.get("/{job_id}", response_model=JobPublic)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_history.deps import HistoryDeps
 from crm_history.service import HistoryService
 from crm_history.timeline import TIMELINE_TOPICS
 from crm_shared.consumer import Bulk, Delivery, EventConsumer, Handler
@@ -20,10 +21,11 @@ from crm_shared.events import (
     Topic,
     registered_events,
 )
-from crm_shared.service import Runtime
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(deps: HistoryDeps) -> Sequence[EventConsumer]:
+    runtime = deps.runtime
+
     def service(delivery: Delivery) -> HistoryService:
         return HistoryService(delivery.tx, runtime.outbox)
 

@@ -35,6 +35,7 @@ from crm_history.repository import DELETED
 from crm_history.schemas import EntryFields
 from crm_history.selections import Target, of_row
 from crm_history.service import HistoryService
+from crm_history.settings import Settings
 from crm_shared.consistency import Token
 from crm_shared.contact_status import is_restricted
 from crm_shared.errors import Unprocessable
@@ -99,7 +100,7 @@ class JobRunner:
     """Works through running jobs in the background of the service process."""
 
     def __init__(
-        self, runtime: Runtime, *, batch_size: int = 1000, pause_seconds: float = 0.0
+        self, runtime: Runtime[Settings], *, batch_size: int = 1000, pause_seconds: float = 0.0
     ) -> None:
         self.runtime = runtime
         self.batch_size = batch_size

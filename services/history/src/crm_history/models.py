@@ -9,11 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from crm_shared.db import moment_column
 from crm_shared.events import utcnow
-
-
-def _tz(nullable: bool = False) -> Any:
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
 
 
 def _json() -> Any:
@@ -29,7 +26,7 @@ class HistorySettings(SQLModel, table=True):
     actions: list[str] = Field(default_factory=list, sa_column=_json())
     infos: list[str] = Field(default_factory=list, sa_column=_json())
     field_labels: dict[str, str] = Field(default_factory=dict, sa_column=_json())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class ContactCopy(SQLModel, table=True):
@@ -73,8 +70,8 @@ class HistoryEntry(SQLModel, table=True):
     job_id: str | None = Field(default=None, max_length=36, index=True)
     # Order of creation within a day (newest first in the pager); microseconds since epoch.
     seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class Job(SQLModel, table=True):
@@ -92,8 +89,8 @@ class Job(SQLModel, table=True):
     params: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
     created_by: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
-    finished_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    finished_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
     token: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     """The positions the job's batches wrote (a consistency token): ``GET /api/jobs/{id}``
     answers it, so whoever sees the job done reads copies that have its entries."""
@@ -125,7 +122,7 @@ class TimelineItem(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     contact_id: str = Field(max_length=36)
-    at: datetime = Field(sa_column=_tz())
+    at: datetime = Field(sa_column=moment_column())
     type: str = Field(max_length=32)
     source: str = Field(max_length=64)
     summary: str = Field(max_length=500)

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FIELD_NAMES = ("field1", "field2", "field3", "field4", "field5", "field6")
 DEFAULT_LABELS = {
@@ -127,8 +119,8 @@ class EntryPublic(BaseModel):
     text: str | None
     created_by: CreatedBy | None
     job_id: str | None
-    created_at: UtcDateTime
-    updated_at: UtcDateTime
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 class EntryPage(BaseModel):
@@ -188,12 +180,12 @@ class JobPublic(BaseModel):
     done: int
     skipped: int
     error: str | None
-    created_at: UtcDateTime
-    finished_at: UtcDateTime | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
 
 
 class TimelineItemPublic(BaseModel):
-    at: UtcDateTime
+    at: dt.datetime
     type: str
     source: str
     summary: str

@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,8 +49,8 @@ from crm_shared.events import (
     uuid5_str,
 )
 from crm_shared.outbox import Outbox
+from crm_shared.timezones import BERLIN
 
-BERLIN = ZoneInfo("Europe/Berlin")
 ENTRY_FIELDS = (
     "date",
     "staff_initials",

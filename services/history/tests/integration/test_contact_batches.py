@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import ConsumerRecord
 
+from crm_history.deps import HistoryDeps
 from crm_history.handlers import consumers
 from crm_history.main import MIGRATIONS
 from crm_history.models import ContactCopy, TimelineItem
@@ -68,9 +69,11 @@ async def apply(url: str, events: Sequence[CloudEvent], batch_size: int) -> dict
         await migrations.upgrade(db, MIGRATIONS)
         settings = Settings(database_url=url)
         runtime = Runtime(settings=settings, producer=None, outbox=Outbox("/crm/history"), db=db)  # type: ignore[arg-type]
-        (consumer,) = [c for c in consumers(runtime) if c.topic == Topic.CONTACTS]
+        deps = HistoryDeps.build(runtime)  # nothing started: the consumer alone is used
+        (consumer,) = [c for c in consumers(deps) if c.topic == Topic.CONTACTS]
         consumer.batch_size = batch_size
         await consumer.process([record(event, offset) for offset, event in enumerate(events)])
+        await deps.stop()
         copies, items = table_of(ContactCopy), table_of(TimelineItem)
         async with db.sessionmaker() as session:
             result = await session.execute(

@@ -26,6 +26,7 @@ from crm_interactions.schemas import (
     ProcedureUpdate,
 )
 from crm_interactions.service import CUSTOMER_FACING, InteractionService, to_public
+from crm_interactions.settings import Settings
 from crm_shared.auth import CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.errors import Unprocessable
@@ -38,7 +39,9 @@ procedures = APIRouter(prefix="/api/procedures", tags=["procedures"])
 M = TypeVar("M", bound=SQLModel)
 
 
-async def read_copy(runtime: Runtime, model: type[M], topic: Topic, ident: str) -> M | None:
+async def read_copy(
+    runtime: Runtime[Settings], model: type[M], topic: Topic, ident: str
+) -> M | None:
     """The local copy of something another service owns (a contact, a staff member, a
     campaign: ``topic`` feeds it, ``ident`` is its key there), as current as the caller
     has seen, waiting a little for one created a moment ago (``wait_for_copy``)."""
@@ -53,7 +56,7 @@ def _found(row: object) -> bool:
     return row is not None
 
 
-async def _wait_for_contact(runtime: Runtime, contact_id: str) -> ContactCopy:
+async def _wait_for_contact(runtime: Runtime[Settings], contact_id: str) -> ContactCopy:
     contact = await read_copy(runtime, ContactCopy, Topic.CONTACTS, contact_id)
     if contact is None:
         raise Unprocessable("contact_id", f"unknown contact {contact_id}")
@@ -67,7 +70,7 @@ def _ref(staff: StaffCopy) -> StaffRef:
 
 
 async def _recorder(
-    runtime: Runtime, staff_id: str | None, me: StaffRef, *, mails: bool
+    runtime: Runtime[Settings], staff_id: str | None, me: StaffRef, *, mails: bool
 ) -> StaffRef:
     """The staff member named in ``recorded_by`` (default: the caller), as the staff copy
     knows them now: an email address removed since the caller's token was issued counts
@@ -168,7 +171,7 @@ async def delete_interaction(
 
 
 async def _await_references(
-    runtime: Runtime,
+    runtime: Runtime[Settings],
     campaign_id: str | None,
     responsible_id: str | None,
     contact_person_id: str | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_interactions.deps import InteractionsDeps
 from crm_interactions.service import InteractionService
 from crm_shared.consumer import Bulk, Delivery, EventConsumer
 from crm_shared.events import (
@@ -14,10 +15,11 @@ from crm_shared.events import (
     StaffData,
     Topic,
 )
-from crm_shared.service import Runtime
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(deps: InteractionsDeps) -> Sequence[EventConsumer]:
+    runtime = deps.runtime
+
     def service(delivery: Delivery) -> InteractionService:
         return InteractionService(delivery.tx, runtime.outbox)
 

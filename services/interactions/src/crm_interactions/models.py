@@ -3,37 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from crm_shared.db import moment_column
 from crm_shared.events import utcnow
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware UTC on both databases: SQLite keeps no offset, so values are
-    converted to UTC before they are stored and read back as UTC."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-            if dialect.name == "sqlite":
-                value = value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
-
-
-def _tz(nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(UtcDateTime(), nullable=nullable)
 
 
 class ContactCopy(SQLModel, table=True):
@@ -86,7 +62,7 @@ class Interaction(SQLModel, table=True):
     topic: str = Field(max_length=300)
     kind: str = Field(max_length=16, index=True)
     text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    occurred_at: datetime = Field(sa_column=_tz())
+    occurred_at: datetime = Field(sa_column=moment_column())
     follow_up_on: date | None = None
     recorded_by_id: str = Field(max_length=36)
     recorded_by_name: str = Field(max_length=200, index=True)
@@ -99,7 +75,7 @@ class Interaction(SQLModel, table=True):
     reply_to: str | None = Field(default=None, max_length=320)
     recorded_by_email: str | None = Field(default=None, max_length=320)
     origin: str = Field(default="staff", max_length=16)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class Procedure(SQLModel, table=True):
@@ -118,17 +94,17 @@ class Procedure(SQLModel, table=True):
     type: str = Field(max_length=16)
     direction: str = Field(max_length=16)
     state: str = Field(max_length=16, index=True)
-    starts_at: datetime = Field(sa_column=_tz())
+    starts_at: datetime = Field(sa_column=moment_column())
     duration_minutes: int = 0
     reminder: bool = False
     subject: str = Field(max_length=300)
     description: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     campaign_id: str | None = Field(default=None, max_length=36, index=True)
     note: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
-    completed_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
     completed_by_id: str | None = Field(default=None, max_length=36)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class PortalToken(SQLModel, table=True):
@@ -138,8 +114,8 @@ class PortalToken(SQLModel, table=True):
 
     token_hash: str = Field(primary_key=True, max_length=64)
     contact_id: str = Field(max_length=36, index=True)
-    expires_at: datetime = Field(sa_column=_tz())
-    used_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    expires_at: datetime = Field(sa_column=moment_column())
+    used_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
 
 
 class PortalSession(SQLModel, table=True):
@@ -149,8 +125,8 @@ class PortalSession(SQLModel, table=True):
 
     session_hash: str = Field(primary_key=True, max_length=64)
     contact_id: str = Field(max_length=36, index=True)
-    expires_at: datetime = Field(sa_column=_tz())
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    expires_at: datetime = Field(sa_column=moment_column())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 class PortalLinkRequest(SQLModel, table=True):
@@ -162,4 +138,4 @@ class PortalLinkRequest(SQLModel, table=True):
     __tablename__ = "portal_link_request"
 
     email: str = Field(primary_key=True, max_length=320)
-    expires_at: datetime = Field(sa_column=_tz())
+    expires_at: datetime = Field(sa_column=moment_column())

@@ -10,8 +10,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +23,7 @@ from crm_interactions.models import (
 )
 from crm_interactions.repository import InteractionRepository
 from crm_interactions.schemas import PortalInteraction
+from crm_interactions.settings import Settings
 from crm_shared.contact_status import is_restricted
 from crm_shared.errors import NotFound, Problem
 from crm_shared.events import EmailRequested, utcnow
@@ -37,11 +37,6 @@ LOGIN_TEMPLATE = "portal_login_link"
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class PortalUnauthorized(Problem):
@@ -132,7 +127,7 @@ class PortalService:
         """Consume a login token (once) and start a session; returns the cookie value."""
         row = await self.repo.token(digest(token))
         now = utcnow()
-        if row is None or row.used_at is not None or _aware(row.expires_at) <= now:
+        if row is None or row.used_at is not None or row.expires_at <= now:
             raise PortalUnauthorized("this login link is invalid, used or expired")
         contact = await self.repo.contact(row.contact_id)
         if contact is None or contact.status == "deleted":
@@ -151,7 +146,7 @@ class PortalService:
         if not session_id:
             raise PortalUnauthorized("not signed in to the portal")
         row = await self.repo.portal_session(digest(session_id))
-        if row is None or _aware(row.expires_at) <= utcnow():
+        if row is None or row.expires_at <= utcnow():
             raise PortalUnauthorized("the portal session has expired; request a new link")
         contact = await self.repo.contact(row.contact_id)
         if contact is None or contact.status == "deleted":
@@ -179,9 +174,9 @@ class PortalService:
         return interaction
 
 
-async def serve_pending_links(runtime: Runtime, *, every: float) -> None:
+async def serve_pending_links(runtime: Runtime[Settings], *, every: float) -> None:
     """The loop behind :meth:`PortalService.serve_pending` (a task of the service)."""
-    settings: Any = runtime.settings
+    settings = runtime.settings
     while True:
         try:
             async with runtime.database.unit_of_work() as session:

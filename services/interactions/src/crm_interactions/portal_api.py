@@ -32,17 +32,12 @@ router = APIRouter(prefix="/portal/api", tags=["portal"])
 PortalCookie = Annotated[str | None, Cookie(alias=COOKIE)]
 
 
-def _settings(runtime: Runtime) -> Settings:
-    settings: Settings = runtime.settings  # type: ignore[assignment]
-    return settings
-
-
 @router.post("/login-link", status_code=202)
 async def request_login_link(
     data: LoginLinkRequest, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, str]:
     """Always 202: the answer never tells whether the address belongs to a contact."""
-    settings = _settings(runtime)
+    settings = runtime.settings
     await PortalService(session, runtime.outbox).request_login_link(
         str(data.email),
         base_url=settings.portal_base_url,
@@ -56,8 +51,8 @@ def portal_me(contact: ContactCopy) -> PortalMe:
     return PortalMe(contact_id=contact.contact_id, name=contact.name, language=contact.language)
 
 
-async def _open(token: str, session: SessionDep, runtime: Runtime) -> JSONResponse:
-    settings = _settings(runtime)
+async def _open(token: str, session: SessionDep, runtime: Runtime[Settings]) -> JSONResponse:
+    settings = runtime.settings
     ttl = timedelta(hours=settings.portal_session_hours)
     service = PortalService(session, runtime.outbox)
     session_id, _ = await service.open_session(token, ttl=ttl)
@@ -105,7 +100,9 @@ async def logout(
     return response
 
 
-async def _contact(session: SessionDep, runtime: Runtime, cookie: str | None) -> ContactCopy:
+async def _contact(
+    session: SessionDep, runtime: Runtime[Settings], cookie: str | None
+) -> ContactCopy:
     return await PortalService(session, runtime.outbox).contact_of(cookie)
 
 

@@ -19,6 +19,7 @@ from crm_interactions.models import (
     Procedure,
     StaffCopy,
 )
+from crm_shared.db import table_of
 
 SORT_KEYS = {
     "occurred_at": (col(Interaction.occurred_at), True),
@@ -170,7 +171,7 @@ class InteractionRepository:
 
     async def take_link_request(self, email: str) -> bool:
         """Claim a waiting request (one replica, once)."""
-        table = PortalLinkRequest.__table__  # type: ignore[attr-defined]
+        table = table_of(PortalLinkRequest)
         result = await self.session.execute(
             sa.delete(table).where(table.c.email == email).returning(table.c.email)
         )

@@ -8,26 +8,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
+from crm_notifier.deps import PushServiceDep
 from crm_notifier.handlers import PUSH_GROUP
-from crm_notifier.push import PushService, to_public
+from crm_notifier.push import to_public
 from crm_notifier.schemas import NotificationPage, NotificationPublic, ReadAll
 from crm_shared.auth import CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import Topic
-from crm_shared.service import RuntimeDep, SessionDep
+from crm_shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 _PUSH_TOPICS = [t.value for t in (Topic.CONTACTS, Topic.INTERACTIONS, Topic.REMINDERS)]
-
-
-async def push_service(session: SessionDep, runtime: RuntimeDep) -> PushService:
-    return PushService(session, runtime.outbox, runtime.redis_client)
-
-
-PushDep = Annotated[PushService, Depends(push_service)]
 
 
 def _cursor(value: str | None) -> tuple[datetime, str] | None:
@@ -45,7 +39,7 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
 
 @router.get("", response_model=NotificationPage)
 async def list_notifications(
-    push: PushDep,
+    push: PushServiceDep,
     runtime: RuntimeDep,
     staff: CurrentStaff,
     unread: bool = False,
@@ -68,13 +62,15 @@ async def list_notifications(
 
 
 @router.post("/read-all", response_model=ReadAll)
-async def read_all(push: PushDep, staff: CurrentStaff) -> ReadAll:
+async def read_all(push: PushServiceDep, staff: CurrentStaff) -> ReadAll:
     """Mark all your notifications as read."""
     return ReadAll(updated=await push.mark_all_read(staff.staff_id))
 
 
 @router.post("/{notification_id}/read", response_model=NotificationPublic)
-async def read_one(notification_id: str, push: PushDep, staff: CurrentStaff) -> NotificationPublic:
+async def read_one(
+    notification_id: str, push: PushServiceDep, staff: CurrentStaff
+) -> NotificationPublic:
     """Mark one of your notifications as read."""
     row = await push.mark_read(staff.staff_id, notification_id)
     if row is None:

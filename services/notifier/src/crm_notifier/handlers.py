@@ -12,23 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateNotFound
 from redis.asyncio import Redis
 
-from crm_notifier.mailer import Email, Mailer, Templates
+from crm_notifier.deps import NotifierDeps
+from crm_notifier.mailer import Email, Templates
 from crm_notifier.push import PushService
-from crm_notifier.settings import Settings
-from crm_shared.consumer import (
-    Bulk,
-    DatabaseDeduplicator,
-    DeadLetter,
-    Delivery,
-    EventConsumer,
-    Handler,
-    RedisDeduplicator,
-)
+from crm_shared.consumer import Bulk, DeadLetter, Delivery, EventConsumer, Handler
 from crm_shared.events import (
     CompetenceChanged,
     ContactAssigned,
@@ -41,11 +32,10 @@ from crm_shared.events import (
     StaffData,
     Topic,
 )
-from crm_shared.service import Runtime
+from crm_shared.timezones import BERLIN
 
 log = logging.getLogger(__name__)
 
-BERLIN = ZoneInfo("Europe/Berlin")
 DATE_FORMATS = {"de": "%d.%m.%Y %H:%M", "en": "%d %b %Y, %H:%M"}
 MAIL_GROUP = "notifier"
 PUSH_GROUP = "notifier-push"
@@ -152,32 +142,24 @@ class ErasedContacts:
         return False
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(deps: NotifierDeps) -> Sequence[EventConsumer]:
+    runtime = deps.runtime
     templates = Templates()
-    mailer: Mailer = runtime.state["mailer"]
+    mailer = deps.mailer
     erased = ErasedContacts(runtime.redis_client)
-    settings = runtime.settings
-    if not isinstance(settings, Settings):
-        raise TypeError("the notifier's consumers need the notifier's settings")
 
     def consumer(topic: str, group: str, handlers: Mapping[str, Handler]) -> EventConsumer:
-        dedupe = (
-            RedisDeduplicator(runtime.redis_client)
-            if group == MAIL_GROUP
-            else DatabaseDeduplicator(runtime.database)
-        )
-        return EventConsumer(
-            topic=topic,
-            group_id=group,
-            handlers=handlers,
-            dedupe=dedupe,
-            producer=runtime.producer,
-            max_attempts=settings.consumer_max_attempts,
-            hold_before_ack_seconds=settings.fault_hold_before_ack_seconds,
-            batch_size=settings.consumer_batch_size,
-            # mails to different contacts go out at once, over the pool's connections
-            concurrency=settings.smtp_pool_size if group == MAIL_GROUP else 1,
-        )
+        if group == MAIL_GROUP:
+            # guarded in Redis with the mails; mails to different contacts go out at once,
+            # over the pool's connections
+            return runtime.consumer(
+                topic,
+                handlers,
+                group_id=group,
+                dedupe_in="redis",
+                concurrency=deps.settings.smtp_pool_size,
+            )
+        return runtime.consumer(topic, handlers, group_id=group, dedupe_in="database")
 
     # --- emails -------------------------------------------------------------------------
 

@@ -7,11 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from crm_shared.db import moment_column
 from crm_shared.events import utcnow
-
-
-def _tz(nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
 
 
 class Notification(SQLModel, table=True):
@@ -28,8 +25,8 @@ class Notification(SQLModel, table=True):
     body: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     contact_id: str | None = Field(default=None, max_length=36, index=True)
     link: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
-    read_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    read_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
 
 
 class ContactCopy(SQLModel, table=True):

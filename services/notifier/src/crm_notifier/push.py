@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -21,7 +20,7 @@ from sqlmodel import col, or_, select
 
 from crm_notifier.models import CompetenceCopy, ContactCopy, Notification, StaffCopy
 from crm_notifier.schemas import NotificationPublic
-from crm_notifier.tx import after_commit
+from crm_shared.after_commit import after_commit
 from crm_shared.copies import keep_newest
 from crm_shared.db import table_of
 from crm_shared.events import (
@@ -36,8 +35,8 @@ from crm_shared.events import (
     utcnow,
 )
 from crm_shared.outbox import Outbox
+from crm_shared.timezones import BERLIN
 
-BERLIN = ZoneInfo("Europe/Berlin")
 CHANNEL = "crm:notifications:{staff_id}"
 
 TITLES = {
@@ -55,10 +54,6 @@ DUE_TEXT = {"de": "Fällig am {when}", "en": "Due {when}"}
 DATE_FORMATS = {"de": "%d.%m.%Y %H:%M", "en": "%d %b %Y, %H:%M"}
 
 
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def to_public(row: Notification) -> NotificationPublic:
     return NotificationPublic(
         id=row.id,
@@ -68,8 +63,8 @@ def to_public(row: Notification) -> NotificationPublic:
         body=row.body,
         contact_id=row.contact_id,
         link=row.link,
-        created_at=aware(row.created_at),
-        read_at=aware(row.read_at) if row.read_at else None,
+        created_at=row.created_at,
+        read_at=row.read_at,
     )
 
 
@@ -146,7 +141,9 @@ class PushService:
                     pipe.publish(name, data)
                 await pipe.execute()
 
-        after_commit(self.session, publish)
+        after_commit(
+            self.session, publish, repaired_by="the stored list (only the live stream missed it)"
+        )
         return stored
 
     async def contact_assigned(self, event: ContactAssigned, cause_event_id: str) -> None:
@@ -173,7 +170,7 @@ class PushService:
 
     async def reminder_due(self, event: ReminderDue, cause_event_id: str) -> None:
         lang = event.staff_language
-        when = aware(event.due_at).astimezone(BERLIN).strftime(DATE_FORMATS[lang])
+        when = event.due_at.astimezone(BERLIN).strftime(DATE_FORMATS[lang])
         link = (
             f"/procedures/{event.procedure_id}"
             if event.procedure_id

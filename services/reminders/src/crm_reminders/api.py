@@ -5,34 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
+from crm_reminders.deps import ReminderServiceDep
 from crm_reminders.models import Reminder
-from crm_reminders.schedule import ReminderSchedule
 from crm_reminders.schemas import ReminderPage, ReminderPublic, ReminderRules
-from crm_reminders.service import ReminderService, aware
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.errors import Unprocessable
 from crm_shared.events import Topic
-from crm_shared.service import RuntimeDep, SessionDep
+from crm_shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/reminders", tags=["reminders"])
-
-
-async def reminder_service(session: SessionDep, runtime: RuntimeDep) -> ReminderService:
-    schedule: ReminderSchedule = runtime.state["schedule"]
-    return ReminderService(session, runtime.outbox, schedule)
-
-
-ServiceDep = Annotated[ReminderService, Depends(reminder_service)]
 
 
 def to_public(reminder: Reminder) -> ReminderPublic:
     return ReminderPublic(
         id=reminder.id,
-        due_at=aware(reminder.due_at),
-        email_at=aware(reminder.email_at) if reminder.email_at else None,
+        due_at=reminder.due_at,
+        email_at=reminder.email_at,
         procedure_id=reminder.procedure_id,
         interaction_id=reminder.interaction_id,
         contact_id=reminder.contact_id,
@@ -57,7 +48,7 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
 
 @router.get("", response_model=ReminderPage)
 async def list_reminders(
-    service: ServiceDep,
+    service: ReminderServiceDep,
     runtime: RuntimeDep,
     staff: CurrentStaff,
     staff_id: str | None = None,
@@ -78,7 +69,7 @@ async def list_reminders(
 
 
 @router.get("/rules", response_model=ReminderRules)
-async def get_rules(service: ServiceDep, _: CurrentStaff) -> ReminderRules:
+async def get_rules(service: ReminderServiceDep, _: CurrentStaff) -> ReminderRules:
     rule = await service.rules()
     return ReminderRules(
         clear_on_completion=rule.clear_on_completion, email_lead_hours=rule.email_lead_hours
@@ -86,7 +77,9 @@ async def get_rules(service: ServiceDep, _: CurrentStaff) -> ReminderRules:
 
 
 @router.put("/rules", response_model=ReminderRules)
-async def put_rules(data: ReminderRules, service: ServiceDep, _: AdminStaff) -> ReminderRules:
+async def put_rules(
+    data: ReminderRules, service: ReminderServiceDep, _: AdminStaff
+) -> ReminderRules:
     rule = await service.set_rules(data)
     return ReminderRules(
         clear_on_completion=rule.clear_on_completion, email_lead_hours=rule.email_lead_hours
@@ -94,7 +87,9 @@ async def put_rules(data: ReminderRules, service: ServiceDep, _: AdminStaff) -> 
 
 
 @router.delete("/{reminder_id}", status_code=204)
-async def dismiss_reminder(reminder_id: str, service: ServiceDep, staff: CurrentStaff) -> Response:
+async def dismiss_reminder(
+    reminder_id: str, service: ReminderServiceDep, staff: CurrentStaff
+) -> Response:
     """Dismiss one of your reminders (admins: anyone's); emits ReminderCleared."""
     await service.dismiss(reminder_id, staff.staff_id, staff.is_admin)
     return Response(status_code=204)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_reminders.deps import RemindersDeps
 from crm_reminders.service import ReminderService
 from crm_shared.consumer import Delivery, EventConsumer
 from crm_shared.events import (
@@ -15,12 +16,13 @@ from crm_shared.events import (
     StaffData,
     Topic,
 )
-from crm_shared.service import Runtime
 
 
-def consumers(runtime: Runtime) -> Sequence[EventConsumer]:
+def consumers(deps: RemindersDeps) -> Sequence[EventConsumer]:
+    runtime = deps.runtime
+
     def service(delivery: Delivery) -> ReminderService:
-        return ReminderService(delivery.tx, runtime.outbox, runtime.state["schedule"])
+        return deps.service(delivery.tx)
 
     async def on_procedure(delivery: Delivery) -> None:
         await service(delivery).apply_procedure(

@@ -9,14 +9,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from crm_shared.db import moment_column
 from crm_shared.events import utcnow
 
 OPEN = "open"
 CLEARED = "cleared"
-
-
-def _tz(nullable: bool = False, index: bool = False) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
 
 
 class Reminder(SQLModel, table=True):
@@ -35,17 +32,19 @@ class Reminder(SQLModel, table=True):
     procedure_id: str | None = Field(default=None, max_length=36, index=True)
     interaction_id: str | None = Field(default=None, max_length=36, index=True)
     subject: str = Field(max_length=300)
-    due_at: datetime = Field(sa_column=_tz())
-    email_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
-    email_fired_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
-    due_fired_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    due_at: datetime = Field(sa_column=moment_column())
+    email_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
+    email_fired_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
+    due_fired_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
     # the earliest stage not fired yet (None when both fired or the reminder is cleared):
     # what the schedule is rebuilt from
-    next_fire_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True, index=True))
+    next_fire_at: datetime | None = Field(
+        default=None, sa_column=moment_column(nullable=True, index=True)
+    )
     state: str = Field(default=OPEN, max_length=16)
     cleared_reason: str | None = Field(default=None, max_length=32)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
-    cleared_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    cleared_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
 
 
 class StaffCopy(SQLModel, table=True):
@@ -68,4 +67,4 @@ class ReminderRule(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     clear_on_completion: bool = True
     email_lead_hours: int = 24
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +20,7 @@ from crm_reminders.models import CLEARED, OPEN, Reminder, ReminderRule, StaffCop
 from crm_reminders.repository import ReminderRepository
 from crm_reminders.schedule import Claim, ReminderSchedule, Stage
 from crm_reminders.schemas import ReminderRules
-from crm_reminders.tx import after_commit
+from crm_shared.after_commit import after_commit
 from crm_shared.errors import NotFound, Problem
 from crm_shared.events import (
     InteractionLogged,
@@ -36,14 +35,9 @@ from crm_shared.events import (
     utcnow,
 )
 from crm_shared.outbox import Outbox
+from crm_shared.timezones import BERLIN
 
-BERLIN = ZoneInfo("Europe/Berlin")
 FOLLOW_UP_TIME = time(8, 0)
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def follow_up_due(day: date) -> datetime:
@@ -57,9 +51,9 @@ def stages_of(reminder: Reminder) -> list[tuple[Stage, datetime]]:
     if reminder.state != OPEN:
         return pending
     if reminder.email_at is not None and reminder.email_fired_at is None:
-        pending.append(("email", aware(reminder.email_at)))
+        pending.append(("email", reminder.email_at))
     if reminder.due_fired_at is None:
-        pending.append(("due", aware(reminder.due_at)))
+        pending.append(("due", reminder.due_at))
     return pending
 
 
@@ -116,7 +110,9 @@ class ReminderService:
             ),
         )
         entries = [(reminder.id, stage, at) for stage, at in stages_of(reminder)]
-        after_commit(self.session, lambda: self.schedule.add(entries))
+        after_commit(
+            self.session, lambda: self.schedule.add(entries), repaired_by="the schedule sweep"
+        )
         return reminder
 
     async def clear(self, reminders: Sequence[Reminder], reason: str) -> None:
@@ -140,7 +136,11 @@ class ReminderService:
             )
         if cleared:
             await self.session.flush()
-            after_commit(self.session, lambda: self.schedule.remove(cleared))
+            after_commit(
+                self.session,
+                lambda: self.schedule.remove(cleared),
+                repaired_by="the claim (a cleared stage is skipped)",
+            )
 
     async def dismiss(self, reminder_id: str, staff_id: str, is_admin: bool) -> None:
         reminder = await self.repo.get(reminder_id)
@@ -178,7 +178,7 @@ class ReminderService:
                 reminder_id=reminder.id,
                 contact_id=reminder.contact_id,
                 staff_id=reminder.staff_id,
-                due_at=aware(reminder.due_at),
+                due_at=reminder.due_at,
                 subject=reminder.subject,
                 procedure_id=reminder.procedure_id,
                 interaction_id=reminder.interaction_id,
@@ -208,7 +208,7 @@ class ReminderService:
         keep = [
             r
             for r in existing
-            if wanted and r.staff_id == staff_id and aware(r.due_at) == procedure.starts_at
+            if wanted and r.staff_id == staff_id and r.due_at == procedure.starts_at
         ]
         stale = [r for r in existing if r not in keep]
         await self.clear(stale, "rescheduled")
@@ -236,7 +236,7 @@ class ReminderService:
             if interaction.recorded_by
             else (existing[0].staff_id if existing else None)
         )
-        keep = [r for r in existing if due is not None and aware(r.due_at) == due]
+        keep = [r for r in existing if due is not None and r.due_at == due]
         await self.clear([r for r in existing if r not in keep], "rescheduled")
         for reminder in keep:
             reminder.subject = interaction.topic

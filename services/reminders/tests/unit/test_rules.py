@@ -42,10 +42,5 @@ def test_cleared_reminders_have_nothing_to_fire() -> None:
     assert stages_of(r) == [] and next_fire(r) is None
 
 
-def test_naive_times_from_sqlite_are_read_as_utc() -> None:
-    r = reminder(due_at=datetime(2026, 12, 1, 9, 0), email_at=None)
-    assert stages_of(r) == [("due", datetime(2026, 12, 1, 9, 0, tzinfo=UTC))]
-
-
 def test_schedule_member_names_reminder_and_stage() -> None:
     assert member("r1", "email") == "r1|email"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from crm_gateway.sessions import SessionStore
 from crm_gateway.ui import (
     auth,
     bulk_history,
@@ -20,9 +19,8 @@ from crm_gateway.ui import (
     reminders,
     settings,
 )
-from crm_gateway.ui.client import in_process_client
 from crm_gateway.ui.compression import PageCompression
-from crm_gateway.ui.context import Ui, install_page_errors
+from crm_gateway.ui.context import install_page_errors
 from crm_gateway.ui.security import SecurityHeaders
 from crm_gateway.ui.static import PREFIX, static_files
 
@@ -50,16 +48,3 @@ def install_ui(app: FastAPI) -> None:
     install_page_errors(app)
     for router in ROUTERS:
         app.include_router(router)
-
-
-def start_ui(
-    app: FastAPI, sessions: SessionStore, *, token_ttl_seconds: int, secure_cookies: bool
-) -> Ui:
-    ui = Ui(
-        client=in_process_client(app),
-        sessions=sessions,
-        token_ttl_seconds=token_ttl_seconds,
-        secure_cookies=secure_cookies,
-    )
-    app.state.ui = ui
-    return ui

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -17,6 +17,9 @@ from crm_gateway.ui.client import Api, ApiError, SessionExpired
 from crm_gateway.ui.i18n import Language, gettext_for, request_language, translations
 from crm_gateway.ui.security import csrf_token, set_csrf_cookie, verify_csrf
 from crm_gateway.ui.templating import is_htmx, render
+
+if TYPE_CHECKING:
+    from crm_gateway.deps import GatewayDeps
 
 log = logging.getLogger(__name__)
 LOGIN = "/ui/login"
@@ -34,8 +37,8 @@ class Ui:
 
 
 def ui_of(request: Request) -> Ui:
-    ui: Ui = request.app.state.ui
-    return ui
+    deps: GatewayDeps = request.app.state.deps
+    return deps.ui
 
 
 class LoginRequired(Exception):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from crm_gateway.ui.client import ApiError
-from crm_gateway.ui.templating import BERLIN
+from crm_shared.timezones import BERLIN
 
 if TYPE_CHECKING:
     from crm_gateway.ui.context import Page

@@ -12,7 +12,6 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
@@ -23,10 +22,9 @@ from starlette.responses import HTMLResponse
 
 from crm_gateway.ui.i18n import LANGUAGE_COOKIE, LANGUAGES, Language, as_language, translations
 from crm_gateway.ui.static import static
+from crm_shared.timezones import BERLIN
 
 TEMPLATES = Path(__file__).parent / "templates"
-BERLIN = ZoneInfo("Europe/Berlin")
-"""Times are stored in UTC and shown in Europe/Berlin (STYLE.md)."""
 
 
 def _as_datetime(value: str | datetime | None) -> datetime | None:

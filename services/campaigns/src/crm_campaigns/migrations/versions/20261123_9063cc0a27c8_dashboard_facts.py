@@ -50,7 +50,7 @@ def upgrade() -> None:
 
     # ### end Alembic commands ###
     # The facts of opportunities written before are filled at start
-    # (crm_campaigns.main.write_missing_facts): they need the codes, written in Python.
+    # (CampaignsDeps.start in crm_campaigns.deps): they need the codes, written in Python.
 
 
 def downgrade() -> None:

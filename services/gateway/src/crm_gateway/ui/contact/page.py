@@ -24,7 +24,7 @@ from starlette.responses import Response
 from crm_gateway.ui.client import ApiError, gather
 from crm_gateway.ui.context import Page, StaffPage, redirect
 from crm_gateway.ui.forms import FormErrors, form_errors, renamed
-from crm_gateway.ui.templating import BERLIN
+from crm_shared.timezones import BERLIN
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,0 +1,99 @@
+"""The gateway's dependencies, typed: the runtime, the client to the services, the
+callers' consistency tokens, the live notification hub, the browser sessions and what
+the pages share."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI, Request
+from sqlalchemy.exc import IntegrityError
+from starlette.applications import Starlette
+
+from crm_gateway.consistency import CallerTokens
+from crm_gateway.cookies import without_cookies
+from crm_gateway.sessions import SessionStore
+from crm_gateway.settings import Settings
+from crm_gateway.staff import StaffService
+from crm_gateway.stream import NotificationHub
+from crm_gateway.ui.client import in_process_client
+from crm_gateway.ui.context import Ui
+from crm_shared import tracing
+from crm_shared.service import Runtime, ServiceDeps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GatewayDeps(ServiceDeps[Settings]):
+    services: httpx.AsyncClient
+    """To the services (the API proxy and the pages' calls go through it)."""
+    tokens: CallerTokens
+    hub: NotificationHub
+    sessions: SessionStore
+    ui: Ui
+
+    @classmethod
+    def build(cls, runtime: Runtime[Settings], app: FastAPI) -> GatewayDeps:
+        settings = runtime.settings
+        # Idle connections are dropped before the services' uvicorn closes them (after
+        # 5 s): a request sent on a connection the server is closing fails as a 503.
+        services = httpx.AsyncClient(
+            timeout=settings.proxy_timeout_seconds,
+            cookies=without_cookies(),
+            limits=httpx.Limits(keepalive_expiry=2.0),
+        )
+        tracing.instrument_client(services)  # traceparent on to the services
+        sessions = SessionStore(runtime.redis_client)
+        return cls(
+            runtime,
+            services=services,
+            tokens=CallerTokens(runtime.redis_client, ttl_seconds=settings.consistency_ttl_seconds),
+            hub=NotificationHub(runtime.redis_client),
+            sessions=sessions,
+            ui=Ui(
+                client=in_process_client(app),
+                sessions=sessions,
+                token_ttl_seconds=settings.token_ttl_minutes * 60,
+                secure_cookies=settings.public_address.startswith("https://"),
+            ),
+        )
+
+    async def start(self) -> None:
+        try:
+            async with self.runtime.database.unit_of_work() as session:
+                await StaffService(session, self.runtime.outbox).ensure_admin(self.settings)
+        except IntegrityError:  # a replica starting at the same time created it first
+            log.info("the first admin was created by another replica")
+        for name, url in self.settings.service_urls().items():
+            self.runtime.checks[name] = self._ready(url)
+        await self.hub.start()
+
+    def _ready(self, url: str) -> Callable[[], Awaitable[None]]:
+        async def check() -> None:
+            response = await self.services.get(f"{url}/readyz", timeout=5)
+            response.raise_for_status()
+
+        return check
+
+    async def stop(self) -> None:
+        await self.ui.client.aclose()
+        await self.hub.stop()
+        await self.services.aclose()
+        await super().stop()
+
+
+def deps_of(app: Starlette) -> GatewayDeps:
+    """The gateway's dependencies (of its app, once started)."""
+    deps = app.state.deps
+    if not isinstance(deps, GatewayDeps):
+        raise TypeError(f"expected GatewayDeps, the app holds {type(deps).__name__}")
+    return deps
+
+
+def gateway_deps(request: Request) -> GatewayDeps:
+    """The gateway's dependencies, for a request (also a FastAPI dependency)."""
+    return deps_of(request.app)

@@ -1,0 +1,85 @@
+"""The small shared mechanisms every service uses: keyset cursors, the moment column,
+actions after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from crm_shared import cursor
+from crm_shared.after_commit import after_commit
+from crm_shared.db import Database, UtcDateTime
+from crm_shared.errors import Unprocessable
+
+
+def test_a_keyset_cursor_round_trips_moments_texts_and_numbers() -> None:
+    at = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+    assert cursor.keyset(cursor.encode(at, "n-1"), datetime, str) == (at, "n-1")
+    assert cursor.keyset(cursor.encode("Müller", "c-9"), str, str) == ("Müller", "c-9")
+    assert cursor.keyset(cursor.encode(40), int) == (40,)
+    assert cursor.keyset(None, int) is None
+    assert cursor.keyset("", str, str) is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "%%%",  # not base64
+        cursor.encode("x"),  # one part where two are wanted
+        cursor.encode("2026-12-06T09:30:00", "n"),  # a moment without its offset
+        cursor.encode("yesterday", "n"),  # not a moment
+        cursor.encode(datetime(2026, 1, 1, tzinfo=UTC), 7),  # a number where a text goes
+    ],
+)
+def test_a_cursor_of_another_shape_is_a_422_naming_cursor(bad: str) -> None:
+    with pytest.raises(Unprocessable) as caught:
+        cursor.keyset(bad, datetime, str)
+    assert caught.value.errors == [{"field": "cursor", "message": "invalid cursor"}]
+
+
+def test_a_whole_number_cursor_refuses_text_and_booleans() -> None:
+    for bad in (cursor.encode("4"), cursor.encode(True)):
+        with pytest.raises(Unprocessable):
+            cursor.keyset(bad, int)
+
+
+async def test_the_moment_column_reads_back_aware_utc_on_sqlite() -> None:
+    engine = create_async_engine("sqlite+aiosqlite://")
+    table = sa.Table("t", sa.MetaData(), sa.Column("at", UtcDateTime()))
+    berlin = timezone(timedelta(hours=1))
+    async with engine.begin() as connection:
+        await connection.run_sync(table.metadata.create_all)
+        await connection.execute(
+            table.insert(),
+            [{"at": datetime(2026, 12, 6, 10, 0, tzinfo=berlin)}, {"at": datetime(2026, 1, 1)}],
+        )
+        rows = (await connection.execute(sa.select(table.c.at))).scalars().all()
+    await engine.dispose()
+    assert rows == [datetime(2026, 12, 6, 9, 0, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)]
+    assert all(row.tzinfo is UTC for row in rows)
+
+
+async def test_after_commit_runs_after_a_commit_and_never_after_a_rollback() -> None:
+    db = Database("sqlite+aiosqlite://")
+    ran: list[str] = []
+
+    async def note(what: str) -> None:
+        ran.append(what)
+
+    async with db.unit_of_work() as session:
+        after_commit(session, lambda: note("committed"), repaired_by="nothing")
+        assert ran == []  # not before the commit
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as session:
+            after_commit(session, lambda: note("rolled back"), repaired_by="nothing")
+            raise RuntimeError("the unit of work fails")
+    async with db.unit_of_work() as session:
+        pass  # a later transaction of its own runs nothing left over
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await db.dispose()
+    assert ran == ["committed"]
