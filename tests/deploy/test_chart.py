@@ -190,9 +190,6 @@ def test_each_service_has_a_pdb_a_network_policy_and_an_hpa(
         egress_ports = {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
         assert {53, 5432, 9093} <= egress_ports
         assert (587 in egress_ports) == (name == "notifier")
-        # Redis on the port the values give (6380 in the production values), where used
-        assert (6380 in egress_ports) == (name in USES_REDIS), name
-        assert 6379 not in egress_ports
         external = [
             m["external"] for m in hpas[f"crm-{name}"]["spec"]["metrics"] if "external" in m
         ]
@@ -234,6 +231,27 @@ def test_history_without_contacts_is_refused() -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "services.history needs services.contacts" in result.stderr
+
+
+@pytest.mark.parametrize(("values", "port"), [("default", 6379), ("production", 6380)])
+def test_redis_is_reached_on_the_configured_port_by_those_that_use_it(
+    values: str,
+    port: int,
+    default_objects: list[helm.Manifest],
+    production_objects: list[helm.Manifest],
+) -> None:
+    objects = default_objects if values == "default" else production_objects
+    policies = helm.by_kind(objects, "NetworkPolicy")
+    for name in SERVICES:
+        rules = policies[f"crm-{name}"]["spec"]["egress"]
+        redis = [r for r in rules if {p["port"] for p in r["ports"]} & {6379, 6380}]
+        if name not in USES_REDIS:
+            assert not redis, name
+            continue
+        [rule] = redis
+        assert rule["ports"] == [{"port": port, "protocol": "TCP"}], name
+        if values == "production":  # and only to the peers the values give
+            assert rule["to"] == [{"ipBlock": {"cidr": "10.20.1.0/24"}}]
 
 
 @pytest.mark.parametrize("values", ["default", "production"])
