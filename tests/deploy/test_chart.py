@@ -4,6 +4,7 @@ objects checked for what an operator relies on."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from crm_dev import helm
+from crm_ops.catalog import SERVICES as CATALOG
 from crm_ops.kafka_access import render as render_access
 from crm_ops.kafka_access import service_access
 from crm_shared.events import all_topics
@@ -20,6 +22,44 @@ PRODUCTION = helm.CHART / "ci" / "production-values.yaml"
 INVALID = Path(__file__).parent / "values"
 SERVICES = ("contacts", "history", "interactions", "campaigns", "reminders", "notifier", "gateway")
 NO_SCHEMA_HERE = {"ServiceMonitor"}  # Prometheus Operator's CRD: no schema kept (README)
+USES_REDIS = {"gateway", "reminders", "notifier"}  # README: what each service uses
+
+
+def http_calls() -> dict[str, dict[str, str]]:
+    """caller → {callee: the caller's variable of the callee's URL}, from the code: every
+    ``<service>_url`` setting of a service is an HTTP call to that service."""
+    calls: dict[str, dict[str, str]] = {}
+    for name, entry in CATALOG.items():
+        prefix = str(entry.settings.model_config.get("env_prefix", ""))
+        for field in entry.settings.model_fields:
+            callee = field.removesuffix("_url")
+            if field.endswith("_url") and callee in CATALOG:
+                calls.setdefault(name, {})[callee] = f"{prefix}{field}".upper()
+    return calls
+
+
+def _pod_labels(objects: list[helm.Manifest], name: str) -> dict[str, str]:
+    labels: dict[str, str] = helm.by_kind(objects, "Deployment")[f"crm-{name}"]["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    return labels
+
+
+def _lets_through(
+    rules: list[dict[str, Any]], side: str, labels: dict[str, str], port: int
+) -> bool:
+    """A rule of ``rules`` has a peer on ``side`` (from/to) selecting pods with ``labels``
+    in the policy's namespace, on ``port`` (by number or as the container's port name)."""
+    return any(
+        any(
+            "namespaceSelector" not in peer
+            and "ipBlock" not in peer
+            and peer.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()
+            for peer in rule.get(side, [])
+        )
+        and any(p["port"] in (port, "http") for p in rule.get("ports", []))
+        for rule in rules
+    )
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +182,10 @@ def test_each_service_has_a_pdb_a_network_policy_and_an_hpa(
         if name == "gateway":  # from the ingress controller (and Prometheus)
             controller = {"kubernetes.io/metadata.name": "ingress-nginx"}
             assert {"namespaceSelector": {"matchLabels": controller}} in sources
-        else:  # from the gateway only (and Prometheus for /metrics)
+        else:  # from the gateway and its callers only (and Prometheus for /metrics)
+            callers = sorted(c for c, callees in http_calls().items() if name in callees)
             pods = [p["podSelector"]["matchLabels"] for p in sources if "podSelector" in p]
-            assert [p["app.kubernetes.io/component"] for p in pods] == ["gateway"]
+            assert [p["app.kubernetes.io/component"] for p in pods] == callers, name
             assert all("podSelector" in p or "namespaceSelector" in p for p in sources)
         egress_ports = {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
         assert {53, 5432, 9093} <= egress_ports
@@ -154,6 +195,103 @@ def test_each_service_has_a_pdb_a_network_policy_and_an_hpa(
         ]
         metrics = [m["metric"]["selector"]["matchLabels"]["consumergroup"] for m in external]
         assert metrics == list(access[name].groups)  # lag of each of its groups
+
+
+def test_every_http_call_between_services_is_configured_and_let_through(
+    production_objects: list[helm.Manifest],
+) -> None:
+    """Each service's URL of another service (a ``<service>_url`` setting in the code) is
+    set in the ConfigMap to that service's Service, and both NetworkPolicies let the call
+    through: the callee's ingress from the caller's pods, the caller's egress to the
+    callee's pods, on the service port."""
+    calls = http_calls()
+    assert set(calls["gateway"]) == set(SERVICES) - {"gateway"}  # the detection works
+    assert calls["history"] == {"contacts": "CRM_HISTORY_CONTACTS_URL"}
+    config = helm.by_kind(production_objects, "ConfigMap")["crm-config"]["data"]
+    policies = helm.by_kind(production_objects, "NetworkPolicy")
+    services = helm.by_kind(production_objects, "Service")
+    for caller, callees in calls.items():
+        for callee, variable in callees.items():
+            (port,) = (p["port"] for p in services[f"crm-{callee}"]["spec"]["ports"])
+            assert config[variable] == f"http://crm-{callee}:{port}", variable
+            ingress = policies[f"crm-{callee}"]["spec"]["ingress"]
+            egress = policies[f"crm-{caller}"]["spec"]["egress"]
+            pods_of = functools.partial(_pod_labels, production_objects)
+            assert _lets_through(ingress, "from", pods_of(caller), port), (caller, callee)
+            assert _lets_through(egress, "to", pods_of(callee), port), (caller, callee)
+    # and a service does not reach one that it does not call
+    campaigns = policies["crm-campaigns"]["spec"]["ingress"]
+    assert not _lets_through(campaigns, "from", _pod_labels(production_objects, "history"), 8000)
+
+
+def test_history_without_contacts_is_refused() -> None:
+    result = helm.helm(
+        "template", "crm", str(helm.CHART), "--kube-version", helm.KUBE_VERSIONS[-1],
+        "--set", "services.contacts.enabled=false", check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "services.history needs services.contacts" in result.stderr
+
+
+@pytest.mark.parametrize(("values", "port"), [("default", 6379), ("production", 6380)])
+def test_redis_is_reached_on_the_configured_port_by_those_that_use_it(
+    values: str,
+    port: int,
+    default_objects: list[helm.Manifest],
+    production_objects: list[helm.Manifest],
+) -> None:
+    objects = default_objects if values == "default" else production_objects
+    policies = helm.by_kind(objects, "NetworkPolicy")
+    for name in SERVICES:
+        rules = policies[f"crm-{name}"]["spec"]["egress"]
+        redis = [r for r in rules if {p["port"] for p in r["ports"]} & {6379, 6380}]
+        if name not in USES_REDIS:
+            assert not redis, name
+            continue
+        [rule] = redis
+        assert rule["ports"] == [{"port": port, "protocol": "TCP"}], name
+        if values == "production":  # and only to the peers the values give
+            assert rule["to"] == [{"ipBlock": {"cidr": "10.20.1.0/24"}}]
+
+
+@pytest.mark.parametrize("values", ["default", "production"])
+def test_dns_egress_goes_where_the_values_say(
+    values: str, default_objects: list[helm.Manifest], production_objects: list[helm.Manifest]
+) -> None:
+    objects = default_objects if values == "default" else production_objects
+    settings = yaml.safe_load((helm.CHART / "values.yaml").read_text())["networkPolicy"]
+    if values == "production":
+        settings = yaml.safe_load(PRODUCTION.read_text())["networkPolicy"]
+        assert {"ipBlock": {"cidr": "169.254.20.10/32"}} in settings["egress"]["dns"]["to"]
+    dns = settings["egress"]["dns"]
+    for policy in helm.by_kind(objects, "NetworkPolicy").values():
+        [rule] = [r for r in policy["spec"]["egress"] if any(p["port"] == 53 for p in r["ports"])]
+        assert rule["to"] == dns["to"]
+        assert rule["ports"] == [{"port": 53, "protocol": protocol} for protocol in ("UDP", "TCP")]
+
+
+def test_replicas_spread_across_nodes_and_zones() -> None:
+    objects = helm.render(
+        overrides={
+            "services.gateway.topologySpread.whenUnsatisfiable": "DoNotSchedule",
+            "services.notifier.topologySpread.enabled": "false",
+        }
+    )
+    for name, deployment in helm.by_kind(objects, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        if name == "crm-notifier":
+            assert "topologySpreadConstraints" not in pod
+            continue
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+        assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+        for constraint in spread.values():
+            assert constraint["maxSkew"] == 1
+            assert constraint["labelSelector"] == {"matchLabels": selector}  # its own pods
+        node = "DoNotSchedule" if name == "crm-gateway" else "ScheduleAnyway"  # the default
+        assert spread["kubernetes.io/hostname"]["whenUnsatisfiable"] == node
+        # a zone may be missing or full: never blocks scheduling
+        assert spread["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "ScheduleAnyway"
 
 
 def test_the_ingress_serves_the_gateway_with_tls(production_objects: list[helm.Manifest]) -> None:

@@ -243,6 +243,51 @@ async def test_the_flow_through_the_balancer_mails_once_and_fires_a_reminder_onc
     assert all(balancer.connections[p] > before[p] for p in balancer.backends)
 
 
+async def test_a_mailing_over_a_filter_reaches_exactly_the_contacts_it_selects(
+    chart_deployment: ChartDeployment,
+) -> None:
+    """The history service asks the contacts service over HTTP which contacts a selection
+    holds (CRM_HISTORY_CONTACTS_URL from the chart's ConfigMap, through the contacts
+    Service): a mailing over a filter, through the balancer, ends done with its count,
+    and each selected contact gets one mail."""
+    chart, mail = chart_deployment, chart_deployment.mail
+    token = await _token_at(chart.gateway_url)
+    tag = f"Rundschreiben {uuid.uuid4().hex[:8]}"  # ASCII: found in the raw Subject
+    async with fresh_connections(
+        chart.gateway_url, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        emails = []
+        for i in range(3):
+            email = f"mailing-{i}-{uuid.uuid4().hex[:8]}@example.com"
+            created = await api.post(
+                "/api/contacts", json={"kind": "person", "name": f"{tag} {i}", "email": email}
+            )
+            assert created.status_code == 201, created.text
+            emails.append(email)
+        body = {"selection": {"filter": {"q": tag}}, "subject": tag, "body": "Hallo {{ name }}"}
+        answers: list[httpx.Response] = []
+
+        async def accepted() -> httpx.Response | None:  # 503: the copies arrive by event
+            answers.append(await api.post("/api/history/mailings", json=body))
+            return answers[-1] if answers[-1].status_code != 503 else None
+
+        started = await eventually(accepted, timeout=30)
+        assert started is not None and started.status_code == 202, answers[-1].text
+
+        async def finished() -> dict[str, Any] | None:
+            job: dict[str, Any] = (await api.get(f"/api/jobs/{started.json()['job_id']}")).json()
+            return job if job["state"] != "running" else None
+
+        job = await eventually(finished, timeout=60)
+    assert job is not None, "the mailing is still running"
+    assert (job["state"], job["total"], job["done"], job["skipped"]) == ("done", 3, 3, 0), job
+    for email in emails:
+        [message] = mail.wait_for(email, timeout=20)
+        assert tag in str(message["Subject"])
+    await _sleep(2)  # two notifier replicas: nothing is mailed a second time
+    assert [len(mail.messages(email)) for email in emails] == [1, 1, 1]
+
+
 async def test_every_consumer_group_of_the_chart_catches_up(
     chart_deployment: ChartDeployment,
 ) -> None:

@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -328,13 +329,27 @@ class KafkaCluster:
     """Three KRaft nodes, each its own process and data dir, one quorum: topics with
     replication factor 3 and ``min.insync.replicas=2`` survive the loss of any one."""
 
-    def __init__(self, data_dir: Path, *, nodes: int = 3, heap: str = "384m") -> None:
-        controllers = [free_port() for _ in range(nodes)]
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        nodes: int = 3,
+        heap: str = "384m",
+        ports: Sequence[int | None] = (),
+        controller_ports: Sequence[int | None] = (),
+    ) -> None:
+        """``ports`` and ``controller_ports``: each node's, where given (``make dev``
+        reuses last run's); the others are free ports."""
+        controllers = [
+            (controller_ports[i] if i < len(controller_ports) else None) or free_port()
+            for i in range(nodes)
+        ]
         voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controllers))
         cluster_id = kafka_cluster_id()
         self.nodes = [
             KafkaServer(
                 data_dir / f"node-{i + 1}",
+                port=ports[i] if i < len(ports) else None,
                 heap=heap,
                 node_id=i + 1,
                 controller_port=controllers[i],

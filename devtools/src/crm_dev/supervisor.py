@@ -3,6 +3,9 @@
 Honours every variable of CONTRACT.md: a given ``CRM_KAFKA_BOOTSTRAP``, ``CRM_REDIS_URL``
 or ``CRM_SMTP_HOST`` is used instead of starting that server; ``CRM_<SERVICE>_DATABASE_URL``
 replaces the service's SQLite file; data lives in ``CRM_DATA_DIR`` (default ``./.crm``).
+``CRM_KAFKA_BROKERS=3`` starts a 3-broker KRaft cluster instead of one broker (each its
+own process and data dir under ``kafka-cluster/``; topics with replication factor 3 and
+``min.insync.replicas=2``), as the chart's tests run.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from crm_dev.servers import KafkaServer, RedisServer, SmtpSink, port_open
+from crm_dev.servers import KafkaCluster, KafkaServer, RedisServer, SmtpSink, port_open
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_shared.kafka import ensure_topics
 
@@ -47,6 +50,42 @@ def _remembered_ports(data_dir: Path) -> dict[str, int]:
 def _pick(saved: int | None) -> int | None:
     """Reuse last run's port (Kafka keeps its controller address) when it is free."""
     return saved if saved and not port_open(saved) else None
+
+
+def _brokers() -> int:
+    """``CRM_KAFKA_BROKERS``: 1 (default) or 3 (a cluster that survives a broker's loss)."""
+    value = os.environ.get("CRM_KAFKA_BROKERS", "1")
+    if value not in ("1", "3"):
+        raise SystemExit(f"CRM_KAFKA_BROKERS must be 1 or 3, not {value!r}")
+    return int(value)
+
+
+def start_kafka(data_dir: Path, saved: dict[str, Any], servers: list[Any]) -> tuple[str, int]:
+    """Start one broker or a 3-broker cluster (``CRM_KAFKA_BROKERS``) on last run's ports
+    where free; returns the bootstrap address and the topics' replication factor."""
+    brokers = _brokers()
+    say("supervisor", f"starting Kafka, {brokers} broker(s) (first start fetches the jars once)")
+    if brokers == 1:
+        server = KafkaServer(data_dir / "kafka", port=_pick(saved.get("kafka")))
+        if saved.get("kafka_controller") and not port_open(saved["kafka_controller"]):
+            server.controller_port = saved["kafka_controller"]
+        server.start()
+        servers.append(server)
+        saved.update(kafka=server.port, kafka_controller=server.controller_port)
+        return server.bootstrap, 1
+    cluster = KafkaCluster(
+        data_dir / "kafka-cluster",
+        nodes=brokers,
+        ports=[_pick(p) for p in saved.get("kafka_cluster", [])],
+        controller_ports=[_pick(p) for p in saved.get("kafka_cluster_controllers", [])],
+    )
+    servers.append(cluster)
+    cluster.start()
+    saved.update(
+        kafka_cluster=[node.port for node in cluster.nodes],
+        kafka_cluster_controllers=[node.controller_port for node in cluster.nodes],
+    )
+    return cluster.bootstrap, brokers
 
 
 DEMO_CONTACTS: list[dict[str, Any]] = [
@@ -113,15 +152,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         kafka = os.environ.get("CRM_KAFKA_BOOTSTRAP")
+        replication = 1
         if not kafka:
-            server = KafkaServer(data_dir / "kafka", port=_pick(saved.get("kafka")))
-            if saved.get("kafka_controller") and not port_open(saved["kafka_controller"]):
-                server.controller_port = saved["kafka_controller"]
-            say("supervisor", "starting Kafka (first start fetches the jars once)")
-            server.start()
-            servers.append(server)
-            kafka = server.bootstrap
-            saved.update(kafka=server.port, kafka_controller=server.controller_port)
+            kafka, replication = start_kafka(data_dir, saved, servers)
         redis = os.environ.get("CRM_REDIS_URL")
         if not redis:
             redis_server = RedisServer(
@@ -141,7 +174,8 @@ def main() -> None:
             smtp_host, smtp_port, maildir = "127.0.0.1", sink.port, sink.maildir
             saved["smtp"] = sink.port
         (data_dir / "ports.json").write_text(json.dumps(saved))
-        asyncio.run(ensure_topics(kafka))
+        durable = {"min.insync.replicas": "2"} if replication >= 3 else None
+        asyncio.run(ensure_topics(kafka, replication_factor=replication, topic_configs=durable))
         say(
             "supervisor",
             f"servers ready: kafka {kafka}, redis {redis}, smtp {smtp_host}:{smtp_port}",

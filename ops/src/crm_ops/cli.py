@@ -22,7 +22,6 @@ from typing import Annotated
 import typer
 from redis.asyncio import Redis
 
-from crm_ops.catalog import SERVICES
 from crm_shared import migrations
 from crm_shared.db import Database
 from crm_shared.dlq import GROUP as DLQ_GROUP
@@ -60,6 +59,8 @@ def migrate(
     On PostgreSQL an advisory lock lets only one migrator work at a time, so this is safe
     while old replicas still run. With --check nothing changes; the exit code is 1 when a
     database is behind the code."""
+    from crm_ops.catalog import SERVICES  # every service's code: only what needs it
+
     names = services or list(SERVICES)
     unknown = sorted(set(names) - set(SERVICES))
     if unknown:

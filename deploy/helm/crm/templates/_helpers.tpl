@@ -40,6 +40,14 @@ app.kubernetes.io/component: {{ .name }}
 {{- if has . (list "gateway" "reminders" "notifier") }}true{{ end -}}
 {{- end -}}
 
+{{/* Who calls whom over HTTP besides the gateway (which calls every service): caller →
+callees, facts of the code (a service's `<other>_url` setting; tests/deploy/test_chart.py
+checks this list against the code). Each caller gets CRM_<CALLER>_<CALLEE>_URL in the
+ConfigMap, and the NetworkPolicies let exactly these calls through. */}}
+{{- define "crm.httpCalls" -}}
+history: [contacts]
+{{- end -}}
+
 {{- define "crm.kafkaBootstrap" -}}
 {{- if eq .Values.kafka.mode "external" -}}
 {{- required "kafka.external.bootstrap is needed with kafka.mode=external" .Values.kafka.external.bootstrap -}}
