@@ -20,6 +20,10 @@ test: setup
 	@bash scripts/setup.sh --test-tools
 	@$(UV) pytest $(PYTEST_ARGS)
 
+## make test-fast: every service's rules and the shared plumbing, no servers (under a minute)
+test-fast: setup
+	@$(UV) pytest -q shared/tests/unit services/*/tests/unit
+
 ## make lint: ruff, mypy, import boundaries
 lint: setup
 	$(UV) ruff check .

@@ -13,7 +13,7 @@ import mailbox
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
+from crm_dev.rules import RulesDatabases
 from crm_dev.servers import KafkaCluster, KafkaServer, PostgresServer, RedisServer, SmtpSink
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testkit import Kit
+from crm_shared.db import Database
 from crm_shared.dlq import topic_partitions
 from crm_shared.kafka import ensure_topics
 
@@ -34,6 +36,8 @@ from crm_shared.kafka import ensure_topics
 # hundred rows instead of flooding crm.contacts with thousands of events that every
 # consuming service must work through before the next test module's contacts arrive.
 IMPORT_BATCH_SIZE = 100
+
+RulesDb = Callable[[Path], Awaitable[Database]]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -434,6 +438,27 @@ async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
         return records
     finally:
         await consumer.stop()
+
+
+@pytest.fixture(scope="session")
+def rules_databases(tmp_path_factory: pytest.TempPathFactory) -> RulesDatabases:
+    return RulesDatabases(tmp_path_factory.mktemp("rules"))
+
+
+@pytest.fixture
+async def rules_db(rules_databases: RulesDatabases) -> AsyncIterator[RulesDb]:
+    """``db = await rules_db(MIGRATIONS)``: a fresh SQLite database with a service's
+    migrations, for a test of its rules without servers (the fast lane)."""
+    opened: list[Database] = []
+
+    async def fresh(migrations_dir: Path) -> Database:
+        db = await rules_databases.fresh(migrations_dir)
+        opened.append(db)
+        return db
+
+    yield fresh
+    for db in opened:
+        await db.dispose()
 
 
 @pytest.fixture
