@@ -6,7 +6,6 @@ gateway replicas."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ import pytest
 
 from crm_dev import helm
 from crm_dev.chart_run import ADMIN_EMAIL, ADMIN_PASSWORD, ChartDeployment
-from crm_dev.testkit import TopicTail
+from crm_dev.testkit import TopicTail, eventually
 from crm_ops.kafka_access import group_reads
 from crm_shared.lag import consumer_lag
 
@@ -38,15 +37,6 @@ def fresh_connections(base_url: str, **kwargs: Any) -> httpx.AsyncClient:
         limits=httpx.Limits(max_keepalive_connections=0),
         **kwargs,
     )
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await _sleep(0.2)
 
 
 async def _sleep(seconds: float) -> None:
@@ -118,7 +108,7 @@ async def portal_cookie_works_on_every_replica(
             assert answer.status_code == 202
         return bool(chart.mail.wait_for(email, timeout=2))
 
-    assert await eventually(mailed), "no login link mailed"
+    await eventually(mailed, "a portal login link mailed", timeout=20, every=0.2)
     [message, *_] = chart.mail.messages(email)
     link_token = _login_token(message.get_payload(decode=True).decode())
     async with httpx.AsyncClient(base_url=first, timeout=30) as browser:
@@ -197,7 +187,7 @@ async def test_the_flow_through_the_balancer_mails_once_and_fires_a_reminder_onc
             )  # fmt: skip
             return response if response.status_code == 201 else None
 
-        assert await eventually(logged), "interaction not accepted"
+        await eventually(logged, "the interaction accepted", timeout=20, every=0.2)
         [message] = mail.wait_for(email, timeout=15)
         assert "Cluster" in message["Subject"]
         assert len(mail.wait_for(email, count=2, timeout=3)) == 1  # exactly one
@@ -230,9 +220,9 @@ async def test_the_flow_through_the_balancer_mails_once_and_fires_a_reminder_onc
             return len([e for e in events if e.name == "ReminderDue"]) >= 2
 
         async with TopicTail(chart.kafka.bootstrap, "crm.reminders") as reminders:
-            assert await eventually(planned_once), "procedure not accepted"
+            await eventually(planned_once, "the procedure accepted", timeout=20, every=0.2)
             # the email stage at once (lead time 24 h), the due stage at starts_at
-            assert await eventually(reminded, timeout=30), "no reminder mail"
+            await eventually(reminded, "the reminder mail", timeout=30, every=0.2)
             await reminders.collect(both_stages, timeout=30)
             await _sleep(3)  # two reminders replicas: nothing fires a second time
             await reminders.collect(lambda _: False, timeout=1)
@@ -271,15 +261,14 @@ async def test_a_mailing_over_a_filter_reaches_exactly_the_contacts_it_selects(
             answers.append(await api.post("/api/history/mailings", json=body))
             return answers[-1] if answers[-1].status_code != 503 else None
 
-        started = await eventually(accepted, timeout=30)
-        assert started is not None and started.status_code == 202, answers[-1].text
+        started = await eventually(accepted, "the mailing accepted", timeout=30, every=0.2)
+        assert started.status_code == 202, answers[-1].text
 
         async def finished() -> dict[str, Any] | None:
             job: dict[str, Any] = (await api.get(f"/api/jobs/{started.json()['job_id']}")).json()
             return job if job["state"] != "running" else None
 
-        job = await eventually(finished, timeout=60)
-    assert job is not None, "the mailing is still running"
+        job = await eventually(finished, "the mailing finished", timeout=60, every=0.2)
     assert (job["state"], job["total"], job["done"], job["skipped"]) == ("done", 3, 3, 0), job
     for email in emails:
         [message] = mail.wait_for(email, timeout=20)
@@ -297,9 +286,11 @@ async def test_every_consumer_group_of_the_chart_catches_up(
         lags = await consumer_lag(chart_deployment.kafka.bootstrap, reads=reads)
         return bool(lags) and all(lag.lag == 0 for lag in lags)
 
-    if not await eventually(caught_up, timeout=30):
+    try:
+        await eventually(caught_up, "every consumer group caught up", timeout=30, every=0.2)
+    except AssertionError:
         behind = await consumer_lag(chart_deployment.kafka.bootstrap, reads=reads)
-        raise AssertionError(f"behind: {[lag for lag in behind if lag.lag]}")
+        raise AssertionError(f"behind: {[lag for lag in behind if lag.lag]}") from None
     topics = helm.by_kind(chart_deployment.objects, "KafkaTopic")
     assert {t["spec"]["replicas"] for t in topics.values()} == {3}
 
@@ -328,7 +319,7 @@ async def test_one_trace_follows_an_interaction_from_http_to_the_smtp_send(
             )  # fmt: skip
             return response.status_code == 201
 
-        assert await eventually(logged)
+        await eventually(logged, "the interaction accepted", timeout=20, every=0.2)
     assert chart.mail.wait_for(email, timeout=15)
 
     wanted = {
@@ -356,7 +347,10 @@ async def test_one_trace_follows_an_interaction_from_http_to_the_smtp_send(
         complete = wanted <= {(s.service, s.name) for s in spans}
         return spans if complete and chain_of(spans)[-1].service == "crm-gateway" else []
 
-    spans = await eventually(traced, timeout=30)
+    try:
+        spans = await eventually(traced, "a whole trace gateway → SMTP", timeout=30, every=0.2)
+    except AssertionError:
+        spans = []
     found = chart.traces.trace(spans[0].trace_id) if spans else []
     # smtp send ← process ← publish ← the interactions' HTTP span ← … ← the gateway's
     assert spans, f"no whole trace gateway → SMTP: {[(s.service, s.name) for s in found]}"

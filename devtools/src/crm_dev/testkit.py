@@ -4,6 +4,7 @@ to Kafka, topic tails. Handed to tests by the ``kit`` fixture of :mod:`crm_dev.t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -131,26 +132,22 @@ async def allow_crm_values(api: httpx.AsyncClient, **lists: list[str]) -> None:
     assert response.status_code == 200, response.text
 
 
-async def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+async def eventually(
+    check: Callable[[], T | Awaitable[T]], what: str, timeout: float = 10.0, every: float = 0.1
+) -> T:
+    """The first truthy result of ``check`` (sync or async, polled every ``every`` s);
+    fails the test, saying ``what`` was awaited and what ``check`` last gave, when none
+    comes in ``timeout`` s. The one way a test waits for something to happen."""
     deadline = time.monotonic() + timeout
     while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.1)
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout: float = 10.0) -> T:
-    """The first truthy result of ``check`` (polled every 0.1 s); fails the test, saying
-    ``what`` was awaited and what ``check`` last gave, when none comes in ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
-            return result
+            return result  # type: ignore[return-value]
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:.0f} s: {what} (last: {result!r})")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(every)
 
 
 class Kit:
@@ -159,5 +156,5 @@ class Kit:
     TopicTail = TopicTail
     publish = staticmethod(publish)
     new_staff = staticmethod(new_staff)
-    wait_until = staticmethod(wait_until)
+    eventually = staticmethod(eventually)
     allow_crm_values = staticmethod(allow_crm_values)

@@ -4,7 +4,7 @@ Reads and consumer groups come from each service's own consumer wiring (its
 ``handlers.consumers``, built from its dependencies on a runtime that connects nowhere);
 a consumer may dead-letter, so it writes the ``.dlq`` of every topic it reads. What a
 service publishes is declared in :data:`PUBLISHES` (a test checks it against the event classes each
-service's code constructs). The chart keeps the result in ``files/kafka-access.json``:
+service's code constructs). The chart keeps the result in ``deploy/helm/crm/files/kafka-access.json``:
 
     uv run python -m crm_ops.kafka_access > deploy/helm/crm/files/kafka-access.json
 
@@ -122,7 +122,7 @@ def service_access() -> dict[str, Access]:
 
 
 def render() -> str:
-    """The chart's ``files/kafka-access.json``."""
+    """The chart's ``deploy/helm/crm/files/kafka-access.json``."""
     document = {name: access.as_json() for name, access in service_access().items()}
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 

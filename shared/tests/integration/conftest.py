@@ -159,26 +159,3 @@ def committed_offsets(kafka_bootstrap: str) -> Callable[[str, str], Awaitable[di
             await admin.close()
 
     return run
-
-
-WaitUntil = Callable[..., Awaitable[None]]
-
-
-@pytest.fixture
-def wait_until() -> WaitUntil:
-    """Poll a condition (sync or async) until it is truthy; fail the test at timeout."""
-
-    async def run(condition: Callable[[], Any], *, timeout: float = 15.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            result = condition()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            if loop.time() > deadline:
-                pytest.fail(f"condition not met within {timeout}s")
-            await asyncio.sleep(0.05)
-
-    return run

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from crm_dev.testkit import eventually
 from crm_shared.consumer import (
     BatchDeduplicator,
     Bulk,
@@ -168,7 +169,6 @@ async def test_repeated_event_id_is_applied_once(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     committed_offsets: Any,
 ) -> None:
     handler = Recorder()
@@ -178,7 +178,7 @@ async def test_repeated_event_id_is_applied_once(
     sentinel = deleted(contact_id)
 
     await publish(producer, fresh_topic, event, event, sentinel)  # the same id twice
-    await wait_until(lambda: handler.count(sentinel) == 1)
+    await eventually(lambda: handler.count(sentinel) == 1, "handler.count(sentinel) == 1")
 
     assert handler.calls == [event.id, sentinel.id]
     assert await effect_rows(effect_db) == [(event.id, contact_id), (sentinel.id, contact_id)]
@@ -190,7 +190,7 @@ async def test_repeated_event_id_is_applied_once(
     }
     assert outcomes == {"applied": 2, "duplicate": 1, "dead_letter": 0}
     # every offset is committed once handled, the skipped duplicate included
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 3})
 
 
 def consumed(topic: str, type_: str, outcome: str) -> float:
@@ -203,10 +203,14 @@ async def _equals(awaitable: Awaitable[Any], expected: Any) -> bool:
 
 
 async def offsets_reach(
-    wait_until: Any, committed_offsets: Any, group_id: str, topic: str, expected: dict[int, int]
+    committed_offsets: Any, group_id: str, topic: str, expected: dict[int, int]
 ) -> None:
     """Wait (10 s at most) until the group has committed ``expected`` on the topic."""
-    await wait_until(lambda: _equals(committed_offsets(group_id, topic), expected), timeout=10)
+    await eventually(
+        lambda: _equals(committed_offsets(group_id, topic), expected),
+        f"group {group_id} committed {expected} on {topic}",
+        timeout=10,
+    )
 
 
 async def test_redelivered_event_is_skipped_per_consumer_group(
@@ -214,7 +218,6 @@ async def test_redelivered_event_is_skipped_per_consumer_group(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
 ) -> None:
     # After a crash before the offset commit the group gets the event again: the store
     # already has it, so the effect is not repeated; another group still applies it.
@@ -222,7 +225,7 @@ async def test_redelivered_event_is_skipped_per_consumer_group(
     consumer = await run_consumer({"ContactDeleted": first}, DatabaseDeduplicator(effect_db))
     event = deleted()
     await publish(producer, fresh_topic, event)
-    await wait_until(lambda: first.count(event) == 1)
+    await eventually(lambda: first.count(event) == 1, "first.count(event) == 1")
 
     dedupe = DatabaseDeduplicator(effect_db)
     applied = await dedupe.run_once(consumer.group_id, event, _fail_if_called)
@@ -309,7 +312,6 @@ async def test_failing_handler_is_retried_with_backoff_and_applied_once(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     topic_size: Any,
 ) -> None:
     contact_id = str(uuid.uuid4())
@@ -323,7 +325,7 @@ async def test_failing_handler_is_retried_with_backoff_and_applied_once(
     event = deleted(contact_id)
     sentinel = deleted(contact_id)
     await publish(producer, fresh_topic, event, sentinel)
-    await wait_until(lambda: handler.count(sentinel) == 1)
+    await eventually(lambda: handler.count(sentinel) == 1, "handler.count(sentinel) == 1")
 
     assert handler.calls == [event.id, event.id, event.id, sentinel.id]
     gaps = [b - a for a, b in zip(handler.times[:2], handler.times[1:3], strict=True)]
@@ -339,7 +341,6 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_processing_goes_o
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
     committed_offsets: Any,
 ) -> None:
@@ -351,7 +352,7 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_processing_goes_o
     bad = deleted(broken)
     good = deleted()
     await publish(producer, fresh_topic, bad, good)
-    await wait_until(lambda: handler.count(good) == 1)
+    await eventually(lambda: handler.count(good) == 1, "handler.count(good) == 1")
 
     assert handler.count(bad) == 3
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
@@ -372,7 +373,7 @@ async def test_handler_that_keeps_failing_is_dead_lettered_and_processing_goes_o
 
     assert await effect_rows(effect_db) == [(good.id, good.subject)]
     assert await processed_ids(effect_db, consumer.group_id) == {good.id}
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 2})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 2})
 
 
 async def test_dead_letter_exception_skips_the_retries(
@@ -380,7 +381,6 @@ async def test_dead_letter_exception_skips_the_retries(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
 ) -> None:
     hopeless = str(uuid.uuid4())
@@ -394,7 +394,7 @@ async def test_dead_letter_exception_skips_the_retries(
     bad = deleted(hopeless)
     good = deleted()
     await publish(producer, fresh_topic, bad, good)
-    await wait_until(lambda: handler.count(good) == 1, timeout=10)
+    await eventually(lambda: handler.count(good) == 1, "handler.count(good) == 1", timeout=10)
 
     assert handler.count(bad) == 1
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
@@ -408,7 +408,6 @@ async def test_body_that_is_no_cloudevent_is_dead_lettered_as_malformed(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
 ) -> None:
     handler = Recorder()
@@ -416,7 +415,7 @@ async def test_body_that_is_no_cloudevent_is_dead_lettered_as_malformed(
     await producer.send(fresh_topic, b"{not json", key=b"k-1", headers=[])
     good = deleted()
     await publish(producer, fresh_topic, good)
-    await wait_until(lambda: handler.count(good) == 1)
+    await eventually(lambda: handler.count(good) == 1, "handler.count(good) == 1")
 
     assert handler.calls == [good.id]
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
@@ -432,7 +431,6 @@ async def test_payload_that_breaks_the_schema_is_dead_lettered_as_invalid(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
 ) -> None:
     handler = Recorder()
@@ -440,7 +438,7 @@ async def test_payload_that_breaks_the_schema_is_dead_lettered_as_invalid(
     broken = deleted().model_copy(update={"data": {"contactid": "typo"}})
     good = deleted()
     await publish(producer, fresh_topic, broken, good)
-    await wait_until(lambda: handler.count(good) == 1)
+    await eventually(lambda: handler.count(good) == 1, "handler.count(good) == 1")
 
     assert handler.calls == [good.id]
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
@@ -454,7 +452,6 @@ async def test_event_without_handler_is_skipped_not_dead_lettered(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     topic_size: Any,
     committed_offsets: Any,
 ) -> None:
@@ -477,13 +474,13 @@ async def test_event_without_handler_is_skipped_not_dead_lettered(
     # another group's event with a broken body is that group's to dead-letter, not ours
     await producer.send(fresh_topic, b'{"type": "crm.EmailSent.v1", "id": 7}', key=None, headers=[])
     await publish(producer, fresh_topic, good)
-    await wait_until(lambda: handler.count(good) == 1)
+    await eventually(lambda: handler.count(good) == 1, "handler.count(good) == 1")
 
     assert handler.calls == [good.id]
     assert await topic_size(dead_letter_topic(fresh_topic)) == 0
     assert await processed_ids(effect_db, consumer.group_id) == {good.id}
     assert consumed(fresh_topic, other.type, "ignored") == 2
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 4})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 4})
 
 
 # --- Redis deduplication --------------------------------------------------------------
@@ -535,7 +532,6 @@ async def test_consumer_with_redis_deduplicator_skips_a_repeated_id(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
 ) -> None:
     contact_id = str(uuid.uuid4())
     handler = Recorder(fail={contact_id: 1})  # the first try fails: retried, then marked
@@ -543,7 +539,7 @@ async def test_consumer_with_redis_deduplicator_skips_a_repeated_id(
     event = deleted(contact_id)
     sentinel = deleted(contact_id)
     await publish(producer, fresh_topic, event, event, sentinel)
-    await wait_until(lambda: handler.count(sentinel) == 1)
+    await eventually(lambda: handler.count(sentinel) == 1, "handler.count(sentinel) == 1")
 
     assert handler.calls == [event.id, event.id, sentinel.id]  # one failure, one success
     assert handler.sessions == [None, None, None]
@@ -564,7 +560,6 @@ async def test_batch_is_applied_in_one_transaction_in_order_and_once_per_id(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     committed_offsets: Any,
 ) -> None:
     dedupe = DatabaseDeduplicator(effect_db)
@@ -580,7 +575,7 @@ async def test_batch_is_applied_in_one_transaction_in_order_and_once_per_id(
 
     handler = Recorder()
     await run_consumer({"ContactDeleted": handler}, dedupe, group_id=group_id)
-    await wait_until(lambda: handler.count(events[-1]) == 1)
+    await eventually(lambda: handler.count(events[-1]) == 1, "handler.count(events[-1]) == 1")
 
     expected = [e.id for e in events if e is not done_before]
     assert handler.calls == expected, "each id once, in partition order"
@@ -590,7 +585,7 @@ async def test_batch_is_applied_in_one_transaction_in_order_and_once_per_id(
     outcomes = {o: consumed(fresh_topic, events[0].type, o) for o in ("applied", "duplicate")}
     assert outcomes == {"applied": 19, "duplicate": 2}
     assert handled_seconds(fresh_topic) == 21, "timed per event"
-    await offsets_reach(wait_until, committed_offsets, group_id, fresh_topic, {0: 21})
+    await offsets_reach(committed_offsets, group_id, fresh_topic, {0: 21})
     # the whole batch again (a crash before the offset commit): nothing is applied twice
     again = await dedupe.run_batch(group_id, sent, _fail_if_called)
     assert again == [False] * len(sent)
@@ -623,7 +618,6 @@ async def test_bulk_handler_takes_each_run_of_its_events_in_one_call(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     committed_offsets: Any,
 ) -> None:
     log: list[Any] = []
@@ -645,7 +639,7 @@ async def test_bulk_handler_takes_each_run_of_its_events_in_one_call(
     consumer = await run_consumer(
         {"ContactDeleted": Bulk(bulk), "EmailSent": email}, DatabaseDeduplicator(effect_db)
     )
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 7})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 7})
 
     assert log == [[d[0].id, d[1].id, d[2].id], mail.id, [d[3].id, d[4].id]]
     assert len({id(session) for session in [*bulk.sessions, *single.sessions]}) == 1
@@ -660,7 +654,6 @@ async def test_failed_bulk_run_is_applied_event_by_event(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
     committed_offsets: Any,
 ) -> None:
@@ -675,7 +668,7 @@ async def test_failed_bulk_run_is_applied_event_by_event(
         max_attempts=3,
         backoff_seconds=0.05,
     )
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 5})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 5})
 
     # the run once, then each event alone; no event is blamed for the run, so the bad one
     # gets all its attempts alone
@@ -693,7 +686,6 @@ async def test_poison_event_in_a_batch_dead_letters_only_itself(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
     committed_offsets: Any,
 ) -> None:
@@ -710,7 +702,7 @@ async def test_poison_event_in_a_batch_dead_letters_only_itself(
         max_attempts=3,
         backoff_seconds=0.1,
     )
-    await wait_until(lambda: handler.count(after[-1]) >= 1)
+    await eventually(lambda: handler.count(after[-1]) >= 1, "handler.count(after[-1]) >= 1")
 
     # one failed batch attempt, then two more on its own: max_attempts in all
     assert handler.count(bad) == 3
@@ -722,7 +714,7 @@ async def test_poison_event_in_a_batch_dead_letters_only_itself(
     assert header(dlq[0], "crm-dlq-offset") == b"3"
     assert consumed(fresh_topic, bad.type, "applied") == 6
     assert consumed(fresh_topic, bad.type, "dead_letter") == 1
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 7})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 7})
 
 
 async def test_malformed_and_invalid_events_in_a_batch_do_not_hold_up_the_rest(
@@ -730,7 +722,6 @@ async def test_malformed_and_invalid_events_in_a_batch_do_not_hold_up_the_rest(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
 ) -> None:
     handler = Recorder()
@@ -740,7 +731,7 @@ async def test_malformed_and_invalid_events_in_a_batch_do_not_hold_up_the_rest(
     await producer.send(fresh_topic, b"{not json", key=b"k-1", headers=[])
     await publish(producer, fresh_topic, invalid, last)
     await run_consumer({"ContactDeleted": handler}, DatabaseDeduplicator(effect_db))
-    await wait_until(lambda: handler.count(last) == 1)
+    await eventually(lambda: handler.count(last) == 1, "handler.count(last) == 1")
 
     assert handler.calls == [first.id, last.id]
     assert len(set(map(id, handler.sessions))) == 1
@@ -753,7 +744,6 @@ async def test_store_outage_in_a_batch_waits_and_retries_the_batch(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     topic_size: Any,
 ) -> None:
     # A handler's store access fails as if the database were down: not the events' fault.
@@ -764,7 +754,7 @@ async def test_store_outage_in_a_batch_waits_and_retries_the_batch(
     consumer = await run_consumer(
         {"ContactDeleted": handler}, DatabaseDeduplicator(effect_db), max_attempts=2
     )
-    await wait_until(lambda: handler.count(last) == 1, timeout=20)
+    await eventually(lambda: handler.count(last) == 1, "handler.count(last) == 1", timeout=20)
 
     # the whole batch is tried again (never event by event) until the store is back
     assert handler.calls == [first.id, hit.id] * 3 + [first.id, hit.id, last.id]
@@ -793,7 +783,6 @@ async def test_batch_whose_dead_letter_cannot_be_written_is_redelivered(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
     committed_offsets: Any,
 ) -> None:
@@ -808,9 +797,9 @@ async def test_batch_whose_dead_letter_cannot_be_written_is_redelivered(
         max_attempts=1,
     )
     # the first dead letter fails: nothing is committed and the batch comes again
-    await wait_until(lambda: handler.count(bad) == 2, timeout=20)
-    await wait_until(lambda: handler.count(later) >= 1)
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
+    await eventually(lambda: handler.count(bad) == 2, "handler.count(bad) == 2", timeout=20)
+    await eventually(lambda: handler.count(later) >= 1, "handler.count(later) >= 1")
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 3})
 
     assert await effect_rows(effect_db) == [(good.id, good.subject), (later.id, later.subject)]
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
@@ -823,7 +812,6 @@ async def test_offsets_of_a_batch_are_committed_only_after_the_hold(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     committed_offsets: Any,
 ) -> None:
     handler = Recorder()
@@ -832,10 +820,10 @@ async def test_offsets_of_a_batch_are_committed_only_after_the_hold(
     consumer = await run_consumer(
         {"ContactDeleted": handler}, DatabaseDeduplicator(effect_db), hold_before_ack_seconds=2
     )
-    await wait_until(lambda: handler.count(events[-1]) == 1)
+    await eventually(lambda: handler.count(events[-1]) == 1, "handler.count(events[-1]) == 1")
     assert await processed_ids(effect_db, consumer.group_id) == {e.id for e in events}
     assert await committed_offsets(consumer.group_id, fresh_topic) in ({}, {0: -1})
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 3})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 3})
 
 
 async def test_batch_size_one_gives_each_event_its_own_transaction(
@@ -843,7 +831,6 @@ async def test_batch_size_one_gives_each_event_its_own_transaction(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     committed_offsets: Any,
 ) -> None:
     handler = Recorder()
@@ -852,11 +839,11 @@ async def test_batch_size_one_gives_each_event_its_own_transaction(
     consumer = await run_consumer(
         {"ContactDeleted": handler}, DatabaseDeduplicator(effect_db), batch_size=1
     )
-    await wait_until(lambda: handler.count(events[-1]) == 1)
+    await eventually(lambda: handler.count(events[-1]) == 1, "handler.count(events[-1]) == 1")
 
     assert handler.calls == [e.id for e in events]
     assert len(set(map(id, handler.sessions))) == 4
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 4})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 4})
 
 
 async def test_redis_deduplicated_batch_applies_event_by_event(
@@ -864,7 +851,6 @@ async def test_redis_deduplicated_batch_applies_event_by_event(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
     collect: Any,
     committed_offsets: Any,
 ) -> None:
@@ -875,12 +861,12 @@ async def test_redis_deduplicated_batch_applies_event_by_event(
     consumer = await run_consumer(
         {"ContactDeleted": handler}, RedisDeduplicator(redis), max_attempts=2
     )
-    await wait_until(lambda: handler.count(last) == 1)
+    await eventually(lambda: handler.count(last) == 1, "handler.count(last) == 1")
 
     assert handler.calls == [first.id, bad.id, bad.id, last.id]
     dlq = await collect(dead_letter_topic(fresh_topic), lambda r: True, count=1, settle=0.5)
     assert [header(r, "crm-dlq-event-id") for r in dlq] == [bad.id.encode()]
-    await offsets_reach(wait_until, committed_offsets, consumer.group_id, fresh_topic, {0: 4})
+    await offsets_reach(committed_offsets, consumer.group_id, fresh_topic, {0: 4})
 
 
 # --- concurrency ------------------------------------------------------------------------
@@ -891,7 +877,6 @@ async def test_concurrent_consumer_runs_keys_at_once_and_each_key_in_order(
     run_consumer: RunConsumer,
     producer: EventProducer,
     fresh_topic: str,
-    wait_until: Any,
 ) -> None:
     contacts = [str(uuid.uuid4()) for _ in range(4)]
     events = [deleted(contact) for _ in range(3) for contact in contacts]
@@ -911,7 +896,7 @@ async def test_concurrent_consumer_runs_keys_at_once_and_each_key_in_order(
 
     await publish(producer, fresh_topic, *events)
     await run_consumer({"ContactDeleted": slow}, RedisDeduplicator(redis), concurrency=3)
-    await wait_until(lambda: len(done) == len(events))
+    await eventually(lambda: len(done) == len(events), "len(done) == len(events)")
 
     assert most == 3  # as many keys at once as allowed, never more
     for contact in contacts:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 from prometheus_client import REGISTRY
 
+from crm_dev.testkit import eventually
 from crm_shared.db import Database
 from crm_shared.events import (
     CLOUDEVENTS_CONTENT_TYPE,
@@ -141,7 +142,7 @@ async def test_commit_hook_runs_only_after_commits_that_wrote_outbox_rows(
 
 
 async def test_relay_publishes_right_after_commit(
-    database: Database, producer: EventProducer, collect: Any, wait_until: Any
+    database: Database, producer: EventProducer, collect: Any
 ) -> None:
     relay = OutboxRelay(database, producer, sweep_seconds=NO_SWEEP)
     relay.start()
@@ -155,7 +156,7 @@ async def test_relay_publishes_right_after_commit(
         )
         records = await collect(Topic.CONTACTS.value, keyed(contact_id), count=1, timeout=10)
         elapsed = loop.time() - started
-        await wait_until(lambda: _no_rows(database), timeout=5)
+        await eventually(lambda: _no_rows(database), "_no_rows(database)", timeout=5)
     finally:
         await relay.stop()
 
@@ -184,7 +185,7 @@ async def _no_rows(db: Database) -> bool:
 
 
 async def test_rows_left_by_a_crash_are_published_by_the_first_sweep(
-    database: Database, producer: EventProducer, collect: Any, wait_until: Any
+    database: Database, producer: EventProducer, collect: Any
 ) -> None:
     # Committed, but the process "died" before publishing: no relay was listening.
     contact_id = str(uuid.uuid4())
@@ -197,7 +198,7 @@ async def test_rows_left_by_a_crash_are_published_by_the_first_sweep(
     relay.start()
     try:
         records = await collect(Topic.CONTACTS.value, keyed(contact_id), count=3, timeout=10)
-        await wait_until(lambda: _no_rows(database), timeout=5)
+        await eventually(lambda: _no_rows(database), "_no_rows(database)", timeout=5)
     finally:
         await relay.stop()
 
@@ -240,7 +241,7 @@ async def test_relay_publishes_the_body_byte_for_byte(
 
 
 async def test_relay_keeps_the_order_of_one_contacts_events(
-    database: Database, producer: EventProducer, collect: Any, wait_until: Any
+    database: Database, producer: EventProducer, collect: Any
 ) -> None:
     contact_id = str(uuid.uuid4())
     outbox = Outbox(SOURCE)
@@ -253,7 +254,7 @@ async def test_relay_keeps_the_order_of_one_contacts_events(
         records = await collect(
             Topic.CONTACTS.value, keyed(contact_id), count=50, timeout=20, settle=1.0
         )
-        await wait_until(lambda: _no_rows(database), timeout=5)
+        await eventually(lambda: _no_rows(database), "_no_rows(database)", timeout=5)
     finally:
         await relay.stop()
 
@@ -275,7 +276,7 @@ async def test_stopped_relay_leaves_rows_for_the_next_start(
 
 
 async def test_two_relays_on_one_postgresql_database_publish_each_row_once(
-    pg_database: str, kafka_bootstrap: str, collect: Any, wait_until: Any
+    pg_database: str, kafka_bootstrap: str, collect: Any
 ) -> None:
     # Two replicas of one service: separate engines and producers, one database.
     db_a, db_b = Database(pg_database), Database(pg_database)
@@ -310,7 +311,7 @@ async def test_two_relays_on_one_postgresql_database_publish_each_row_once(
         records = await collect(
             Topic.CONTACTS.value, keyed(contact_id), count=200, timeout=20, settle=2.0
         )
-        await wait_until(lambda: _no_rows(db_a), timeout=5)
+        await eventually(lambda: _no_rows(db_a), "_no_rows(db_a)", timeout=5)
     finally:
         for relay in relays:
             await relay.stop()
