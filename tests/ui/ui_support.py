@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, expect
 
+from crm_dev.testkit import eventually
+
 # Debian's Chromium as root in a sandbox-less container, with nothing calling home (the
 # machine has no internet; background requests would only fail, many at a time).
 CHROMIUM_ARGS = [
@@ -124,6 +126,7 @@ async def every_staff_page(api: httpx.AsyncClient) -> dict[str, str]:
         json={"selection": {"contact_ids": [contact["id"]]}, "entry": {"text": "Seite"}},
     )
     assert job.status_code == 202, job.text
+    imported = await import_job_with_a_row_error(api)
     one = f"scope=ids&contact_id={contact['id']}"
     return {
         "contacts": "/ui/contacts",
@@ -134,6 +137,7 @@ async def every_staff_page(api: httpx.AsyncClient) -> dict[str, str]:
         "campaigns": "/ui/campaigns",
         "a campaign": f"/ui/campaigns/{campaign.json()['id']}",
         "import": "/ui/contacts/import",
+        "an import job with row errors": f"/ui/contacts/import/{imported}",
         "history entry for a selection": f"/ui/contacts/selection/history?{one}",
         "mailing for a selection": f"/ui/contacts/selection/mailing?{one}",
         "a job's progress": f"/ui/jobs/{job.json()['job_id']}",
@@ -143,6 +147,25 @@ async def every_staff_page(api: httpx.AsyncClient) -> dict[str, str]:
         "new opportunity": f"/ui/opportunities/new?contact_id={contact['id']}",
         "an opportunity": f"/ui/opportunities/{opportunity.json()['id']}",
     }
+
+
+async def import_job_with_a_row_error(api: httpx.AsyncClient) -> str:
+    """The id of a finished import job that refused a row (its page shows the table)."""
+    word = tag()
+    started = await api.post(
+        "/api/contacts/import",
+        content=f"kind,name,email\nperson,Import {word},\nperson,Fehler {word},keine-adresse\n",
+        headers={"content-type": "text/csv", "prefer": "respond-async"},
+    )
+    assert started.status_code == 202, started.text
+    job_id: str = started.json()["job_id"]
+
+    async def finished() -> bool:
+        job = (await api.get(f"/api/contacts/import/{job_id}")).json()
+        return bool(job["state"] == "done" and job["errors"])
+
+    await eventually(finished, "the import job with a row error")
+    return job_id
 
 
 async def actions_off_the_screen(page: Page) -> list[str]:
