@@ -168,6 +168,66 @@ async def import_job_with_a_row_error(api: httpx.AsyncClient) -> str:
     return job_id
 
 
+_PROGRESS_WATCH = """
+(() => {
+  const seen = [];
+  window.crmProgressSeen = seen;
+  const note = () => {
+    const state = document.querySelector("#job-state, #import-state");
+    if (!state) return;
+    const bar = document.querySelector("main progress");
+    const count = document.querySelector("#job-count, #import-count");
+    const entry = {
+      state: state.textContent.trim(),
+      done: bar ? Number(bar.getAttribute("value")) : null,
+      total: bar ? Number(bar.getAttribute("max")) : null,
+      text: count ? count.textContent.trim() : "",
+    };
+    const last = seen[seen.length - 1];
+    const same = last && ["state", "done", "total", "text"].every((k) => last[k] === entry[k]);
+    if (!same) seen.push({...entry, at: performance.now()});
+  };
+  new MutationObserver(note).observe(document, {
+    subtree: true, childList: true, attributes: true, characterData: true,
+  });
+})();
+"""
+
+
+async def watch_progress(page: Page) -> None:
+    """From the next page on, note every state a job's progress (``/ui/jobs/…``,
+    ``/ui/contacts/import/…``) shows, as the page changes (a MutationObserver)."""
+    await page.add_init_script(_PROGRESS_WATCH)
+
+
+async def progress_seen(page: Page) -> list[dict[str, Any]]:
+    """The states the progress showed, in order: ``state`` (its heading), ``done`` and
+    ``total`` (the progress bar), ``text`` (the count under it), ``at`` (ms since the
+    page began)."""
+    seen: list[dict[str, Any]] = await page.evaluate("window.crmProgressSeen || []")
+    return seen
+
+
+def progress_was_shown(seen: list[dict[str, Any]], poll_seconds: float = 1) -> str:
+    """Check what a job's page showed (``progress_seen``): a state not done came first,
+    the count never went back, "Fertig" at the end with all done; and when the page
+    polled at least twice while the job ran, a count between 0 and all. Returns the
+    counts shown, for the test's output."""
+    assert seen, "the page showed no progress"
+    first, last = seen[0], seen[-1]
+    assert first["state"] != "Fertig" and first["done"] < first["total"], (
+        f"the first state shown was already done: {seen}"
+    )
+    assert (last["state"], last["done"]) == ("Fertig", last["total"]), seen
+    counts = [state["done"] for state in seen]
+    assert counts == sorted(counts), f"the count went back: {seen}"
+    if last["at"] - first["at"] > 3.5 * poll_seconds * 1000:
+        # the job ran past two polls (each batch commits well within one): one of them
+        # showed it between 0 and all
+        assert any(0 < state["done"] < state["total"] for state in seen), seen
+    return " → ".join(f"{state['done']} ({state['at'] / 1000:.1f} s)" for state in seen)
+
+
 async def actions_off_the_screen(page: Page) -> list[str]:
     """The visible links, buttons and fields a person cannot reach without scrolling the
     page sideways (those in a box that scrolls itself, like a wide table, are reachable)."""
