@@ -53,7 +53,7 @@ async def test_a_reminder_shows_and_goes_away_when_its_procedure_is_completed(
     await expect(item).to_contain_text("fällig")
     await fits_the_screen(page)
     assert await item.get_by_role("link", name=subject).get_attribute("href") == (
-        f"/ui/contacts/{contact['id']}#kontaktvorgaenge"
+        f"/ui/contacts/{contact['id']}#procedure-{planned.json()['id']}"
     )
 
     done = await api.post(

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
 
@@ -238,3 +239,100 @@ async def test_a_large_csv_import_shows_its_progress_moving(
     job = (await api.get(f"/api/contacts/import/{page.url.rsplit('/', 1)[1]}")).json()
     assert (job["created"], job["error_count"]) == (LARGE_IMPORT - 1, 1)
 
+
+async def _plan(api: httpx.AsyncClient, contact_id: str, staff_id: str, **fields: Any) -> str:
+    body = {
+        "contact_id": contact_id,
+        "responsible_id": staff_id,
+        "type": "call",
+        "direction": "outgoing",
+        "state": "planned",
+        "starts_at": "2020-01-10T09:00:00+01:00",  # long due
+        "duration_minutes": 0,
+        "reminder": True,
+        "subject": f"Rückruf {tag()}",
+        **fields,
+    }
+    planned = await api.post("/api/procedures", json=body)
+    assert planned.status_code == 201, planned.text
+    return str(planned.json()["id"])
+
+
+async def test_a_reminder_leads_to_its_own_procedure_or_interaction(
+    browse: Browse, api: httpx.AsyncClient, make_staff: Any
+) -> None:
+    colleague = await make_staff()
+    contact = await create_contact(api)
+    subject = f"Angebot nachfassen {tag()}"
+    procedure_id = await _plan(api, contact["id"], colleague.id, subject=subject)
+    await _plan(api, contact["id"], colleague.id)  # another row of the same list
+    topic = f"Messegespräch {tag()}"
+    logged = await api.post(
+        "/api/interactions",
+        json={
+            "contact_id": contact["id"],
+            "topic": topic,
+            "kind": "internal",
+            "text": "Prospekt gewünscht",
+            "follow_up_on": "2020-02-03",
+            "recorded_by": colleague.id,
+        },
+    )
+    assert logged.status_code == 201, logged.text
+    page = await browse()
+    await sign_in(page, colleague.username, colleague.password)
+    await page.goto("/ui/reminders")
+    reminders = page.get_by_role("list", name="Offene Erinnerungen")
+    for text in (subject, topic):  # they come by event
+        await expect(reminders.get_by_role("link", name=text)).to_be_visible(timeout=20_000)
+
+    for link, anchor, section, text in (
+        (subject, f"procedure-{procedure_id}", "Kontaktvorgänge", "Anruf"),
+        (topic, f"interaction-{logged.json()['id']}", "Interaktionen", "Prospekt gewünscht"),
+    ):
+        await page.goto("/ui/reminders")
+        await reminders.get_by_role("link", name=link).click()
+        await expect(page).to_have_url(re.compile(f"/ui/contacts/{contact['id']}#{anchor}$"))
+        region = page.get_by_role("region", name=section, exact=True)
+        row = region.get_by_role("listitem").filter(has_text=link)
+        # its own row, not the section: in view and focused once the sections have come
+        await expect(row).to_be_focused()
+        await expect(row).to_be_in_viewport()
+        await expect(row).to_contain_text(text)
+        assert await row.get_attribute("id") == anchor
+
+
+async def test_a_reminder_falling_due_shows_at_once_on_the_open_list(
+    browse: Browse, api: httpx.AsyncClient, make_staff: Any
+) -> None:
+    """The notification stream's "reminder due" refreshes the list; the poll every 5 s
+    would show it up to 5 s later."""
+    colleague = await make_staff()
+    contact = await create_contact(api)
+    page = await browse()
+    await sign_in(page, colleague.username, colleague.password)
+    await page.goto("/ui/reminders")
+    await expect(page.locator("body")).to_have_attribute("data-stream-ready", "true")
+    subject = f"Gleich fällig {tag()}"
+    # in the page: when the unread count changed, and when the reminder showed as due
+    await page.evaluate(
+        """(subject) => {
+          window.crmTimes = {};
+          new MutationObserver(() => {
+            const badge = document.getElementById("unread-count");
+            if (badge && badge.textContent.trim() !== "0" && !window.crmTimes.count)
+              window.crmTimes.count = performance.now();
+            const due = Array.from(document.querySelectorAll("#reminder-list li")).find(
+              (li) => li.textContent.includes(subject) && li.querySelector(".mark-problem"));
+            if (due && !window.crmTimes.due) window.crmTimes.due = performance.now();
+          }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        }""",
+        subject,
+    )
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    await _plan(api, contact["id"], colleague.id, subject=subject, starts_at=soon)
+    item = page.get_by_role("listitem").filter(has_text=subject)
+    await expect(item).to_contain_text("fällig", timeout=20_000)
+    times = await page.evaluate("window.crmTimes")
+    assert "count" in times, "the notification of the due reminder did not come"
+    assert times["due"] - times["count"] < 2000, times
