@@ -9,7 +9,16 @@ from typing import Any
 
 import httpx
 from playwright.async_api import expect
-from ui_support import Browse, create_contact, fits_the_screen, sign_in, tag
+from ui_support import (
+    Browse,
+    create_contact,
+    fits_the_screen,
+    progress_seen,
+    progress_was_shown,
+    sign_in,
+    tag,
+    watch_progress,
+)
 
 from crm_dev.testkit import eventually
 
@@ -44,7 +53,7 @@ async def test_a_reminder_shows_and_goes_away_when_its_procedure_is_completed(
     await expect(item).to_contain_text("fällig")
     await fits_the_screen(page)
     assert await item.get_by_role("link", name=subject).get_attribute("href") == (
-        f"/ui/contacts/{contact['id']}#kontaktvorgaenge"
+        f"/ui/contacts/{contact['id']}#procedure-{planned.json()['id']}"
     )
 
     done = await api.post(
@@ -170,6 +179,7 @@ async def test_a_history_entry_for_a_group_of_a_thousand(
     ).to_be_visible()
     text = f"Messe {word}"
     await page.get_by_label("History").fill(text)
+    await watch_progress(page)
     await page.get_by_role("button", name="OK").click()
 
     await expect(page).to_have_url(re.compile(r"/ui/jobs/"))
@@ -177,6 +187,8 @@ async def test_a_history_entry_for_a_group_of_a_thousand(
     await expect(page.get_by_role("heading", name="Fertig")).to_be_visible(timeout=60_000)
     await expect(page.get_by_text("1.000 von 1.000 Kontakten")).to_be_visible()
     await expect(page.locator("#announcer")).to_have_text("Fertig")  # said to screen readers
+    # the progress was seen moving: a state not done first (ten batches of 100 contacts)
+    print("\nthe bulk entry's page showed:", progress_was_shown(await progress_seen(page)))
 
     job_id = page.url.rsplit("/", 1)[1]
     job = (await api.get(f"/api/jobs/{job_id}")).json()

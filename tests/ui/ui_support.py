@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, expect
 
+from crm_dev.testkit import eventually
+
 # Debian's Chromium as root in a sandbox-less container, with nothing calling home (the
 # machine has no internet; background requests would only fail, many at a time).
 CHROMIUM_ARGS = [
@@ -124,6 +126,7 @@ async def every_staff_page(api: httpx.AsyncClient) -> dict[str, str]:
         json={"selection": {"contact_ids": [contact["id"]]}, "entry": {"text": "Seite"}},
     )
     assert job.status_code == 202, job.text
+    imported = await import_job_with_a_row_error(api)
     one = f"scope=ids&contact_id={contact['id']}"
     return {
         "contacts": "/ui/contacts",
@@ -134,6 +137,7 @@ async def every_staff_page(api: httpx.AsyncClient) -> dict[str, str]:
         "campaigns": "/ui/campaigns",
         "a campaign": f"/ui/campaigns/{campaign.json()['id']}",
         "import": "/ui/contacts/import",
+        "an import job with row errors": f"/ui/contacts/import/{imported}",
         "history entry for a selection": f"/ui/contacts/selection/history?{one}",
         "mailing for a selection": f"/ui/contacts/selection/mailing?{one}",
         "a job's progress": f"/ui/jobs/{job.json()['job_id']}",
@@ -143,6 +147,85 @@ async def every_staff_page(api: httpx.AsyncClient) -> dict[str, str]:
         "new opportunity": f"/ui/opportunities/new?contact_id={contact['id']}",
         "an opportunity": f"/ui/opportunities/{opportunity.json()['id']}",
     }
+
+
+async def import_job_with_a_row_error(api: httpx.AsyncClient) -> str:
+    """The id of a finished import job that refused a row (its page shows the table)."""
+    word = tag()
+    started = await api.post(
+        "/api/contacts/import",
+        content=f"kind,name,email\nperson,Import {word},\nperson,Fehler {word},keine-adresse\n",
+        headers={"content-type": "text/csv", "prefer": "respond-async"},
+    )
+    assert started.status_code == 202, started.text
+    job_id: str = started.json()["job_id"]
+
+    async def finished() -> bool:
+        job = (await api.get(f"/api/contacts/import/{job_id}")).json()
+        return bool(job["state"] == "done" and job["errors"])
+
+    await eventually(finished, "the import job with a row error")
+    return job_id
+
+
+_PROGRESS_WATCH = """
+(() => {
+  const seen = [];
+  window.crmProgressSeen = seen;
+  const note = () => {
+    const state = document.querySelector("#job-state, #import-state");
+    if (!state) return;
+    const bar = document.querySelector("main progress");
+    const count = document.querySelector("#job-count, #import-count");
+    const entry = {
+      state: state.textContent.trim(),
+      done: bar ? Number(bar.getAttribute("value")) : null,
+      total: bar ? Number(bar.getAttribute("max")) : null,
+      text: count ? count.textContent.trim() : "",
+    };
+    const last = seen[seen.length - 1];
+    const same = last && ["state", "done", "total", "text"].every((k) => last[k] === entry[k]);
+    if (!same) seen.push({...entry, at: performance.now()});
+  };
+  new MutationObserver(note).observe(document, {
+    subtree: true, childList: true, attributes: true, characterData: true,
+  });
+})();
+"""
+
+
+async def watch_progress(page: Page) -> None:
+    """From the next page on, note every state a job's progress (``/ui/jobs/…``,
+    ``/ui/contacts/import/…``) shows, as the page changes (a MutationObserver)."""
+    await page.add_init_script(_PROGRESS_WATCH)
+
+
+async def progress_seen(page: Page) -> list[dict[str, Any]]:
+    """The states the progress showed, in order: ``state`` (its heading), ``done`` and
+    ``total`` (the progress bar), ``text`` (the count under it), ``at`` (ms since the
+    page began)."""
+    seen: list[dict[str, Any]] = await page.evaluate("window.crmProgressSeen || []")
+    return seen
+
+
+def progress_was_shown(seen: list[dict[str, Any]], poll_seconds: float = 1) -> str:
+    """Check what a job's page showed (``progress_seen``): a state not done came first,
+    the count never went back, "Fertig" at the end with all done; and when the page
+    polled at least twice while the job ran, a count between 0 and all. Returns the
+    counts shown, for the test's output."""
+    assert seen, "the page showed no progress"
+    first, last = seen[0], seen[-1]
+    assert first["state"] != "Fertig" and first["done"] < first["total"], (
+        f"the first state shown was already done: {seen}"
+    )
+    assert (last["state"], last["done"]) == ("Fertig", last["total"]), seen
+    counts = [state["done"] for state in seen]
+    assert counts == sorted(counts), f"the count went back: {seen}"
+    if last["at"] - first["at"] > 3.5 * poll_seconds * 1000:
+        # the job ran past two polls (each batch commits well within one): one of them
+        # showed it between 0 and all
+        assert any(0 < state["done"] < state["total"] for state in seen), seen
+    return " → ".join(f"{state['done']} ({state['at'] / 1000:.1f} s)" for state in seen)
 
 
 async def actions_off_the_screen(page: Page) -> list[str]:

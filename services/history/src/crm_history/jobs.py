@@ -96,6 +96,19 @@ class _Prepared:
     """What the job's batches wrote so far (since this process took the job up)."""
 
 
+PROGRESS_STEPS = 10
+"""A job moves its cursor at least this many times, so its page shows progress."""
+MIN_BATCH = 100
+"""Smaller batches would cost more in transactions than the finer progress is worth."""
+
+
+def batch_size_for(total: int, largest: int) -> int:
+    """Contacts per batch of a job of ``total``: a tenth of it, at least ``MIN_BATCH``, at
+    most ``largest`` (``CRM_HISTORY_JOB_BATCH_SIZE``): a job of 1,000 goes in ten
+    batches of 100 instead of one of 1,000, one of 10,000 or more in batches of 1,000."""
+    return min(largest, max(MIN_BATCH, -(-total // PROGRESS_STEPS)))
+
+
 class JobRunner:
     """Works through running jobs in the background of the service process."""
 
@@ -186,7 +199,8 @@ class JobRunner:
             job = await service.repo.job(prepared.job.id, lock=True)
             if job is None or job.state != "running":
                 return True
-            chunk = prepared.targets[job.done : job.done + self.batch_size]
+            size = batch_size_for(job.total, self.batch_size)
+            chunk = prepared.targets[job.done : job.done + size]
             if chunk:
                 now = utcnow()
                 erased = await service.repo.erased([t.id for t in chunk])  # deleted since

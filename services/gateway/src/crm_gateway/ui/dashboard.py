@@ -73,6 +73,20 @@ def dashboard_filters(params: QueryParams) -> list[tuple[str, str]]:
     return found
 
 
+def filter_form(params: QueryParams) -> dict[str, Any]:
+    """What the filter fields show as chosen (``dashboard/filter_fields.html``): the
+    dashboard and the opportunities list fill them alike."""
+    filters = dashboard_filters(params)
+    return {
+        "selected": {name: [v for k, v in filters if k == name] for name in LIST_FILTERS},
+        "numbers": {name: params.get(name, "") for name in NUMBER_FILTERS},
+    }
+
+
+def chosen_contact(filters: Sequence[tuple[str, str]]) -> str | None:
+    return next((v for k, v in filters if k == "contact_id"), None)
+
+
 def view_query(filters: Sequence[tuple[str, str]], grouping: Sequence[str]) -> str:
     return urlencode([*filters, ("group_by", ",".join(grouping))])
 
@@ -125,13 +139,12 @@ async def dashboard(request: Request, page: StaffPage) -> Response:
             "/ui/dashboard?" + view_query(filters, parse_grouping(order)), status_code=303
         )
     grouping = parse_grouping(params)
-    chosen_contact_id = next((v for k, v in filters if k == "contact_id"), None)
+    chosen_contact_id = chosen_contact(filters)
     context: dict[str, Any] = {
         "field_names": field_names(page),
         "grouping": grouping,
         "other_fields": [f for f in GROUP_FIELDS if f not in grouping],
-        "selected": {name: [v for k, v in filters if k == name] for name in LIST_FILTERS},
-        "numbers": {name: params.get(name, "") for name in NUMBER_FILTERS},
+        **filter_form(params),
         "query": view_query(filters, grouping),
         "section": "dashboard",
         "problem": None,

@@ -3,6 +3,8 @@ and mark as read. The count in every page's header follows the live stream (app.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -11,13 +13,18 @@ from crm_gateway.ui.context import StaffPage, redirect
 router = APIRouter(include_in_schema=False)
 
 ANCHORS = {"portal_message": "interaktionen", "reminder_due": "kontaktvorgaenge"}
-"""Where on the contact's page a notification of a kind points to."""
+"""Where on the contact's page a notification of a kind points to (its section)."""
+ROWS = {"procedures": "procedure", "interactions": "interaction"}
+"""A notification about one procedure or interaction (its ``link``) points to its row."""
 
 
 def _link(item: dict[str, object]) -> str | None:
     if not item.get("contact_id"):
         return None
     anchor = ANCHORS.get(str(item.get("kind")), "")
+    found = re.fullmatch(r"/(procedures|interactions)/([\w-]+)", str(item.get("link") or ""))
+    if found:
+        anchor = f"{ROWS[found.group(1)]}-{found.group(2)}"
     return f"/ui/contacts/{item['contact_id']}" + (f"#{anchor}" if anchor else "")
 
 

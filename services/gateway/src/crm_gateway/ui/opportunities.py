@@ -15,7 +15,7 @@ from starlette.responses import Response
 from crm_gateway.ui.client import ApiError, gather
 from crm_gateway.ui.context import Page, StaffPage, redirect
 from crm_gateway.ui.crm_choices import crm_choices
-from crm_gateway.ui.dashboard import dashboard_filters
+from crm_gateway.ui.dashboard import chosen_contact, dashboard_filters, filter_form
 from crm_gateway.ui.forms import FormErrors, form_errors
 
 router = APIRouter(include_in_schema=False)
@@ -104,25 +104,58 @@ def _as_form(opportunity: Mapping[str, Any]) -> dict[str, Any]:
 
 @router.get("/ui/opportunities")
 async def opportunities(request: Request, page: StaffPage) -> Response:
-    filters = dashboard_filters(request.query_params)
-    cursor = request.query_params.get("cursor")
-    params: list[tuple[str, Any]] = [*filters, ("limit", PAGE_SIZE)]
+    """The list with the dashboard's filters; the filter form fetches the results alone
+    (htmx, the URL follows), "Weitere laden" the next rows."""
+    params = request.query_params
+    filters = dashboard_filters(params)
+    cursor = params.get("cursor")
+    call: list[tuple[str, Any]] = [*filters, ("limit", PAGE_SIZE)]
     if cursor:
-        params.append(("cursor", cursor))
-    result, staff = await gather(
-        page.api.get_params("/api/opportunities", params), page.api.get("/api/staff", limit=500)
+        call.append(("cursor", cursor))
+    results_only = page.htmx and (
+        bool(cursor) or request.headers.get("hx-target") == "opportunity-results"
     )
+
+    async def listed() -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = await page.api.get_params("/api/opportunities", call)
+        except ApiError as problem:
+            if problem.status != 422:
+                raise
+            # a filter the service refuses ("bis" below "von"): said at the field
+            return {"items": [], "next_cursor": None, "problem": form_errors(page, problem)}
+        return result
+
+    async def offered() -> dict[str, Any]:
+        """The names the rows show (staff, campaigns); the whole page also the filters'
+        choices and the unread count."""
+        if results_only:
+            staff, campaigns = await gather(
+                page.api.get("/api/staff", limit=500),
+                page.api.get("/api/campaigns", limit=500, include_retired="true"),
+            )
+            return {"staff_list": staff["items"], "campaigns": campaigns["items"]}
+        choices, unread = await gather(
+            crm_choices(page, chosen_contact(filters)),
+            page.api.get("/api/notifications", limit=1),
+        )
+        return {**choices, "unread": unread["unread"]}
+
+    both: list[Any] = await gather(listed(), offered())
+    result, choices = both
     context: dict[str, Any] = {
+        **choices,
+        **filter_form(params),
         "result": result,
+        "problem": result.get("problem"),
         "query": urlencode(filters),
-        "filtered": bool(filters),
-        "staff_names": {s["id"]: s["name"] for s in staff["items"]},
+        "staff_names": {s["id"]: s["name"] for s in choices["staff_list"]},
+        "campaign_names": {c["id"]: c["name"] for c in choices["campaigns"]},
         "section": "dashboard",
     }
-    if page.htmx and cursor:  # "Weitere laden": the next rows only
-        return page.render("opportunities/list.html", block="rows", **context)
-    unread = await page.api.get("/api/notifications", limit=1)
-    return page.render("opportunities/list.html", unread=unread["unread"], **context)
+    block = ("rows" if cursor else "results") if results_only else None
+    status = 422 if context["problem"] else 200
+    return page.render("opportunities/list.html", block=block, status=status, **context)
 
 
 @router.get("/ui/opportunities/new")

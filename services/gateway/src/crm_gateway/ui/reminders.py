@@ -1,7 +1,10 @@
 """Erinnerungen (``/ui/reminders``, seed 004): the staff member's open reminders, due ones
-marked, each linked to its procedure or interaction on the contact's page. The list
-refreshes itself (htmx, every few seconds), so a reminder cleared by the completion of its
-procedure goes away while the page is open."""
+marked, each linked to its procedure's or interaction's row on the contact's page.
+
+The list stays live two ways: at once when the notification stream brings a reminder
+that fell due (``app.js`` asks for the list again), and every few seconds (htmx) for what
+the stream does not carry: a reminder created, or cleared by the completion of its
+procedure, goes away while the page is open."""
 
 from __future__ import annotations
 
@@ -20,7 +23,12 @@ REFRESH_SECONDS = 5
 
 
 def _link(reminder: dict[str, Any]) -> str:
-    anchor = "kontaktvorgaenge" if reminder.get("procedure_id") else "interaktionen"
+    """The procedure's or interaction's own row on the contact's page (``app.js`` brings
+    it into view and gives it the focus once the sections have come)."""
+    if reminder.get("procedure_id"):
+        anchor = f"procedure-{reminder['procedure_id']}"
+    else:
+        anchor = f"interaction-{reminder['interaction_id']}"
     return f"/ui/contacts/{reminder['contact_id']}#{anchor}"
 
 

@@ -161,10 +161,33 @@
       announce(format(link && link.getAttribute("data-text-new"), { title: data.title || "" }));
       var list = document.getElementById("notification-list");
       if (list && window.htmx) window.htmx.trigger(list, "refresh");
+      // a reminder fell due: the reminders page shows it marked at once, not at its next poll
+      var reminders = document.getElementById("reminder-list");
+      if (reminders && window.htmx && data.kind === "reminder_due") {
+        window.htmx.trigger(reminders, "refresh");
+      }
     });
     source.addEventListener("ready", function () {
       document.body.setAttribute("data-stream-ready", "true");
     });
+  }
+
+  // A link to one row further down a contact's page (a reminder's procedure or
+  // interaction, #procedure-<id>): those sections come after the page, so once they are
+  // there the row is brought into view and given the focus; a row not among those shown
+  // leads to its section. Once per page, so later changes do not move the focus.
+  var SECTION_OF_ROW = { procedure: "kontaktvorgaenge", interaction: "interaktionen" };
+  var targetPending = window.location.hash.length > 1;
+  function showTarget() {
+    if (!targetPending || document.querySelector("[aria-busy=true]")) return;
+    targetPending = false;
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    var target = document.getElementById(id);
+    var row = /^(procedure|interaction)-/.exec(id);
+    if (!target && row) target = document.getElementById(SECTION_OF_ROW[row[1]]);
+    if (!target) return;
+    target.scrollIntoView({ block: "start" });
+    if (target.getAttribute("tabindex") === "-1") target.focus({ preventScroll: true });
   }
 
   function init(root) {
@@ -175,6 +198,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     init(document);
     startStream();
+    showTarget();
     // the result of the change before this page (a redirect's message): said once more in
     // the live region, which was empty when the page loaded, so screen readers hear it
     var flash = document.getElementById("flash");
@@ -182,6 +206,7 @@
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     init(event.target.ownerDocument === document ? document : event.target);
+    showTarget();
     var root = event.target;
     var message = root.matches && root.matches("[data-announce]") ? root
       : root.querySelector && root.querySelector("[data-announce]");

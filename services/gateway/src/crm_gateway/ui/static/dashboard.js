@@ -11,6 +11,13 @@
   var active = document.getElementById("grouping-active");
   var inactive = document.getElementById("grouping-inactive");
   var groupBy = form.querySelector("input[name=group_by]");
+  // With script the buttons move the fields here and group_by carries the order; the
+  // order each button stands for (name=order, for pages without script) must not travel
+  // along: htmx adds the last button pressed to the next request, whose stale order the
+  // server would apply instead.
+  Array.prototype.forEach.call(form.querySelectorAll("button[data-move]"), function (button) {
+    button.removeAttribute("name");
+  });
 
   function items(list) {
     return Array.prototype.slice.call(list.querySelectorAll("li[data-field]"));
