@@ -28,12 +28,9 @@ SOURCES = sorted(
     for p in ROOT.glob(pattern)
     if "migrations/versions" not in str(p)
 )
-TRACKED_NAMES = {
-    Path(line).name
-    for line in subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-}
+TRACKED = subprocess.run(
+    ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+).stdout.splitlines()
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # a file name in backticks: a path with a known extension (or a folder ending in /)
 NAMED = re.compile(r"`([\w.\-/]+?\.(?:py|md|yaml|yml|json|toml|sh|txt|html|js|css|po|tsv|csv))`")
@@ -43,7 +40,8 @@ PACKAGES = {p.name: p for p in ROOT.glob("*/src/crm_*")} | {
 # names of files in other projects (the patterns we copy) or made at run time
 ELSEWHERE = re.compile(
     r"^(backend/|server/|kit/|polar/|docs_src/|packages/|examples/|addons/|bootstrap\.py$|"
-    r"service_layer/|package-lock\.json$|/tmp/|\.crm/|~|values-.*\.yaml$|my-values\.yaml$|FILE|app\.py$)"
+    r"service_layer/|package-lock\.json$|/tmp/|\.crm/|~|values-.*\.yaml$|my-values\.yaml$|"
+    r"FILE|app\.py$)"
 )
 
 
@@ -57,9 +55,10 @@ def _resolves(name: str, where: Path) -> bool:
         candidates.append(PACKAGES[first] / rest)
     for package in PACKAGES.values():  # a module named from inside its package
         candidates.append(package / name)
-    if "/" not in name:  # a bare file name: anywhere in the repository's own tree
-        return any(ROOT.glob(f"**/{name}"))  # a file of the service itself, e.g. `handlers.py`
-    return any(c.exists() for c in candidates)
+    # or named from somewhere inside the tree (`handlers.py`, `dashboard/filter_fields.html`)
+    return any(c.exists() for c in candidates) or any(
+        path == name or path.endswith(f"/{name}") for path in TRACKED
+    )
 
 
 def _markdown_names(path: Path) -> list[str]:

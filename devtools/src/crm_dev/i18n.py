@@ -1,11 +1,12 @@
 """The pages' message catalogue: extract the texts, update the English catalogue, check it.
 
-German texts are the message ids (the seeds' labels); ``crm_gateway/ui/locale/en/LC_MESSAGES/messages.po``
-holds their English. ``python -m crm_dev.i18n`` (``make i18n``) extracts every text from
-the gateway's templates and page code (``services/gateway/babel.cfg``) into
-``messages.pot`` and merges it into the English catalogue, keeping what is translated;
-then fill in the empty ``msgstr``s. ``--check`` changes nothing and fails when a text of
-the pages has no English translation or the catalogue holds texts the pages no longer use.
+German texts are the message ids (the seeds' labels);
+``crm_gateway/ui/locale/en/LC_MESSAGES/messages.po`` holds their English.
+``python -m crm_dev.i18n`` (``make i18n``) extracts every text from the gateway's
+templates and page code (``services/gateway/babel.cfg``) into ``messages.pot`` and merges
+it into the English catalogue, keeping what is translated; then fill in the empty
+``msgstr``s. ``--check`` changes nothing and fails when a text of the pages has no
+English translation or the catalogue holds texts the pages no longer use.
 """
 
 from __future__ import annotations

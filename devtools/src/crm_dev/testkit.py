@@ -144,7 +144,7 @@ async def eventually(
         if inspect.isawaitable(result):
             result = await result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:.0f} s: {what} (last: {result!r})")
         await asyncio.sleep(every)

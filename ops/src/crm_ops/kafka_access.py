@@ -3,8 +3,9 @@
 Reads and consumer groups come from each service's own consumer wiring (its
 ``handlers.consumers``, built from its dependencies on a runtime that connects nowhere);
 a consumer may dead-letter, so it writes the ``.dlq`` of every topic it reads. What a
-service publishes is declared in :data:`PUBLISHES` (a test checks it against the event classes each
-service's code constructs). The chart keeps the result in ``deploy/helm/crm/files/kafka-access.json``:
+service publishes is declared in :data:`PUBLISHES` (a test checks it against the event
+classes each service's code constructs). The chart keeps the result in
+``deploy/helm/crm/files/kafka-access.json``:
 
     uv run python -m crm_ops.kafka_access > deploy/helm/crm/files/kafka-access.json
 
