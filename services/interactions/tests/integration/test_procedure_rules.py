@@ -108,6 +108,7 @@ async def test_measure_without_campaign_cannot_be_completed(any_api: httpx.Async
         assert response.status_code == 422
         problem = response.json()
         assert problem["errors"][0]["field"] == "campaign_id"
+        assert problem["code"] == "measure_needs_campaign"  # a client words it itself
         assert "campaign" in problem["detail"]
     still = await any_api.get(f"/api/procedures/{measure['id']}")
     assert still.json()["state"] == "planned"
@@ -117,6 +118,7 @@ async def test_measure_without_campaign_cannot_be_completed(any_api: httpx.Async
         json=procedure_body(contact["id"], type="measure", state="done", duration_minutes=5),
     )
     assert done.status_code == 422 and done.json()["errors"][0]["field"] == "campaign_id"
+    assert done.json()["code"] == "measure_needs_campaign"
 
 
 async def test_complete_done_and_not_done(api: httpx.AsyncClient, stack: Stack) -> None:
@@ -208,6 +210,7 @@ async def test_campaigns_come_by_event_and_retired_ones_are_not_selectable(
 
     problem = await eventually(refused, what="retired campaign refused")
     assert problem["errors"][0]["field"] == "campaign_id"
+    assert problem["code"] == "campaign_retired"
     assert "retired" in problem["detail"]
     # existing links stay untouched, and the measure can still be completed
     kept = await api.get(f"/api/procedures/{linked['id']}")

@@ -63,6 +63,11 @@ async def complete_procedure(
     }
     body = {k: v for k, v in body.items() if v is not None}
     try:
+        if campaign_id := form.get("campaign_id"):
+            # a measure's campaign, chosen in the dialog (seed 004: none, no completion)
+            await page.api.patch(
+                f"/api/procedures/{procedure_id}", json={"campaign_id": campaign_id}
+            )
         await page.api.post(f"/api/procedures/{procedure_id}/complete", json=body)
     except ApiError as problem:
         return await refused(
