@@ -1,6 +1,8 @@
-"""Workflows of the contact's page beyond the first ones (seed 004): the service's rules
-at their field in the reader's language, procedures not done. Each checks what the user
-sees and what the API holds behind it."""
+"""Workflows of the contact's page and list beyond the first ones (seeds 002, 003, 004):
+the service's rules at their field in the reader's language, an inbox contact accepted,
+procedures not done, campaign membership, groups and bulk delete, Stammdaten with the
+company chooser, the CRM properties. Each checks what the user sees and what the API
+holds behind it."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import httpx
 import pytest
 from playwright.async_api import Locator, Page, expect
 from ui_support import Browse, create_contact, sign_in, tag
+
+from crm_dev.testkit import allow_crm_values, eventually
 
 WORDS = {
     "de": {
@@ -181,3 +185,188 @@ async def test_a_campaign_retired_while_planning_is_said_at_its_field(
     await expect(section.get_by_role("button", name=w["not done"], exact=True)).to_have_count(0)
     stored = (await api.get(f"/api/procedures/{planned['id']}")).json()
     assert (stored["state"], stored["note"], stored["duration_minutes"]) == ("not_done", reason, 0)
+
+
+async def test_an_inbox_contact_says_why_and_is_accepted(
+    browse: Browse, api: httpx.AsyncClient
+) -> None:
+    contact = await create_contact(api, status="inbox")
+    page = await open_contact(browse, contact)
+    await expect(page.get_by_text("Dieser Kontakt ist im Eingang")).to_be_visible()
+    interactions = page.get_by_role("region", name="Interaktionen")
+    procedures = page.get_by_role("region", name="Kontaktvorgänge")
+    await expect(
+        interactions.get_by_text("Interaktionen sind erst möglich, wenn der Kontakt angenommen")
+    ).to_be_visible()
+    await expect(
+        procedures.get_by_text("Kontaktvorgänge sind erst möglich, wenn der Kontakt angenommen")
+    ).to_be_visible()
+    await expect(interactions.get_by_role("button", name="Neu")).to_have_count(0)
+    await expect(procedures.get_by_role("button", name="Kontaktvorgang anlegen")).to_have_count(0)
+
+    await page.get_by_role("button", name="Annehmen").click()
+    await expect(
+        page.get_by_role("main").get_by_text("Status geändert. Interessent")
+    ).to_be_visible()
+    assert (await api.get(f"/api/contacts/{contact['id']}")).json()["status"] == "prospect"
+    # the sections follow without a reload: the forms are there, and they work
+    await expect(page.get_by_text("Dieser Kontakt ist im Eingang")).to_have_count(0)
+    await interactions.get_by_role("button", name="Neu").click()
+    await interactions.get_by_label("Thema").fill("Erstkontakt")
+    await interactions.get_by_label("Text", exact=True).fill("Aus dem Import angenommen.")
+    await interactions.get_by_role("button", name="Speichern").click()
+    await expect(interactions.get_by_text("Interaktion gespeichert.")).to_be_visible()
+    await procedures.get_by_role("button", name="Kontaktvorgang anlegen").click()
+    await procedures.get_by_label("Betreff").fill("Begrüßungsanruf")
+    await procedures.get_by_role("button", name="Kontaktvorgang anlegen").click()
+    await expect(procedures.get_by_text("Kontaktvorgang angelegt.")).to_be_visible()
+
+    listed = await api.get("/api/interactions", params={"contact_id": contact["id"]})
+    assert [i["topic"] for i in listed.json()["items"]] == ["Erstkontakt"]
+    assert [p["subject"] for p in await procedures_of(api, contact)] == ["Begrüßungsanruf"]
+
+
+async def test_campaign_membership_on_the_contact_page(
+    browse: Browse, api: httpx.AsyncClient
+) -> None:
+    contact = await create_contact(api)
+    joined, other = await new_campaign(api), await new_campaign(api)
+    added = await api.post(
+        f"/api/campaigns/{joined['id']}/members", json={"contact_ids": [contact["id"]]}
+    )
+    assert added.status_code == 200, added.text
+
+    async def member_ids(campaign: dict[str, Any]) -> set[str]:
+        answer = await api.get(f"/api/campaigns/{campaign['id']}/members", params={"limit": 500})
+        return {m["contact_id"] for m in answer.json()["items"]}
+
+    page = await open_contact(browse, contact)
+    section = page.get_by_role("region", name="Kampagnen")
+    memberships = section.get_by_role("list", name="Mitglied in")
+    await expect(memberships).to_contain_text(joined["name"])
+    await expect(memberships).not_to_contain_text(other["name"])
+
+    await section.get_by_label("Kampagne", exact=True).select_option(label=other["name"])
+    await section.get_by_role("button", name="Zur Kampagne hinzufügen").click()
+    await expect(section.get_by_text("Zur Kampagne hinzugefügt.")).to_be_visible()
+    await expect(memberships).to_contain_text(other["name"])
+    assert contact["id"] in await member_ids(other)
+
+    await section.get_by_role("button", name=f"Aus „{joined['name']}“ entfernen").click()
+    await expect(section.get_by_text("Aus der Kampagne entfernt.")).to_be_visible()
+    await expect(memberships).not_to_contain_text(joined["name"])
+    assert contact["id"] not in await member_ids(joined)
+
+
+async def test_add_checked_rows_to_the_open_group_then_delete_them(
+    browse: Browse, api: httpx.AsyncClient
+) -> None:
+    word = tag()
+    first, second, third = [
+        await create_contact(api, name=f"{word} {n}") for n in ("Eins", "Zwei", "Drei")
+    ]
+    made = await api.post(
+        "/api/groups",
+        json={"name": f"Gruppe {word}", "kind": "static", "contact_ids": [first["id"]]},
+    )
+    assert made.status_code == 201, made.text
+    group = made.json()
+
+    async def member_ids() -> set[str]:
+        answer = await api.get(f"/api/groups/{group['id']}/members", params={"limit": 500})
+        return {m["id"] for m in answer.json()["items"]}
+
+    page = await browse()
+    await sign_in(page)
+    await page.goto(f"/ui/contacts?q={word}")
+    sidebar = page.get_by_role("complementary")
+    await sidebar.get_by_role("link", name=re.compile(f"^Gruppe {word}")).click()
+    members = sidebar.get_by_role("list", name="Mitglieder")
+    await expect(members.get_by_role("link")).to_have_text([first["name"]])
+    bar = page.get_by_role("region", name="Aktionen für die Auswahl")
+    await page.get_by_role("checkbox", name=second["name"]).check()
+    await page.get_by_role("checkbox", name=third["name"]).check()
+    await bar.get_by_role("button", name="Zur Gruppe hinzufügen").click()
+    confirm = page.get_by_role("dialog", name="Zur Gruppe hinzufügen?")
+    await expect(confirm).to_contain_text("2 ausgewählt")
+    await confirm.get_by_role("button", name="Bestätigen").click()
+
+    await expect(
+        page.locator("#flash").get_by_text("2 Kontakte zur Gruppe hinzugefügt.")
+    ).to_be_visible()
+    await expect(members.get_by_role("link")).to_have_count(3)
+    assert await member_ids() == {first["id"], second["id"], third["id"]}
+
+    # "Löschen" asks first; "Abbrechen" deletes nothing, "Bestätigen" deletes the two
+    await page.get_by_role("checkbox", name=second["name"]).check()
+    await page.get_by_role("checkbox", name=third["name"]).check()
+    await bar.get_by_role("button", name="Löschen").click()
+    confirm = page.get_by_role("dialog", name="Kontakte endgültig löschen?")
+    await confirm.get_by_role("button", name="Abbrechen").click()
+    await expect(confirm).to_be_hidden()
+    assert (await api.get(f"/api/contacts/{second['id']}")).status_code == 200
+    await bar.get_by_role("button", name="Löschen").click()
+    await expect(confirm).to_contain_text("2 ausgewählt")
+    await confirm.get_by_role("button", name="Bestätigen").click()
+
+    await expect(page.locator("#flash").get_by_text("2 Kontakte gelöscht.")).to_be_visible()
+    await expect(page.get_by_role("checkbox", name=re.compile(word))).to_have_count(1)
+    for gone in (second, third):
+        assert (await api.get(f"/api/contacts/{gone['id']}")).status_code == 404
+    assert (await api.get(f"/api/contacts/{first['id']}")).status_code == 200
+
+    async def only_the_first() -> bool:
+        return await member_ids() == {first["id"]}
+
+    await eventually(only_the_first, "the deleted contacts leave the group")
+
+
+async def test_the_crm_properties_are_saved(browse: Browse, api: httpx.AsyncClient) -> None:
+    word = tag()
+    await allow_crm_values(
+        api,
+        partner_statuses=[f"Status {word}"],
+        company_groups=[f"Gruppe {word}"],
+        products=[f"Produkt {word}"],
+    )
+    contact = await create_contact(api, kind="company")
+    page = await open_contact(browse, contact)
+    crm = page.get_by_role("region", name="CRM", exact=True)
+    await crm.get_by_label("CRM-Status").select_option(f"Status {word}")
+    await crm.get_by_label("Unternehmensgruppe").select_option(f"Gruppe {word}")
+    await crm.get_by_label("Mitarbeiterzahl").fill("42")
+    await crm.get_by_label("Datenquelle").fill("Messe")
+    await crm.get_by_label("Newsletter").check()
+    await crm.get_by_label(f"Produkt {word}").check()
+    await crm.get_by_label("Kommentar 1").fill("Sehr interessiert")
+    await crm.get_by_label(re.compile("^Merkmale")).fill("Farbe=blau")
+    await crm.get_by_role("button", name="Speichern").click()
+    await expect(crm.get_by_text("CRM-Angaben gespeichert.")).to_be_visible()
+
+    await page.reload()
+    crm = page.get_by_role("region", name="CRM", exact=True)
+    await expect(crm.get_by_label("CRM-Status")).to_have_value(f"Status {word}")
+    await expect(crm.get_by_label("Unternehmensgruppe")).to_have_value(f"Gruppe {word}")
+    await expect(crm.get_by_label("Mitarbeiterzahl")).to_have_value("42")
+    await expect(crm.get_by_label("Datenquelle")).to_have_value("Messe")
+    await expect(crm.get_by_label("Newsletter")).to_be_checked()
+    await expect(crm.get_by_label("Interessiert")).not_to_be_checked()
+    await expect(crm.get_by_label(f"Produkt {word}")).to_be_checked()
+    await expect(crm.get_by_label("Kommentar 1")).to_have_value("Sehr interessiert")
+    await expect(crm.get_by_label(re.compile("^Merkmale"))).to_have_value("Farbe=blau")
+    stored = (await api.get(f"/api/contacts/{contact['id']}")).json()["crm"]
+    assert {k: stored[k] for k in ("crm_status", "company_group", "employees", "data_source")} == {
+        "crm_status": f"Status {word}",
+        "company_group": f"Gruppe {word}",
+        "employees": 42,
+        "data_source": "Messe",
+    }
+    assert (stored["newsletter"], stored["interested"], stored["products"]) == (
+        True,
+        False,
+        [f"Produkt {word}"],
+    )
+    assert (stored["comment1"], stored["characteristics"]) == (
+        "Sehr interessiert",
+        {"Farbe": "blau"},
+    )

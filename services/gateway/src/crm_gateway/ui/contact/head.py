@@ -24,9 +24,12 @@ async def change_status(request: Request, contact_id: str, page: StaffPage) -> R
         contact = await page.api.post(f"/api/contacts/{contact_id}/status", json=body)
     except ApiError as problem:
         return await refused(page, contact_id, "head", problem)
-    return await after_change(
+    answer = await after_change(
         page, contact_id, "head", page._("Status geändert.") + " " + _status_word(page, contact)
     )
+    if page.htmx:  # the sections below follow (what an inbox or archived contact offers)
+        answer.headers["HX-Trigger"] = "contact-status-changed"
+    return answer
 
 
 def _status_word(page: Page, contact: Mapping[str, Any]) -> str:

@@ -47,7 +47,7 @@ def _characteristics(text: str) -> dict[str, str]:
 @router.post("/ui/contacts/{contact_id}/crm")
 async def save_crm(request: Request, contact_id: str, page: StaffPage) -> Response:
     raw = await request.form()
-    form = await form_data(request)
+    form: dict[str, Any] = {**await form_data(request), "products": raw.getlist("products")}
     employees = form.get("employees", "").strip()
     crm: dict[str, Any] = {
         **blank_to_none(
@@ -63,7 +63,7 @@ async def save_crm(request: Request, contact_id: str, page: StaffPage) -> Respon
             "comment4",
         ),
         "employees": int(employees) if employees.isdigit() else (employees or None),
-        "products": [str(p) for p in raw.getlist("products")],
+        "products": [str(p) for p in form["products"]],
         "newsletter": form.get("newsletter") == "true",
         "interested": form.get("interested") == "true",
         "characteristics": _characteristics(form.get("characteristics", "")),
