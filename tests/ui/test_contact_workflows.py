@@ -321,6 +321,90 @@ async def test_add_checked_rows_to_the_open_group_then_delete_them(
     await eventually(only_the_first, "the deleted contacts leave the group")
 
 
+async def test_stammdaten_with_the_company_chooser_and_contact_persons(
+    browse: Browse, api: httpx.AsyncClient
+) -> None:
+    word = tag()
+    person = await create_contact(api, name=f"Petra {word}")
+    company = await create_contact(api, kind="company", name=f"Firma {word} GmbH")
+    colleague = await create_contact(api, name=f"Paul {word}")
+    await create_contact(api, name=f"Firma {word} Person")  # a person: no company to choose
+
+    page = await open_contact(browse, person)
+    master = page.get_by_role("region", name="Stammdaten")
+    await master.get_by_label("E-Mail", exact=True).fill(f"petra-{word}@example.com")
+    await master.get_by_label("Telefon", exact=True).fill("+49 30 555 0101")
+    await master.get_by_label("Sprache", exact=True).select_option("en")
+    await master.get_by_label("Straße", exact=True).fill("Hauptstraße 5")
+    await master.get_by_label("PLZ", exact=True).fill("10115")
+    await master.get_by_label("Ort", exact=True).fill("Berlin")
+    await master.get_by_label("Land", exact=True).fill("DE")
+    # the company: found by the autocomplete, companies only
+    await master.get_by_label("Unternehmen suchen").fill(f"firma {word}")
+    await expect(master.get_by_role("radio", name=company["name"])).to_be_visible()
+    await expect(master.get_by_role("radio", name=f"Firma {word} Person")).to_have_count(0)
+    await master.get_by_role("radio", name=company["name"]).check()
+    # a mistake: said at its field, nothing typed (nor the company chosen) is lost
+    email = master.get_by_label("E-Mail", exact=True)
+    await email.evaluate("e => e.type = 'text'")  # past the browser's own check
+    await email.fill("petra-at-example")
+    await master.get_by_role("button", name="Speichern").click()
+    await expect(master.get_by_text("gültige E-Mail-Adresse").first).to_be_visible()
+    await expect(master.get_by_label("Straße", exact=True)).to_have_value("Hauptstraße 5")
+    await expect(master.get_by_role("radio", name=company["name"])).to_be_checked()
+    assert (await api.get(f"/api/contacts/{person['id']}")).json()["email"] is None
+
+    await master.get_by_label("E-Mail", exact=True).fill(f"petra-{word}@example.com")
+    await master.get_by_role("button", name="Speichern").click()
+    await expect(master.get_by_text("Stammdaten gespeichert.")).to_be_visible()
+    await page.reload()
+    master = page.get_by_role("region", name="Stammdaten")
+    for label, value in (
+        ("E-Mail", f"petra-{word}@example.com"),
+        ("Telefon", "+49 30 555 0101"),
+        ("Sprache", "en"),
+        ("Straße", "Hauptstraße 5"),
+        ("PLZ", "10115"),
+        ("Ort", "Berlin"),
+        ("Land", "DE"),
+    ):
+        await expect(master.get_by_label(label, exact=True)).to_have_value(value)
+    await expect(master.get_by_role("link", name=company["name"])).to_be_visible()
+    stored = (await api.get(f"/api/contacts/{person['id']}")).json()
+    assert (stored["email"], stored["phone"], stored["language"], stored["company_id"]) == (
+        f"petra-{word}@example.com",
+        "+49 30 555 0101",
+        "en",
+        company["id"],
+    )
+    assert stored["address"] == {
+        "street": "Hauptstraße 5",
+        "postal_code": "10115",
+        "city": "Berlin",
+        "country": "DE",
+    }
+
+    # the company's page: its contact persons, one added by the autocomplete, one removed
+    await master.get_by_role("link", name=company["name"]).click()
+    master = page.get_by_role("region", name="Stammdaten")
+    persons = master.get_by_role("list", name="Ansprechpartner")
+    await expect(persons.get_by_role("link")).to_have_text([person["name"]])
+    await master.get_by_label("Person suchen").fill(f"paul {word}")
+    await master.get_by_role("radio", name=colleague["name"]).check()
+    await master.get_by_role("button", name="Ansprechpartner hinzufügen").click()
+    await expect(
+        master.get_by_text(f"„{colleague['name']}“ ist jetzt Ansprechpartner.")
+    ).to_be_visible()
+    await expect(persons.get_by_role("link")).to_have_count(2)
+    added = (await api.get(f"/api/contacts/{colleague['id']}")).json()
+    assert added["company_id"] == company["id"]
+    await master.get_by_role(
+        "button", name=f"„{person['name']}“ als Ansprechpartner entfernen"
+    ).click()
+    await expect(persons.get_by_role("link")).to_have_text([colleague["name"]])
+    assert (await api.get(f"/api/contacts/{person['id']}")).json()["company_id"] is None
+
+
 async def test_the_crm_properties_are_saved(browse: Browse, api: httpx.AsyncClient) -> None:
     word = tag()
     await allow_crm_values(

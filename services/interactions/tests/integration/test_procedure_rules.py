@@ -312,8 +312,9 @@ async def test_contact_autocomplete_two_terms_ten_results(any_api: httpx.AsyncCl
         await create_contact(any_api, kind="company", name=f"Nordlicht{tag} GmbH {i}")
     await create_contact(any_api, name=f"Erika {tag.upper()}sen")
 
-    async def search(q: str) -> list[str]:
-        response = await any_api.get("/api/procedures/contact-search", params={"q": q})
+    async def search(q: str, **more: str) -> list[str]:
+        params = {"q": q, **more}
+        response = await any_api.get("/api/procedures/contact-search", params=params)
         assert response.status_code == 200, response.text
         return [c["name"] for c in response.json()["items"]]
 
@@ -328,6 +329,10 @@ async def test_contact_autocomplete_two_terms_ten_results(any_api: httpx.AsyncCl
         lambda: arrived(f"erika {tag}", [f"Erika {tag.upper()}sen"]), what="case-insensitive"
     )
     assert len(await search(tag)) == 10  # 13 match, at most ten are shown
+    # a person's company is chosen from companies only, and persons from persons
+    assert await search(f"erika {tag}", kind="company") == []
+    assert await search(f"erika {tag}", kind="person") == [f"Erika {tag.upper()}sen"]
+    assert len(await search(f"nordlicht{tag}", kind="company")) == 10
     three = await any_api.get("/api/procedures/contact-search", params={"q": "a b c"})
     assert three.status_code == 422 and three.json()["errors"][0]["field"] == "q"
     wildcard = await any_api.get("/api/procedures/contact-search", params={"q": f"%{tag}"})
