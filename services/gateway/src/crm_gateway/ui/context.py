@@ -187,16 +187,22 @@ def _to_login(request: Request) -> Response:
     return response
 
 
+SWAPPED_ERRORS = frozenset({400, 403, 404, 409, 422})
+"""Error statuses whose answer htmx swaps in (static/app.js, ``htmx:beforeSwap``)."""
+
+
 def _error_page(request: Request, status: int, message: str) -> Response:
     language = request_language(request)
     _ = gettext_for(language)
     if is_htmx(request):
+        # the message goes to the page's message area; a status htmx would not swap (a
+        # 5xx) is answered as 200, so the message shows all the same
         return render(
             request,
             "parts/flash.html",
             {"message": message, "kind": "error"},
             language=language,
-            status=200,
+            status=status if status in SWAPPED_ERRORS else 200,
             headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"},
         )
     return render(
