@@ -246,6 +246,7 @@
     }
     writeDraft(null);
     fill(form, draft);
+    each(document, "[data-selection]", updateSelection); // rows checked again: their bar
     var dialog = form.closest("dialog");
     if (dialog && !dialog.open) dialog.showModal();
     var text = document.body.getAttribute("data-text-draft-restored");
