@@ -38,7 +38,7 @@ def chromium_path() -> str:
     if not found:
         raise RuntimeError(
             "the page tests need Chromium: `make test` installs Debian's package "
-            "(scripts/setup.sh --tests), or set CRM_CHROMIUM to a Chromium binary"
+            "(scripts/setup.sh --test-tools), or set CRM_CHROMIUM to a Chromium binary"
         )
     return found
 

@@ -192,16 +192,20 @@ async def search_contacts(
     runtime: RuntimeDep,
     _: CurrentStaff,
     q: Annotated[str, Query(min_length=1, max_length=200)],
+    kind: Literal["person", "company"] | None = None,
 ) -> ContactMatches:
     """Autocomplete for the procedure form (seed 004): up to two terms, each must be in
-    the name (case-insensitive), at most ten results."""
+    the name (case-insensitive), at most ten results; ``kind`` only persons or companies
+    (a person's company is chosen from companies)."""
     terms = q.split()
     if not terms:
         raise Unprocessable("q", "enter a name to search for")
     if len(terms) > 2:
         raise Unprocessable("q", "search with at most two terms")
     await wait_for_copy(runtime, Topic.CONTACTS)
-    rows = await InteractionService(session, runtime.outbox).repo.search_contacts(terms, 10)
+    rows = await InteractionService(session, runtime.outbox).repo.search_contacts(
+        terms, 10, kind=kind
+    )
     return ContactMatches(
         items=[
             ContactMatch(

@@ -101,6 +101,7 @@ class ProcedureService:
             raise Unprocessable(
                 "campaign_id",
                 f"the campaign {campaign.name} is retired and cannot be chosen any more",
+                code="campaign_retired",
             )
 
     @staticmethod
@@ -109,6 +110,7 @@ class ProcedureService:
             raise Unprocessable(
                 "campaign_id",
                 "a measure (Maßnahme) belongs to a campaign: set campaign_id before completing it",
+                code="measure_needs_campaign",
             )
 
     # --- changes ------------------------------------------------------------------------
@@ -119,7 +121,9 @@ class ProcedureService:
         check_contact_usable(contact, "procedures")
         if data.state == "planned" and data.duration_minutes != 0:
             raise Unprocessable(
-                "duration_minutes", "a planned procedure has duration 0 (00:00) until it is done"
+                "duration_minutes",
+                "a planned procedure has duration 0 (00:00) until it is done",
+                code="planned_without_duration",
             )
         if data.state == "done":
             self._check_measure_has_campaign(data.type, data.campaign_id)

@@ -93,9 +93,13 @@ class InteractionRepository:
         )
         return rows.first()
 
-    async def search_contacts(self, terms: list[str], limit: int) -> Sequence[ContactCopy]:
-        """Contacts whose name contains every term (case-insensitive)."""
+    async def search_contacts(
+        self, terms: list[str], limit: int, *, kind: str | None = None
+    ) -> Sequence[ContactCopy]:
+        """Contacts (of ``kind``, if given) whose name contains every term (case-insensitive)."""
         query = select(ContactCopy).where(col(ContactCopy.status) != "deleted")
+        if kind is not None:
+            query = query.where(col(ContactCopy.kind) == kind)
         for term in terms:
             escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(

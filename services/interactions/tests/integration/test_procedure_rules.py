@@ -108,6 +108,7 @@ async def test_measure_without_campaign_cannot_be_completed(any_api: httpx.Async
         assert response.status_code == 422
         problem = response.json()
         assert problem["errors"][0]["field"] == "campaign_id"
+        assert problem["code"] == "measure_needs_campaign"  # a client words it itself
         assert "campaign" in problem["detail"]
     still = await any_api.get(f"/api/procedures/{measure['id']}")
     assert still.json()["state"] == "planned"
@@ -117,6 +118,7 @@ async def test_measure_without_campaign_cannot_be_completed(any_api: httpx.Async
         json=procedure_body(contact["id"], type="measure", state="done", duration_minutes=5),
     )
     assert done.status_code == 422 and done.json()["errors"][0]["field"] == "campaign_id"
+    assert done.json()["code"] == "measure_needs_campaign"
 
 
 async def test_complete_done_and_not_done(api: httpx.AsyncClient, stack: Stack) -> None:
@@ -208,6 +210,7 @@ async def test_campaigns_come_by_event_and_retired_ones_are_not_selectable(
 
     problem = await eventually(refused, what="retired campaign refused")
     assert problem["errors"][0]["field"] == "campaign_id"
+    assert problem["code"] == "campaign_retired"
     assert "retired" in problem["detail"]
     # existing links stay untouched, and the measure can still be completed
     kept = await api.get(f"/api/procedures/{linked['id']}")
@@ -309,8 +312,9 @@ async def test_contact_autocomplete_two_terms_ten_results(any_api: httpx.AsyncCl
         await create_contact(any_api, kind="company", name=f"Nordlicht{tag} GmbH {i}")
     await create_contact(any_api, name=f"Erika {tag.upper()}sen")
 
-    async def search(q: str) -> list[str]:
-        response = await any_api.get("/api/procedures/contact-search", params={"q": q})
+    async def search(q: str, **more: str) -> list[str]:
+        params = {"q": q, **more}
+        response = await any_api.get("/api/procedures/contact-search", params=params)
         assert response.status_code == 200, response.text
         return [c["name"] for c in response.json()["items"]]
 
@@ -325,6 +329,10 @@ async def test_contact_autocomplete_two_terms_ten_results(any_api: httpx.AsyncCl
         lambda: arrived(f"erika {tag}", [f"Erika {tag.upper()}sen"]), what="case-insensitive"
     )
     assert len(await search(tag)) == 10  # 13 match, at most ten are shown
+    # a person's company is chosen from companies only, and persons from persons
+    assert await search(f"erika {tag}", kind="company") == []
+    assert await search(f"erika {tag}", kind="person") == [f"Erika {tag.upper()}sen"]
+    assert len(await search(f"nordlicht{tag}", kind="company")) == 10
     three = await any_api.get("/api/procedures/contact-search", params={"q": "a b c"})
     assert three.status_code == 422 and three.json()["errors"][0]["field"] == "q"
     wildcard = await any_api.get("/api/procedures/contact-search", params={"q": f"%{tag}"})

@@ -31,8 +31,10 @@ async def ui_home() -> Response:
 
 
 @router.get("/ui/login")
-async def login_form(page: PublicPage, next: str = "") -> Response:
-    return page.render("login.html", next=safe_next(next), username="", error=None)
+async def login_form(page: PublicPage, next: str = "", expired: str = "") -> Response:
+    return page.render(
+        "login.html", next=safe_next(next), username="", error=None, expired=expired == "1"
+    )
 
 
 @router.post("/ui/login")
@@ -46,7 +48,9 @@ async def login(
     target = safe_next(next)
 
     def again(error: str, status: int) -> Response:
-        return page.render("login.html", next=target, username=username, error=error, status=status)
+        return page.render(
+            "login.html", next=target, username=username, error=error, status=status, expired=False
+        )
 
     try:
         token = await page.api.post(

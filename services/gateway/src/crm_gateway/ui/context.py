@@ -167,26 +167,45 @@ PublicPage = Annotated[Page, Depends(public_page)]
 
 def _login_url(request: Request) -> str:
     """The login page, then back here: the page asked for (every GET of the pages also
-    answers as a whole page), or for a change, the page it was made on."""
-    if is_htmx(request) and request.method != "GET":
-        here = request.headers.get("hx-current-url", "")
+    answers as a whole page), or for a change, the page it was made on (htmx names it;
+    a plain form's is its referrer, if on this site). ``expired=1`` when the browser had
+    a session that is gone (ended on the server, or timed out)."""
+    if request.method != "GET":
+        here = request.headers.get("hx-current-url") or request.headers.get("referer", "")
         parts = urlsplit(here)
-        back = parts.path + (f"?{parts.query}" if parts.query else "")
+        same_site = not parts.netloc or parts.netloc == request.headers.get("host")
+        back = parts.path + (f"?{parts.query}" if parts.query else "") if same_site else ""
     else:
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return f"{LOGIN}?next={quote(safe_next(back), safe='')}"
+    expired = "&expired=1" if request.cookies.get(COOKIE) else ""
+    return f"{LOGIN}?next={quote(safe_next(back), safe='')}{expired}"
+
+
+def _to_login(request: Request) -> Response:
+    """Off to the login page; an htmx request also hears why (the event
+    ``login-required``, so static/app.js keeps what was typed in the form)."""
+    response = redirect(request, _login_url(request))
+    if is_htmx(request):
+        response.headers["HX-Trigger"] = "login-required"
+    return response
+
+
+SWAPPED_ERRORS = frozenset({400, 403, 404, 409, 422})
+"""Error statuses whose answer htmx swaps in (static/app.js, ``htmx:beforeSwap``)."""
 
 
 def _error_page(request: Request, status: int, message: str) -> Response:
     language = request_language(request)
     _ = gettext_for(language)
     if is_htmx(request):
+        # the message goes to the page's message area; a status htmx would not swap (a
+        # 5xx) is answered as 200, so the message shows all the same
         return render(
             request,
             "parts/flash.html",
             {"message": message, "kind": "error"},
             language=language,
-            status=200,
+            status=status if status in SWAPPED_ERRORS else 200,
             headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"},
         )
     return render(
@@ -221,12 +240,12 @@ def install_page_errors(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> Response:
-        return redirect(request, _login_url(request))
+        return _to_login(request)
 
     @app.exception_handler(SessionExpired)
     async def _expired(request: Request, _: SessionExpired) -> Response:
         await ui_of(request).sessions.delete(request.cookies.get(COOKIE))
-        return redirect(request, _login_url(request))
+        return _to_login(request)
 
     @app.exception_handler(CsrfRejected)
     async def _csrf(request: Request, _: CsrfRejected) -> Response:

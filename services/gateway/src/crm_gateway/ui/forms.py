@@ -87,6 +87,10 @@ def _known_rule(page: Page, code: object) -> str | None:
         "measure_needs_campaign": _(
             "Eine Maßnahme gehört zu einer Kampagne: bitte wählen Sie eine."
         ),
+        "planned_without_duration": _(
+            "Ein geplanter Kontaktvorgang hat die Dauer 00:00; "
+            "die Dauer tragen Sie ein, wenn er durchgeführt ist."
+        ),
         "username_taken": _("Dieser Benutzername ist schon vergeben."),
     }
     return messages.get(code) if isinstance(code, str) else None

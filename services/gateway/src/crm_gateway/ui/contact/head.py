@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from crm_gateway.ui.client import ApiError
-from crm_gateway.ui.contact.page import after_change, refused
+from crm_gateway.ui.contact.page import LIMITED, after_change, refused, render_head_and_below
 from crm_gateway.ui.context import Page, StaffPage, redirect
 from crm_gateway.ui.forms import form_data
 
@@ -24,9 +24,12 @@ async def change_status(request: Request, contact_id: str, page: StaffPage) -> R
         contact = await page.api.post(f"/api/contacts/{contact_id}/status", json=body)
     except ApiError as problem:
         return await refused(page, contact_id, "head", problem)
-    return await after_change(
-        page, contact_id, "head", page._("Status geändert.") + " " + _status_word(page, contact)
-    )
+    message = page._("Status geändert.") + " " + _status_word(page, contact)
+    was_limited = form.get("from") in LIMITED
+    if page.htmx and was_limited != (contact["status"] in LIMITED):
+        # what the sections below offer changes with it (seed 002's limited functions)
+        return await render_head_and_below(page, contact_id, message)
+    return await after_change(page, contact_id, "head", message)
 
 
 def _status_word(page: Page, contact: Mapping[str, Any]) -> str:

@@ -169,6 +169,12 @@ async def render_section(
     return page.render(f"contact/{name}.html", status=status, **_context(values, **more))
 
 
+async def render_head_and_below(page: Page, contact_id: str, message: str) -> Response:
+    """The head after a change of status, and the sections below with it (out of band)."""
+    values = await ContactData(page, contact_id).load(*_needs(("head", *LATER)))
+    return page.render("contact/status_changed.html", **_context(values, announce=message))
+
+
 async def after_change(
     page: Page, contact_id: str, name: str, message: str | None = None, *, entry: int = 1
 ) -> Response:

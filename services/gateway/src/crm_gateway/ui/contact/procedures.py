@@ -63,6 +63,11 @@ async def complete_procedure(
     }
     body = {k: v for k, v in body.items() if v is not None}
     try:
+        if campaign_id := form.get("campaign_id"):
+            # a measure's campaign, chosen in the dialog (seed 004: none, no completion)
+            await page.api.patch(
+                f"/api/procedures/{procedure_id}", json={"campaign_id": campaign_id}
+            )
         await page.api.post(f"/api/procedures/{procedure_id}/complete", json=body)
     except ApiError as problem:
         return await refused(
@@ -73,17 +78,29 @@ async def complete_procedure(
     )
 
 
+PURPOSES = {
+    "contact": ("contact_id", None),
+    "company": ("company_id", "company"),
+    "person": ("person_id", "person"),
+}
+"""What a chooser picks (contact_chooser.html): its field, and the kind of contact it offers."""
+
+
 @router.get("/ui/contact-search")
 async def contact_search(request: Request, page: StaffPage) -> Response:
     """The contact autocomplete of the procedure form and the dashboard's filter (``any``:
-    "Alle" is a choice too): up to two terms, at most ten results."""
+    "Alle" is a choice too), and (``for=company|person``) of a person's company and a
+    company's contact persons: up to two terms, at most ten results."""
+    purpose = request.query_params.get("for", "contact")
+    field, kind = PURPOSES.get(purpose, PURPOSES["contact"])
     q = request.query_params.get("contact_q", "").strip()
-    chosen = request.query_params.get("contact_id", "")
+    chosen = request.query_params.get(field, "")
     matches: list[dict[str, Any]] = []
     problem: str | None = None
     if q:
+        params = {"q": q, **({"kind": kind} if kind else {})}
         try:
-            matches = (await page.api.get("/api/procedures/contact-search", q=q))["items"]
+            matches = (await page.api.get("/api/procedures/contact-search", **params))["items"]
         except ApiError as error:
             if error.status != 422:
                 raise
@@ -95,4 +112,5 @@ async def contact_search(request: Request, page: StaffPage) -> Response:
         q=q,
         problem=problem,
         allow_any=request.query_params.get("any") == "1",
+        purpose=purpose if purpose in PURPOSES else "contact",
     )

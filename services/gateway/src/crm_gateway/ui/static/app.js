@@ -189,10 +189,116 @@
     target.scrollIntoView({ block: "start" });
     if (target.getAttribute("tabindex") === "-1") target.focus({ preventScroll: true });
   }
+  // Drafts: what was typed into a form whose answer was "sign in first" (the session had
+  // ended) is kept in this tab's sessionStorage, and put back into the same form (found
+  // by its action) on the page the sign-in leads back to. It is never sent by itself:
+  // the person checks it and sends it again. An htmx request learns of the sign-in from
+  // its answer (the event "login-required" of HX-Trigger, before HX-Redirect); a plain
+  // form's submission is kept as pending and becomes a draft only if it lands on the
+  // sign-in page. Forms shown by a request of their own (a section's "Neu") name it in
+  // data-reopen. Only the staff pages (body[data-drafts]) keep drafts.
+  var DRAFT = "crm-draft";
+  var DRAFT_MINUTES = 60;
+  function readDraft() {
+    try { return JSON.parse(window.sessionStorage.getItem(DRAFT) || "null"); } catch (e) { return null; }
+  }
+  function writeDraft(draft) {
+    try {
+      if (draft) window.sessionStorage.setItem(DRAFT, JSON.stringify(draft));
+      else window.sessionStorage.removeItem(DRAFT);
+    } catch (e) { /* storage refused (private mode): nothing kept */ }
+  }
+  var NOT_TYPED = ["hidden", "password", "file", "submit", "button", "reset", "image"];
+  function draftOf(form, pending) {
+    if (!document.body.hasAttribute("data-drafts")) return null;
+    if (!form || form.tagName !== "FORM" || (form.getAttribute("method") || "").toLowerCase() !== "post") return null;
+    var fields = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || NOT_TYPED.indexOf(el.type) >= 0 || el.name === "csrf_token") return;
+      fields.push({ name: el.name, value: el.value, type: el.type, checked: !!el.checked });
+    });
+    if (!fields.length) return null;
+    var section = form.closest("section[id]");
+    return {
+      path: window.location.pathname,
+      action: form.getAttribute("action"),
+      reopen: form.getAttribute("data-reopen"),
+      target: section ? section.id : null,
+      fields: fields,
+      pending: pending,
+      until: Date.now() + DRAFT_MINUTES * 60000
+    };
+  }
+  function fill(form, draft) {
+    draft.fields.forEach(function (saved) {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.name !== saved.name || NOT_TYPED.indexOf(el.type) >= 0) return;
+        if (el.type === "checkbox" || el.type === "radio") {
+          if (el.value === saved.value) el.checked = saved.checked;
+        } else {
+          el.value = saved.value;
+        }
+      });
+    });
+  }
+  function restoreDraft() {
+    var draft = readDraft();
+    if (!draft) return;
+    var here = window.location.pathname;
+    if (draft.until < Date.now()) { writeDraft(null); return; }
+    if (here === "/ui/login") {
+      if (draft.pending) { draft.pending = false; writeDraft(draft); }
+      var note = document.querySelector("[data-draft-note]");
+      if (note) note.hidden = false;
+      return;
+    }
+    if (draft.pending || draft.path !== here) { writeDraft(null); return; }
+    var form = null;
+    each(document, "form[action]", function (candidate) {
+      if (!form && candidate.getAttribute("action") === draft.action) form = candidate;
+    });
+    if (!form) {
+      var target = draft.target && document.getElementById(draft.target);
+      if (draft.reopen && !draft.reopened && target && target.getAttribute("aria-busy") !== "true" && window.htmx) {
+        draft.reopened = true;
+        writeDraft(draft);
+        window.htmx.ajax("GET", draft.reopen, { target: target, swap: "outerHTML" });
+      }
+      return;
+    }
+    writeDraft(null);
+    fill(form, draft);
+    each(document, "[data-selection]", updateSelection); // rows checked again: their bar
+    var dialog = form.closest("dialog");
+    if (dialog && !dialog.open) dialog.showModal();
+    var text = document.body.getAttribute("data-text-draft-restored");
+    var flash = document.getElementById("flash");
+    if (flash && text) {
+      var line = document.createElement("p");
+      line.className = "flash flash-warn";
+      line.textContent = text;
+      flash.appendChild(line);
+    }
+    var first = form.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus();
+  }
+  document.addEventListener("login-required", function (event) {
+    var form = event.target.closest ? event.target.closest("form") : null;
+    var draft = draftOf(form || event.target, false);
+    if (draft) writeDraft(draft);
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.getAttribute("action") === "/ui/logout") { writeDraft(null); return; }
+    if (form.hasAttribute("hx-post") || event.defaultPrevented) return; // htmx: see above
+    var draft = draftOf(form, true);
+    if (draft) writeDraft(draft);
+  });
 
   function init(root) {
     openMarkedDialogs(root);
     each(root, "[data-selection]", updateSelection);
+    restoreDraft();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
