@@ -5,6 +5,7 @@
 #   scripts/setup.sh               what `make dev` needs
 #   scripts/setup.sh --test-tools  only what the tests need beyond that (Chromium for the
 #                                  page tests, helm for the chart tests); `make test` runs both
+#   scripts/setup.sh --bench-tools vegeta, the load generator of bench/throughput.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +64,20 @@ ensure_helm() {
   GOBIN="$cache" CGO_ENABLED=0 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+# vegeta for the throughput bench: a steady request rate from a process that costs the
+# machine far less CPU per request than a Python client (which took ~3 ms a request).
+VEGETA_VERSION="v12.12.0"
+ensure_vegeta() {
+  local cache="${CRM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/crm}/vegeta-$VEGETA_VERSION"
+  if command -v vegeta >/dev/null 2>&1 || [ -x "$cache/vegeta" ]; then return 0; fi
+  command -v go >/dev/null 2>&1 || apt_install golang-go
+  echo "== building vegeta $VEGETA_VERSION (go install, once; ~1 minute)"
+  mkdir -p "$cache"
+  GOBIN="$cache" CGO_ENABLED=0 go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
+}
+
 if [ "${1:-}" = "--test-tools" ]; then ensure_chromium; ensure_helm; exit 0; fi
+if [ "${1:-}" = "--bench-tools" ]; then ensure_vegeta; exit 0; fi
 
 need_python
 ensure_uv

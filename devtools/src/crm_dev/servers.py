@@ -572,29 +572,25 @@ class PostgresServer:
 
 
 class SmtpSink:
-    """The aiosmtpd sink as a process, storing every mail in a Maildir.
+    """The aiosmtpd sink as a process, storing every mail in a Maildir (or, with
+    ``record=True``, only a line per mail in ``maildir/../smtp-record.tsv``: see
+    :mod:`crm_dev.smtp_sink`).
 
     A separate process, so a test can stop and restart it to simulate an outage.
     """
 
-    def __init__(self, maildir: Path, *, port: int | None = None) -> None:
+    def __init__(self, maildir: Path, *, port: int | None = None, record: bool = False) -> None:
         self.maildir = maildir
         self.port = port or free_port()
+        self.record = maildir.parent / "smtp-record.tsv" if record else None
         self.proc: ManagedProcess | None = None
 
     def start(self, timeout: float = 20.0) -> None:
         self.maildir.mkdir(parents=True, exist_ok=True)
+        where = ["--record", str(self.record)] if self.record else ["--maildir", str(self.maildir)]
         self.proc = ManagedProcess(
             "smtp",
-            [
-                sys.executable,
-                "-m",
-                "crm_dev.smtp_sink",
-                "--port",
-                str(self.port),
-                "--maildir",
-                str(self.maildir),
-            ],
+            [sys.executable, "-m", "crm_dev.smtp_sink", "--port", str(self.port), *where],
             self.maildir.parent / "smtp.log",
         )
         self.proc.start()
@@ -666,10 +662,16 @@ class LocalServers(contextlib.AbstractContextManager["LocalServers"]):
     def postgres_pid(self) -> int | None:
         """The PostgreSQL server process this started (None for a named server), for
         :func:`tree_cpu_seconds`."""
-        for server in self._started:
-            if isinstance(server, PostgresServer) and server.proc and server.proc.process:
-                return server.proc.process.pid
-        return None
+        return self.pids().get("Postgres")
+
+    def pids(self) -> dict[str, int]:
+        """The process of each server this started (``Kafka``, ``Redis``, ``Postgres``),
+        for :func:`tree_cpu_seconds`."""
+        return {
+            type(server).__name__.removesuffix("Server"): server.proc.process.pid
+            for server in self._started
+            if server.proc and server.proc.process
+        }
 
     def __exit__(self, *exc: object) -> None:
         for server in reversed(self._started):
