@@ -107,6 +107,18 @@ class BenchStack:
                 seen.setdefault(parts[1], float(parts[0]))
         return seen
 
+    def by_recipient(self) -> dict[str, list[float]]:
+        """The acceptance times of the mails the sink took, per recipient."""
+        seen: dict[str, list[float]] = {}
+        assert self.sink.record is not None
+        if self.sink.record.exists():
+            for line in self.sink.record.read_text().splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    for recipient in parts[2].split(","):
+                        seen.setdefault(recipient, []).append(float(parts[0]))
+        return seen
+
     def count_by_subject(self) -> dict[str, int]:
         """How many mails the sink took per subject (duplicates are > 1)."""
         counts: dict[str, int] = {}
