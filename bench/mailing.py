@@ -130,7 +130,8 @@ async def floor(port: int, count: int, connections: int) -> float:
                     return
                 message = (
                     f"From: crm@example.com\r\nTo: f{i}@example.com\r\n"
-                    f"Subject: Unser Angebot =?utf-8?q?f=C3=BCr?= Kunde {i}\r\n\r\nGuten Tag Kunde {i},\r\n"
+                    f"Subject: Unser Angebot =?utf-8?q?f=C3=BCr?= Kunde {i}\r\n"
+                    f"\r\nGuten Tag Kunde {i},\r\n"
                 )
                 await smtp.sendmail("crm@example.com", [f"f{i}@example.com"], message.encode())
         finally:
