@@ -14,9 +14,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from crm_shared import migrations
 from crm_shared.db import Database, table_of
 from crm_shared.events import CloudEvent, parse_cloudevent
+from crm_shared.migrations import upgrade
 from crm_shared.outbox import OutboxMessage
 
 
@@ -34,7 +34,7 @@ class RulesDatabases:
             template = self._directory / f"template-{len(self._templates)}.db"
             db = Database(f"sqlite+aiosqlite:///{template}")
             try:
-                await migrations.upgrade(db, migrations_dir)
+                await upgrade(db, migrations_dir)
             finally:
                 await db.dispose()
             self._templates[migrations_dir] = template

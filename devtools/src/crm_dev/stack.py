@@ -60,6 +60,9 @@ class ServiceProcess:
     log_lines: list[str] = field(default_factory=list)
     argv: list[str] | None = None
     """The command (default: ``python -m crm_<name>``)."""
+    stopped: bool = False
+    """Ended on purpose (stop, or a test's kill): the watchdog leaves it alone."""
+    started_at: float = 0.0
 
     @property
     def url(self) -> str:
@@ -70,6 +73,8 @@ class ServiceProcess:
         return self.process.pid if self.process else None
 
     def start(self) -> None:
+        self.stopped = False
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             self.argv or [sys.executable, "-m", f"crm_{self.name}"],
             env=self.env,
@@ -106,6 +111,7 @@ class ServiceProcess:
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None:
             return
+        self.stopped = True
         self.signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
@@ -118,7 +124,9 @@ class ServiceProcess:
             self._pump.join(2)
 
     def kill(self) -> None:
-        """SIGKILL: a crash, no shutdown code runs."""
+        """SIGKILL: a crash, no shutdown code runs (the caller restarts it, not the
+        watchdog; a process killed from outside is restarted by the watchdog)."""
+        self.stopped = True
         self.signal(signal.SIGKILL)
         if self.process:
             self.process.wait(10)
@@ -164,13 +172,28 @@ class StackConfig:
 
 
 class Stack:
-    """Runs a set of services against one set of servers."""
+    """Runs a set of services against one set of servers.
+
+    With :meth:`watch` a service that dies on its own (a crash, an out-of-memory kill,
+    a SIGKILL from outside) is started again, as Kubernetes would: after 0.5 s, then
+    doubling up to 30 s while it keeps dying; once it has run a minute the next death
+    waits 0.5 s again. Each death and restart is logged under ``supervisor``.
+    """
+
+    RESTART_FIRST = 0.5
+    RESTART_MAX = 30.0
+    RESTART_RESET_AFTER = 60.0
 
     def __init__(self, config: StackConfig, sink: LogSink | None = None) -> None:
         self.config = config
         self.sink: LogSink = sink or (lambda name, line: None)
         self.ports: dict[str, int] = {}
         self.services: dict[str, ServiceProcess] = {}
+        self.restarts: dict[str, int] = {}
+        """How often the watchdog restarted each service."""
+        self._extra_env: dict[str, Mapping[str, str] | None] = {}
+        self._watching = threading.Event()
+        self._lock = threading.Lock()
 
     def port_of(self, name: str) -> int:
         if name not in self.ports:
@@ -217,15 +240,56 @@ class Stack:
 
     def start(self, name: str, extra_env: Mapping[str, str] | None = None) -> ServiceProcess:
         """Start (or restart) one service; does not wait for readiness."""
-        old = self.services.get(name)
-        if old is not None and old.running:
-            raise RuntimeError(f"{name} is already running")
-        proc = ServiceProcess(
-            name, self.port_of(name), self.service_env(name, extra_env), self.sink
-        )
-        proc.start()
-        self.services[name] = proc
-        return proc
+        with self._lock:
+            old = self.services.get(name)
+            if old is not None and old.running:
+                raise RuntimeError(f"{name} is already running")
+            proc = ServiceProcess(
+                name, self.port_of(name), self.service_env(name, extra_env), self.sink
+            )
+            proc.start()
+            self.services[name] = proc
+            self._extra_env[name] = extra_env
+            return proc
+
+    def watch(self, every: float = 0.25) -> None:
+        """Restart services that die on their own from now on (see the class docstring)."""
+        if self._watching.is_set():
+            return
+        self._watching.set()
+        threading.Thread(target=self._watchdog, args=(every,), daemon=True).start()
+
+    def _watchdog(self, every: float) -> None:
+        delays: dict[str, float] = {}
+        due: dict[str, float] = {}
+        while self._watching.is_set():
+            now = time.monotonic()
+            for name, proc in list(self.services.items()):
+                if proc.stopped or proc.process is None or proc.running:
+                    continue
+                if name not in due:
+                    lived = now - proc.started_at
+                    delay = delays.get(name, 0.0)
+                    delay = (
+                        self.RESTART_FIRST
+                        if lived > self.RESTART_RESET_AFTER or not delay
+                        else min(delay * 2, self.RESTART_MAX)
+                    )
+                    delays[name], due[name] = delay, now + delay
+                    self.sink(
+                        "supervisor",
+                        f"{name} died (exit code {proc.process.returncode}) after {lived:.1f} s; "
+                        f"restarting in {delay:.1f} s",
+                    )
+                elif now >= due.pop(name):
+                    try:
+                        self.start(name, self._extra_env.get(name))
+                    except Exception as exc:  # the next round tries again
+                        self.sink("supervisor", f"{name} could not be restarted: {exc!r}")
+                        continue
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                    self.sink("supervisor", f"{name} restarted (restart {self.restarts[name]})")
+            time.sleep(every)
 
     def start_all(self, names: Iterable[str] = IMPLEMENTED, timeout: float = 90.0) -> None:
         """Start services, every one but the gateway in parallel, and wait until ready."""
@@ -244,6 +308,7 @@ class Stack:
         self.services[name].kill()
 
     def stop_all(self) -> None:
+        self._watching.clear()
         for proc in reversed(list(self.services.values())):
             proc.stop()
 

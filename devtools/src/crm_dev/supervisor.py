@@ -5,7 +5,9 @@ or ``CRM_SMTP_HOST`` is used instead of starting that server; ``CRM_<SERVICE>_DA
 replaces the service's SQLite file; data lives in ``CRM_DATA_DIR`` (default ``./.crm``).
 ``CRM_KAFKA_BROKERS=3`` starts a 3-broker KRaft cluster instead of one broker (each its
 own process and data dir under ``kafka-cluster/``; topics with replication factor 3 and
-``min.insync.replicas=2``), as the chart's tests run.
+``min.insync.replicas=2``), as the chart's tests run. A service that dies is started
+again (0.5 s later, doubling to 30 s while it keeps dying), and the gateway answers 503
+for it meanwhile.
 """
 
 from __future__ import annotations
@@ -207,15 +209,9 @@ def main() -> None:
             f"CRM is running: {stack.gateway_url}  (mail: {stack.gateway_url}/dev/mail)"
             "  — Ctrl-C stops everything",
         )
+        stack.watch()  # a service that dies is started again, with backoff, as in Kubernetes
         while not stopping.wait(1.0):
-            for proc in stack.services.values():
-                if (
-                    not proc.running
-                    and proc.process is not None
-                    and not getattr(proc, "_reported", False)
-                ):
-                    say("supervisor", f"{proc.name} exited with {proc.process.returncode}")
-                    proc._reported = True  # type: ignore[attr-defined]
+            pass
     except Exception as exc:
         say("supervisor", f"failed: {exc}")
         raise SystemExit(1) from exc

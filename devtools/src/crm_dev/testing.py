@@ -39,6 +39,10 @@ IMPORT_BATCH_SIZE = 100
 
 RulesDb = Callable[[Path], Awaitable[Database]]
 
+LAUNCHED: dict[str, KafkaServer | RedisServer | PostgresServer] = {}
+"""The servers this session started itself (not those the environment named or Docker
+runs), by name: the fault tests stop and restart them."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -123,6 +127,7 @@ def kafka_bootstrap(server_dir: Path) -> Iterator[str]:
             return
     server = KafkaServer(server_dir / "kafka")
     server.start()
+    LAUNCHED["kafka"] = server
     try:
         asyncio.run(ensure_topics(server.bootstrap))
         yield server.bootstrap
@@ -160,6 +165,7 @@ def redis_url(server_dir: Path) -> Iterator[str]:
             return
     server = RedisServer(server_dir / "redis")
     server.start()
+    LAUNCHED["redis"] = server
     try:
         yield server.url
     finally:
@@ -184,6 +190,7 @@ def postgres_url(server_dir: Path) -> Iterator[str]:
             return
     server = PostgresServer(server_dir / "postgres")
     server.start()
+    LAUNCHED["postgres"] = server
     try:
         yield server.url
     finally:
@@ -290,6 +297,7 @@ def stack(
     )
     try:
         stack.start_all(IMPLEMENTED)
+        stack.watch()  # a service that dies is restarted, as make dev and Kubernetes do
         yield stack
     finally:
         stack.stop_all()

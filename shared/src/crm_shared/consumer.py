@@ -60,9 +60,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import BaseModel, ValidationError
-from redis import exceptions as redis_exc
 from redis.asyncio import Redis
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
@@ -84,35 +82,12 @@ from crm_shared.events import (
 )
 from crm_shared.kafka import EventProducer, Headers
 from crm_shared.metrics import DEAD_LETTERS, EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
+from crm_shared.transient import DeadLetter as DeadLetter  # re-exported: handlers raise it
+from crm_shared.transient import is_transient as is_transient
 
 log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=EventData)
-
-
-class DeadLetter(Exception):
-    """Raised by a handler that knows retrying is pointless: dead-letter at once."""
-
-
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    redis_exc.ConnectionError,
-    redis_exc.TimeoutError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a handler failed because a backing store is unreachable (retry forever),
-    rather than because of the message (retry a few times, then dead-letter)."""
-    if isinstance(exc, DeadLetter):
-        return False
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _TRANSIENT)
 
 
 class ProcessedEvent(SQLModel, table=True):

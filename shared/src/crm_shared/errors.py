@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crm_shared.transient import is_transient
+
 PROBLEM_JSON = "application/problem+json"
 
 log = logging.getLogger(__name__)
@@ -134,5 +136,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):  # the database or Redis is away for a moment: try again
+            log.warning("%s %s: a store is unreachable (%r)", request.method, request.url.path, exc)
+            return problem_response(
+                503,
+                "a store of the service is unreachable; nothing was saved, try again",
+                headers={"Retry-After": "2"},
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "internal error; the change was not saved")
