@@ -2,12 +2,12 @@
 
 Seeds a database migrated with the campaigns service's own migrations (COPY, directly),
 writes the dashboard facts with the service's own code (``fill_missing_facts``, as at a
-start after the upgrade; the trigger of ``crm_campaigns.rollup`` records their totals)
-and folds the totals as the service does at start, then runs five dashboard queries with
-one to three grouping levels through the service's query code
-(``crm_campaigns.queries.run_dashboard``: filters to codes, SQLAlchemy statement,
-session, decoding and sorting the groups, Decimal results) and, in the same run, three
-baselines:
+start after the upgrade; the trigger of ``crm_campaigns.dashboard.rollup`` records their
+totals) and folds the totals as the service does at start, then runs five dashboard
+queries with one to three grouping levels through the service's query code
+(``crm_campaigns.dashboard.queries.run_dashboard``: filters to codes, SQLAlchemy
+statement, session, decoding and sorting the groups, Decimal results) and, in the same
+run, three baselines:
 
 - bare: the service's own statement compiled with its values inlined, over asyncpg
   (what the service adds on top of the database);
@@ -47,16 +47,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
-from crm_campaigns.crm_schemas import DEFAULT_SETTINGS
-from crm_campaigns.facts import fill_missing_facts
+from crm_campaigns.crm_settings.schemas import DEFAULT_SETTINGS
+from crm_campaigns.dashboard.facts import fill_missing_facts
+from crm_campaigns.dashboard.queries import DASHBOARD_WORK_MEM, dashboard_plan, run_dashboard
+from crm_campaigns.dashboard.rollup import DELTA, ROLLUP, Compactor
 from crm_campaigns.main import MIGRATIONS
-from crm_campaigns.queries import (
-    DASHBOARD_WORK_MEM,
-    OpportunityFilter,
-    dashboard_plan,
-    run_dashboard,
-)
-from crm_campaigns.rollup import DELTA, ROLLUP, Compactor
+from crm_campaigns.opportunities.schemas import OpportunityFilter
 from crm_dev.servers import LocalServers
 from crm_dev.testing import create_database
 from crm_shared.db import Database

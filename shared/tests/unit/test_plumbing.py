@@ -1,5 +1,5 @@
 """The small shared mechanisms every service uses: keyset cursors, the moment column,
-actions after commit."""
+actions after commit, state kept for one transaction."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_shared import cursor
-from crm_shared.after_commit import after_commit
+from crm_shared.after_commit import after_commit, transaction_state
 from crm_shared.db import Database, UtcDateTime
 from crm_shared.errors import Unprocessable
 
@@ -83,3 +83,25 @@ async def test_after_commit_runs_after_a_commit_and_never_after_a_rollback() -> 
         await asyncio.sleep(0)
     await db.dispose()
     assert ran == ["committed"]
+
+
+async def test_transaction_state_lasts_until_its_transaction_commits_or_rolls_back() -> None:
+    db = Database("sqlite+aiosqlite://")
+    async with db.unit_of_work() as session:
+        created = transaction_state(session, "created", set)
+        created.add("a")
+        assert transaction_state(session, "created", set) == {"a"}  # the same, all along
+    assert "created" not in session.info  # committed: forgotten
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as session:
+            transaction_state(session, "created", set).add("b")
+            raise RuntimeError("the unit of work fails")
+    assert "created" not in session.info  # rolled back: forgotten
+    async with db.sessionmaker() as session:
+        async with session.begin():
+            transaction_state(session, "created", dict)["c"] = 1
+        async with session.begin():  # the next transaction of the same session starts anew
+            assert transaction_state(session, "created", dict) == {}
+        await session.rollback()
+        assert "created" not in session.info
+    await db.dispose()

@@ -1,4 +1,4 @@
-"""``python -m crm_campaigns`` / ``crm-contacts``: run the service."""
+"""``python -m crm_campaigns`` / ``crm-campaigns``: run the service."""
 
 from crm_campaigns.main import create_app
 from crm_campaigns.settings import Settings

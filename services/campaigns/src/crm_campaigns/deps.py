@@ -1,5 +1,6 @@
 """The campaigns service's dependencies, typed: the runtime and the compactor that folds
-the dashboard's totals (PostgreSQL)."""
+the dashboard's totals (PostgreSQL); and the FastAPI aliases the routes take, one per
+service class."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from crm_campaigns.crm_settings import announce_at_start
-from crm_campaigns.facts import fill_missing_facts
-from crm_campaigns.rollup import Compactor
+from crm_campaigns.campaigns.service import CampaignService
+from crm_campaigns.crm_settings.service import CrmSettingsService
+from crm_campaigns.dashboard.facts import fill_missing_facts
+from crm_campaigns.dashboard.rollup import Compactor
+from crm_campaigns.dashboard.service import DashboardService
+from crm_campaigns.opportunities.service import OpportunityService
 from crm_campaigns.settings import Settings
-from crm_shared.service import Runtime, ServiceDeps, deps_dependency
+from crm_shared.service import Runtime, ServiceDeps, SessionDep, deps_dependency
 
 
 @dataclass
@@ -34,13 +38,31 @@ class CampaignsDeps(ServiceDeps[Settings]):
             await fill_missing_facts(session)
         if self.compactor is not None:  # the facts written just now, folded at once
             await self.compactor.once()
-            self.compactor.start()
-        await announce_at_start(self.runtime)
-
-    async def stop(self) -> None:
-        if self.compactor is not None:
-            await self.compactor.stop()
-        await super().stop()
+            self.background.spawn(self.compactor.run(), name="dashboard-rollup-compactor")
+        async with self.runtime.database.unit_of_work() as session:
+            await CrmSettingsService(session, self.runtime).announce_current()
 
 
 Deps = Annotated[CampaignsDeps, Depends(deps_dependency(CampaignsDeps))]
+
+
+async def _campaign_service(session: SessionDep, deps: Deps) -> CampaignService:
+    return CampaignService(session, deps.runtime)
+
+
+async def _opportunity_service(session: SessionDep, deps: Deps) -> OpportunityService:
+    return OpportunityService(session, deps.runtime)
+
+
+async def _crm_settings_service(session: SessionDep, deps: Deps) -> CrmSettingsService:
+    return CrmSettingsService(session, deps.runtime)
+
+
+async def _dashboard_service(session: SessionDep, deps: Deps) -> DashboardService:
+    return DashboardService(session, deps.runtime)
+
+
+CampaignServiceDep = Annotated[CampaignService, Depends(_campaign_service)]
+OpportunityServiceDep = Annotated[OpportunityService, Depends(_opportunity_service)]
+CrmSettingsServiceDep = Annotated[CrmSettingsService, Depends(_crm_settings_service)]
+DashboardServiceDep = Annotated[DashboardService, Depends(_dashboard_service)]

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from crm_campaigns.api import router as campaigns_router
-from crm_campaigns.crm_api import router as crm_router
+from crm_campaigns.campaigns.api import router as campaigns_router
+from crm_campaigns.crm_settings.api import router as crm_settings_router
+from crm_campaigns.dashboard.api import router as dashboard_router
 from crm_campaigns.deps import CampaignsDeps
 from crm_campaigns.handlers import consumers
+from crm_campaigns.opportunities.api import router as opportunities_router
 from crm_campaigns.settings import Settings
 from crm_shared.service import create_service_app
 
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings or Settings(),
         title="CRM campaigns",
-        routers=[campaigns_router, crm_router],
+        routers=[campaigns_router, crm_settings_router, opportunities_router, dashboard_router],
         migrations_dir=MIGRATIONS,
         deps=CampaignsDeps.build,
         consumers=consumers,

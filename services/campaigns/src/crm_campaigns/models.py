@@ -14,6 +14,9 @@ from sqlmodel import Field, SQLModel
 from crm_shared.db import moment_column
 from crm_shared.events import utcnow
 
+DELETED = "deleted"
+"""The status of a contact copy's tombstone."""
+
 
 def new_id() -> str:
     return str(uuid.uuid4())
@@ -105,7 +108,7 @@ class Opportunity(SQLModel, table=True):
     assignee_id: str | None = Field(default=None, max_length=36, index=True)
     # The company facts the dashboard groups by, kept here so it needs no join: the
     # company of a contact person (its company_id), else the contact itself ("org").
-    # Refreshed from contact events (see repository.refresh_company_facts).
+    # Refreshed from contact events (OpportunityService.follow_contacts).
     org_id: str | None = Field(default=None, max_length=36, index=True)
     company_size: str | None = Field(default=None, max_length=100)
     company_group: str | None = Field(default=None, max_length=200)
@@ -148,7 +151,8 @@ def _codes() -> Any:
 
 
 class DashboardCode(SQLModel, table=True):
-    """One integer per (field, value) the dashboard groups by (see crm_campaigns.facts)."""
+    """One integer per (field, value) the dashboard groups by (see
+    crm_campaigns.dashboard.facts)."""
 
     __tablename__ = "dashboard_code"
     __table_args__ = (sa.UniqueConstraint("field", "value", name="uq_dashboard_code_field_value"),)
@@ -160,7 +164,7 @@ class DashboardCode(SQLModel, table=True):
 
 class OpportunityFact(SQLModel, table=True):
     """The dashboard's narrow copy of an opportunity: codes instead of text, kept in the
-    transaction of every change (see crm_campaigns.facts)."""
+    transaction of every change (see crm_campaigns.dashboard.facts)."""
 
     __tablename__ = "opportunity_fact"
 
@@ -185,7 +189,7 @@ class OpportunityFact(SQLModel, table=True):
 
 class _RollupColumns(SQLModel):
     """The dashboard's totals per combination of the scalar codes (see
-    crm_campaigns.rollup); 0 stands for "none" so the key can be unique."""
+    crm_campaigns.dashboard.rollup); 0 stands for "none" so the key can be unique."""
 
     axis: int = Field(sa_type=sa.SmallInteger, nullable=False)
     """0: one row per opportunity; 1: one per product of it; 2: one per campaign of it."""

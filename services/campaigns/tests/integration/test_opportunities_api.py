@@ -10,10 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from campaigns_helpers import create_campaign, create_contact, eventually, problem_fields
+from campaigns_helpers import create_campaign, create_contact, problem_fields
 
 from crm_dev.stack import Stack
 from crm_dev.testing import read_topic
+from crm_dev.testkit import eventually
 
 
 async def create_opportunity(api: httpx.AsyncClient, contact_id: str, **fields: Any) -> dict:
@@ -313,7 +314,7 @@ async def test_each_filter(api: httpx.AsyncClient) -> None:
         found = await listed(api, {**w.base, "company_size": "50-249"})
         return w.names(found) == {"o1", "o2"}
 
-    assert await eventually(moved)
+    assert await eventually(moved, "the company's new size on its opportunities")
     bad = await api.get("/api/opportunities", params={"users_from": 5, "users_to": 1})
     assert bad.status_code == 422
     assert problem_fields(bad) == ["users_to"]
@@ -443,7 +444,7 @@ async def test_events_and_gdpr_erase(api: httpx.AsyncClient, stack: Stack) -> No
     async def erased() -> bool:
         return (await api.get(url)).status_code == 404
 
-    assert await eventually(erased)
+    assert await eventually(erased, "the deleted contact's opportunity is gone")
     found: dict[str, dict] = {}
 
     def collect(record: Any) -> bool:
@@ -502,7 +503,7 @@ async def test_the_dashboard_follows_the_revenue_groups_and_company_facts(
             ("50-249", 2),
         ]
 
-    assert await eventually(moved)
+    assert await eventually(moved, "the dashboard follows the company's new size")
     # unknown values match nothing (no code was ever given to them)
     [none] = await dashboard(any_api, {**w.base, "product": "Gibt es nicht"})
     assert none["count"] == 0

@@ -16,6 +16,10 @@ in the same transaction as every change of an opportunity or of a company's fact
 The opportunity table stays the source of truth: :func:`sync_facts` rewrites the facts
 of given opportunities from it, and :func:`fill_missing_facts` (run at start) writes the
 facts of opportunities that have none, e.g. after the upgrade that introduced them.
+
+This module is the one writer of the facts: the opportunities service calls
+:func:`sync_facts` and :func:`delete_facts` for every change, the CRM settings service
+:func:`regroup_revenue` for a new revenue-group list.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from crm_campaigns.crm_schemas import CrmSettingsData
-from crm_campaigns.crm_settings import load_settings
+from crm_campaigns.crm_settings.repository import CrmSettingsRepository
+from crm_campaigns.crm_settings.revenue_groups import revenue_group_case, revenue_group_index
+from crm_campaigns.crm_settings.schemas import CrmSettingsData
 from crm_campaigns.models import DashboardCode, Opportunity, OpportunityFact
+from crm_shared.after_commit import transaction_state
 from crm_shared.db import dialect_insert, table_of
 
 log = logging.getLogger(__name__)
@@ -50,20 +55,8 @@ SCALAR_FIELDS = {
 }
 LIST_FIELDS = {"products": "product", "campaign_ids": "campaign"}
 
-# Save of the admin lists vs writers of facts (PostgreSQL): the save re-derives every
-# revenue group under the exclusive lock, writers hold it shared, so none writes a group
-# from the list before while the save runs. SQLite has a single writer anyway.
-_SETTINGS_LOCK = 0x43524D534554  # "CRMSET"
 _CHUNK = 2000
-_NEW_CODES = "crm_campaigns.new_dashboard_codes"  # session.info: codes created, not committed
-
-
-@sa.event.listens_for(Session, "after_commit")
-@sa.event.listens_for(Session, "after_rollback")
-def _forget_new_codes(session: Session) -> None:
-    """Codes created by a transaction are its own until it ends: then they are either
-    committed (and read back like any other) or gone."""
-    session.info.pop(_NEW_CODES, None)
+_NEW_CODES = "crm_campaigns.new_dashboard_codes"  # codes this transaction created
 
 
 class CodeBook:
@@ -92,7 +85,7 @@ class CodeBook:
         if len(self.values) > 500_000:  # contacts grow without bound; start over
             self.codes.clear()
             self.values.clear()
-        created: dict[tuple[str, str], int] = session.info.get(_NEW_CODES, {})
+        created: dict[tuple[str, str], int] = transaction_state(session, _NEW_CODES, dict)
         found = {}
         for code, field, value in rows:
             found[(field, value)] = code
@@ -139,9 +132,10 @@ class CodeBook:
         """Codes for (field, value) pairs, created when new (in the caller's transaction).
 
         New pairs are inserted straight away (``ON CONFLICT DO NOTHING``, which the unique
-        index decides); only the ones that existed are looked up. Codes this session
-        created are kept in ``session.info``, never in the process-wide cache."""
-        created: dict[tuple[str, str], int] = session.info.setdefault(_NEW_CODES, {})
+        index decides); only the ones that existed are looked up. Codes this transaction
+        created are its own until it ends (``transaction_state``), never in the
+        process-wide cache."""
+        created: dict[tuple[str, str], int] = transaction_state(session, _NEW_CODES, dict)
         found = {
             pair: self.codes.get(pair) or created[pair]
             for pair in pairs
@@ -174,37 +168,9 @@ class CodeBook:
         return decoded
 
 
-def revenue_group_index(settings: CrmSettingsData, cents: int) -> int | None:
-    """1-based position of the first revenue group holding ``cents`` (list order)."""
-    for i, group in enumerate(settings.revenue_groups, start=1):
-        if cents >= int(group.min * 100) and (group.max is None or cents <= int(group.max * 100)):
-            return i
-    return None
-
-
-def revenue_group_case(settings: CrmSettingsData, cents: Any) -> Any:
-    """The same as :func:`revenue_group_index`, as SQL over a cents column."""
-    whens = []
-    for i, group in enumerate(settings.revenue_groups, start=1):
-        condition = cents >= int(group.min * 100)
-        if group.max is not None:
-            condition = sa.and_(condition, cents <= int(group.max * 100))
-        whens.append((condition, sa.literal(i)))
-    if not whens:
-        return sa.null()
-    return sa.case(*whens, else_=sa.null())
-
-
-async def hold_settings(session: AsyncSession, *, exclusive: bool = False) -> None:
-    """Take the settings lock for this transaction (PostgreSQL; see ``_SETTINGS_LOCK``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        name = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        await session.execute(sa.select(getattr(sa.func, name)(_SETTINGS_LOCK)))
-
-
 async def regroup_revenue(session: AsyncSession, settings: CrmSettingsData) -> None:
     """After the admin changed the revenue groups: every fact gets its new group (the
-    caller holds the settings lock exclusively)."""
+    caller holds the settings lock exclusively: ``CrmSettingsRepository.hold``)."""
     await session.execute(
         sa.update(FACT).values(revenue_group=revenue_group_case(settings, FACT.c.revenue_cents))
     )
@@ -259,14 +225,20 @@ async def _write(session: AsyncSession, rows: Sequence[Any], settings: CrmSettin
         await session.execute(sa.insert(FACT), facts)
 
 
+async def delete_facts(session: AsyncSession, opportunity_id: str) -> None:
+    """An opportunity that goes takes its facts along."""
+    await session.execute(sa.delete(FACT).where(FACT.c.opportunity_id == opportunity_id))
+
+
 async def sync_facts(session: AsyncSession, opportunity_ids: Iterable[str]) -> None:
     """Rewrite the facts of these opportunities from their rows (gone ones: no fact)."""
     ids = sorted(set(opportunity_ids))
     if not ids:
         return
     await session.flush()  # pending ORM changes of the opportunities first
-    await hold_settings(session)
-    settings = await load_settings(session)  # read under the lock: the current list
+    lists = CrmSettingsRepository(session)
+    await lists.hold()
+    settings = await lists.current()  # read under the lock: the current list
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         await session.execute(sa.delete(FACT).where(FACT.c.opportunity_id.in_(chunk)))
@@ -276,8 +248,9 @@ async def sync_facts(session: AsyncSession, opportunity_ids: Iterable[str]) -> N
 
 async def fill_missing_facts(session: AsyncSession) -> int:
     """Write the facts of every opportunity that has none; returns how many."""
-    await hold_settings(session)
-    settings = await load_settings(session)
+    lists = CrmSettingsRepository(session)
+    await lists.hold()
+    settings = await lists.current()
     done, last = 0, ""
     while True:  # keyset over the opportunities, so each step costs the same
         chunk = list(

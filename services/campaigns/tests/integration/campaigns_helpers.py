@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -34,19 +32,6 @@ async def create_campaign(api: httpx.AsyncClient, **fields: Any) -> dict[str, An
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]],
-    timeout: float = 10.0,
-) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.1)
-    return await check()
 
 
 def problem_fields(response: httpx.Response) -> list[str]:

@@ -1,156 +1,25 @@
-"""The opportunity filters (list, export) and the CRM dashboard as SQL.
-
-The list reads the opportunity table: company facts (company size and group) come from
-the contact copies — for a person with a ``company_id`` its company's facts, else the
-contact's own — and are copied onto each opportunity (``org_id``, ``company_size``,
-``company_group``), refreshed by the contact events, so no join to contacts is needed.
-The revenue group is derived from ``revenue_potential`` with the admin's
-``revenue_groups`` list (first group in list order with min <= x <= max).
-
-The dashboard reads the narrow fact table of integer codes instead (see
-``crm_campaigns.facts`` for why and how it is kept), one GROUP BY per request.
-"""
+"""The CRM dashboard as SQL: filters translated to codes, one GROUP BY over the fact table
+(crm_campaigns.dashboard.facts) or the totals (crm_campaigns.dashboard.rollup), the
+result codes decoded, the groups sorted; and the names of the ids in the keys."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_campaigns import rollup
-from crm_campaigns.crm_schemas import CENT, CrmSettingsData
-from crm_campaigns.facts import FACT, CodeBook
-from crm_campaigns.models import (
-    Campaign,
-    ContactCopy,
-    Opportunity,
-    OpportunityCampaign,
-    OpportunityProduct,
-)
+from crm_campaigns.crm_settings.schemas import CrmSettingsData
+from crm_campaigns.dashboard import rollup
+from crm_campaigns.dashboard.facts import FACT, CodeBook
+from crm_campaigns.models import Campaign, ContactCopy
+from crm_campaigns.money import from_cents
+from crm_campaigns.opportunities.schemas import OpportunityFilter
 from crm_shared.db import table_of
-from crm_shared.errors import Unprocessable
-
-OPP = table_of(Opportunity)
 
 DASHBOARD_WORK_MEM = "64MB"
-GROUPABLE = (
-    "crm_status",
-    "contact",
-    "company_size",
-    "revenue_group",
-    "company_group",
-    "product",
-    "campaign",
-    "assignee",
-)
-
-
-@dataclass
-class OpportunityFilter:
-    """Every filter of the list, the export and the dashboard; each accepts several values
-    (repeat the parameter, or separate with commas) and matches any of them."""
-
-    crm_status: list[str] = field(default_factory=list)
-    revenue_group: list[str] = field(default_factory=list)
-    assignee_id: list[str] = field(default_factory=list)
-    campaign_id: list[str] = field(default_factory=list)
-    product: list[str] = field(default_factory=list)
-    contact_id: list[str] = field(default_factory=list)
-    company_size: list[str] = field(default_factory=list)
-    company_group: list[str] = field(default_factory=list)
-    users_from: int | None = None
-    users_to: int | None = None
-
-
-def split(values: list[str] | None) -> list[str]:
-    """``?a=x&a=y`` and ``?a=x,y`` both mean x or y."""
-    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
-
-
-def revenue_group_expr(settings: CrmSettingsData) -> Any:
-    whens = []
-    for group in settings.revenue_groups:
-        condition = OPP.c.revenue_cents >= int(group.min * 100)
-        if group.max is not None:
-            condition = sa.and_(condition, OPP.c.revenue_cents <= int(group.max * 100))
-        whens.append((condition, sa.literal(group.name)))
-    if not whens:
-        return sa.null()
-    return sa.case(*whens, else_=sa.null())
-
-
-def conditions(flt: OpportunityFilter, settings: CrmSettingsData) -> list[Any]:
-    where: list[Any] = []
-    if flt.crm_status:
-        where.append(OPP.c.crm_status.in_(flt.crm_status))
-    if flt.assignee_id:
-        where.append(OPP.c.assignee_id.in_(flt.assignee_id))
-    if flt.revenue_group:
-        ranges = []
-        for group in settings.revenue_groups:
-            if group.name in flt.revenue_group:
-                # matches the CASE above: this group and none listed before it
-                ranges.append(revenue_group_expr(settings) == group.name)
-        where.append(sa.or_(*ranges) if ranges else sa.false())
-    if flt.contact_id:
-        # a company's id also selects the opportunities of its contact persons
-        where.append(sa.or_(OPP.c.contact_id.in_(flt.contact_id), OPP.c.org_id.in_(flt.contact_id)))
-    if flt.company_size:
-        where.append(OPP.c.company_size.in_(flt.company_size))
-    if flt.company_group:
-        where.append(OPP.c.company_group.in_(flt.company_group))
-    if flt.users_from is not None:
-        where.append(OPP.c.expected_users >= flt.users_from)
-    if flt.users_to is not None:
-        where.append(OPP.c.expected_users <= flt.users_to)
-    if flt.product:
-        link = table_of(OpportunityProduct)
-        where.append(
-            sa.exists().where(link.c.opportunity_id == OPP.c.id, link.c.product.in_(flt.product))
-        )
-    if flt.campaign_id:
-        link = table_of(OpportunityCampaign)
-        where.append(
-            sa.exists().where(
-                link.c.opportunity_id == OPP.c.id, link.c.campaign_id.in_(flt.campaign_id)
-            )
-        )
-    return where
-
-
-def opportunity_ids_page(
-    flt: OpportunityFilter,
-    settings: CrmSettingsData,
-    *,
-    after: tuple[datetime, str] | None,
-    limit: int,
-) -> Any:
-    """Ids of one page, newest first (keyset on created_at, id)."""
-    from_: Any = OPP
-    query = (
-        sa.select(OPP.c.id, OPP.c.created_at).select_from(from_).where(*conditions(flt, settings))
-    )
-    if after is not None:
-        at, ident = after
-        query = query.where(
-            sa.or_(OPP.c.created_at < at, sa.and_(OPP.c.created_at == at, OPP.c.id < ident))
-        )
-    return query.order_by(OPP.c.created_at.desc(), OPP.c.id.desc()).limit(limit)
-
-
-def parse_group_by(raw: str | None) -> list[str]:
-    fields = [f.strip() for f in (raw or "").split(",") if f.strip()]
-    for name in fields:
-        if name not in GROUPABLE:
-            raise Unprocessable("group_by", f"cannot group by {name!r}; use {', '.join(GROUPABLE)}")
-    if len(set(fields)) != len(fields):
-        raise Unprocessable("group_by", "a field appears twice")
-    return fields
 
 
 @dataclass
@@ -193,10 +62,9 @@ async def dashboard_plan(
     each of its groups; one without any lands in the group whose key is null. Filters are
     translated to codes first; a value no opportunity ever had matches nothing.
 
-    The question is answered from the totals per code combination (crm_campaigns.rollup)
-    when they can (PostgreSQL; scalar filters; at most one multi-valued grouping; not
-    with ``totals=False``), else from the fact table, one row per opportunity
-    (crm_campaigns.facts).
+    The question is answered from the totals per code combination (``rollup``) when they
+    can (PostgreSQL; scalar filters; at most one multi-valued grouping; not with
+    ``totals=False``), else from the fact table, one row per opportunity (``facts``).
     """
     dialect = session.get_bind().dialect.name
     book = CodeBook.of(session)
@@ -306,11 +174,6 @@ def _grouped(
     return DashboardPlan(statement=statement, group_by=group_by, matches_nothing=nothing)
 
 
-def from_cents(value: Any, divisor: int = 1) -> Decimal:
-    """An integer sum of cents (times ``divisor``) as euros, rounded half-up to the cent."""
-    return (Decimal(int(value or 0)) / (100 * divisor)).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 async def run_dashboard(
     session: AsyncSession,
     flt: OpportunityFilter,
@@ -371,8 +234,8 @@ async def key_names(
     can label the groups without a call per id."""
     names: dict[str, dict[str, str]] = {}
     tables: tuple[tuple[str, sa.Table, str], ...] = (
-        ("contact", ContactCopy.__table__, "contact_id"),  # type: ignore[attr-defined]
-        ("campaign", Campaign.__table__, "id"),  # type: ignore[attr-defined]
+        ("contact", table_of(ContactCopy), "contact_id"),
+        ("campaign", table_of(Campaign), "id"),
     )
     for field_name, table, id_name in tables:
         if field_name not in group_by:

@@ -1,6 +1,6 @@
 """The dashboard's totals per combination of codes (PostgreSQL).
 
-The fact table has one row per opportunity (crm_campaigns.facts); a dashboard grouped by
+The fact table has one row per opportunity (crm_campaigns.dashboard.facts); a dashboard grouped by
 company group, revenue group and assignee had to hash 200,000 of them, which took most
 of the 100 ms the dashboard may take. Most dashboard questions only name the scalar
 fields, so their answer can come from totals per combination of those codes instead:
@@ -8,7 +8,7 @@ fields, so their answer can come from totals per combination of those codes inst
 (crm status, company size, company group, assignee, revenue group) on three axes:
 axis 0 counts every opportunity once, axis 1 once per product, axis 2 once per campaign
 (so product and campaign groupings count as the fact table does). A code of 0 means
-"none". At 200,000 opportunities the bench has ~20,000 keys on axis 0.
+"none". (Figures: the service README.)
 
 How the totals stay exact without making writers wait for each other:
 
@@ -20,7 +20,8 @@ How the totals stay exact without making writers wait for each other:
   a total.
 - :func:`compact` folds the delta into ``opportunity_rollup`` (one statement moves the
   rows: ``DELETE … RETURNING`` feeding an upsert), under a try-lock so one compactor
-  runs at a time; :class:`Compactor` does that every few seconds in the service.
+  runs at a time; :class:`Compactor` does that every few seconds in the service (a
+  background task of ``CampaignsDeps``).
 - The dashboard reads ``rollup UNION ALL delta`` in one statement, so it sees one
   snapshot of both: exact at any moment, however far behind the compactor is.
 
@@ -30,7 +31,6 @@ SQLite (the embedded default, small offices) reads the facts directly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -121,27 +121,18 @@ async def compact(session: AsyncSession) -> int | None:
 
 
 class Compactor:
-    """Folds the delta every ``seconds`` while the service runs."""
+    """Folds the delta: :meth:`once`, or every ``seconds`` in :meth:`run`."""
 
     def __init__(self, db: Database, seconds: float) -> None:
         self._db = db
         self._seconds = seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="dashboard-rollup-compactor")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def once(self) -> int | None:
         async with self._db.unit_of_work() as session:
             return await compact(session)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Fold every ``seconds`` until cancelled."""
         while True:
             await asyncio.sleep(self._seconds)
             try:

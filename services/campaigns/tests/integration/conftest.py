@@ -1,3 +1,5 @@
+"""Fixtures of the campaigns service's integration tests: their helpers module."""
+
 import sys
 from pathlib import Path
 

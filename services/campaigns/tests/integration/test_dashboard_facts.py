@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from crm_campaigns.crm_schemas import DEFAULT_SETTINGS, CrmSettingsData
-from crm_campaigns.facts import (
+from crm_campaigns.crm_settings.schemas import DEFAULT_SETTINGS, CrmSettingsData
+from crm_campaigns.dashboard.facts import (
     CODE,
     FACT,
     OPP,
@@ -20,9 +20,10 @@ from crm_campaigns.facts import (
     regroup_revenue,
     sync_facts,
 )
+from crm_campaigns.dashboard.queries import dashboard_plan, run_dashboard
+from crm_campaigns.dashboard.rollup import DELTA, ROLLUP, Compactor
 from crm_campaigns.main import MIGRATIONS
-from crm_campaigns.queries import OpportunityFilter, dashboard_plan, run_dashboard
-from crm_campaigns.rollup import DELTA, ROLLUP, Compactor
+from crm_campaigns.opportunities.schemas import OpportunityFilter
 from crm_shared.db import Database
 from crm_shared.migrations import upgrade
 
@@ -107,7 +108,7 @@ async def test_the_totals_answer_as_the_facts_do_through_every_kind_of_write(
     pg_database: str,
 ) -> None:
     """Inserts, updates, deletes (cascading from the opportunity), a new revenue-group
-    list: the dashboard from the totals (crm_campaigns.rollup) equals the one from the
+    list: the dashboard from the totals (crm_campaigns.dashboard.rollup) equals the one from the
     facts, before and after the delta is folded, and folding leaves no empty keys."""
     rnd = random.Random(3)
     db = Database(pg_database)

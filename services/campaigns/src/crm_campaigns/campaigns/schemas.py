@@ -1,4 +1,4 @@
-"""API request and response models of the campaigns service."""
+"""API models of campaigns and their members, and the mappers from their rows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crm_campaigns.models import Campaign, CampaignMember, ContactCopy
 from crm_shared.errors import Unprocessable
 
 
@@ -38,6 +39,14 @@ class CampaignPublic(BaseModel):
     retired_at: datetime | None
     created_at: datetime
 
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignPublic:
+        return cls(
+            **campaign.model_dump(exclude={"retired_at"}),
+            retired=campaign.retired_at is not None,
+            retired_at=campaign.retired_at,
+        )
+
 
 class CampaignPage(BaseModel):
     items: list[CampaignPublic]
@@ -61,6 +70,15 @@ class MemberPublic(BaseModel):
     name: str
     kind: str
     added_at: datetime
+
+    @classmethod
+    def of(cls, member: CampaignMember, contact: ContactCopy | None) -> MemberPublic:
+        return cls(
+            contact_id=member.contact_id,
+            name=contact.name if contact else "",
+            kind=contact.kind if contact else "person",
+            added_at=member.added_at,
+        )
 
 
 class MemberPage(BaseModel):

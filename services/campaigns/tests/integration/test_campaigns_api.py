@@ -7,10 +7,11 @@ import uuid
 
 import httpx
 import pytest
-from campaigns_helpers import create_campaign, create_contact, eventually, problem_fields
+from campaigns_helpers import create_campaign, create_contact, problem_fields
 
 from crm_dev.stack import Stack
 from crm_dev.testing import read_topic
+from crm_dev.testkit import eventually
 
 
 async def test_create_get_and_list(any_api: httpx.AsyncClient) -> None:
@@ -200,7 +201,7 @@ async def test_deleted_contact_loses_its_memberships(any_api: httpx.AsyncClient)
     async def gone() -> bool:
         return (await any_api.get(url)).json()["items"] == []
 
-    assert await eventually(gone)
+    assert await eventually(gone, "the deleted contact's memberships are gone")
     # and it cannot be added again: the contact is known to be deleted
     again = await any_api.post(url, json={"contact_ids": [contact["id"]]})
     assert again.status_code == 422
