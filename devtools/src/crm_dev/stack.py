@@ -281,7 +281,8 @@ class Stack:
                         f"{name} died (exit code {proc.process.returncode}) after {lived:.1f} s; "
                         f"restarting in {delay:.1f} s",
                     )
-                elif now >= due.pop(name):
+                elif now >= due[name]:
+                    del due[name]
                     try:
                         self.start(name, self._extra_env.get(name))
                     except Exception as exc:  # the next round tries again
