@@ -573,7 +573,7 @@ class PostgresServer:
 
 class SmtpSink:
     """The aiosmtpd sink as a process, storing every mail in a Maildir (or, with
-    ``record=True``, only a line per mail in ``maildir/../smtp-record.tsv``: see
+    ``record=True``, only a line per mail in a record file beside the Maildir; see
     :mod:`crm_dev.smtp_sink`).
 
     A separate process, so a test can stop and restart it to simulate an outage.
