@@ -4,10 +4,12 @@ what the unit tests share (the ``ix`` fixture of ``conftest.py`` gives an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_interactions.copies.service import CopyService
 from crm_interactions.deps import InteractionsDeps
@@ -23,6 +25,7 @@ from crm_shared.outbox import Outbox
 from crm_shared.service import Runtime
 
 BASE = "https://crm.example.com"
+T = TypeVar("T")
 
 
 def staff_claims(
@@ -49,24 +52,22 @@ class Interactions:
         return open_interactions(self.db, **changes)
 
     @asynccontextmanager
-    async def interactions(self) -> AsyncIterator[InteractionService]:
+    async def _within(self, make: Callable[[AsyncSession], T]) -> AsyncIterator[T]:
+        """A service in a unit of work of its own (committed at the end)."""
         async with self.db.unit_of_work() as session:
-            yield self.deps.interaction_service(session)
+            yield make(session)
 
-    @asynccontextmanager
-    async def procedures(self) -> AsyncIterator[ProcedureService]:
-        async with self.db.unit_of_work() as session:
-            yield self.deps.procedure_service(session)
+    def interactions(self) -> AbstractAsyncContextManager[InteractionService]:
+        return self._within(self.deps.interaction_service)
 
-    @asynccontextmanager
-    async def portal(self) -> AsyncIterator[PortalService]:
-        async with self.db.unit_of_work() as session:
-            yield self.deps.portal_service(session)
+    def procedures(self) -> AbstractAsyncContextManager[ProcedureService]:
+        return self._within(self.deps.procedure_service)
 
-    @asynccontextmanager
-    async def copies(self) -> AsyncIterator[CopyService]:
-        async with self.db.unit_of_work() as session:
-            yield self.deps.copy_service(session)
+    def portal(self) -> AbstractAsyncContextManager[PortalService]:
+        return self._within(self.deps.portal_service)
+
+    def copies(self) -> AbstractAsyncContextManager[CopyService]:
+        return self._within(self.deps.copy_service)
 
     async def given(self, *rows: ContactCopy | StaffCopy | CampaignCopy) -> None:
         """Copies as their owners' events left them."""

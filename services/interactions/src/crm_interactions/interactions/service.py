@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +56,19 @@ def _after(sort: InteractionSort, cursor: str | None) -> tuple[datetime | str, s
     if sort == "occurred_at":
         return cursors.keyset(cursor, datetime, str)
     return cursors.keyset(cursor, str, str)
+
+
+def _event_fields(interaction: Interaction) -> dict[str, Any]:
+    """What InteractionLogged and InteractionUpdated both carry of an interaction."""
+    return {
+        "interaction_id": interaction.id,
+        "contact_id": interaction.contact_id,
+        "topic": interaction.topic,
+        "kind": interaction.kind,
+        "text": interaction.text,
+        "occurred_at": interaction.occurred_at,
+        "follow_up_on": interaction.follow_up_on,
+    }
 
 
 class InteractionService:
@@ -140,13 +154,7 @@ class InteractionService:
         self._outbox.emit(
             self._session,
             InteractionLogged(
-                interaction_id=interaction.id,
-                contact_id=interaction.contact_id,
-                topic=interaction.topic,
-                kind=interaction.kind,
-                text=interaction.text,
-                occurred_at=interaction.occurred_at,
-                follow_up_on=interaction.follow_up_on,
+                **_event_fields(interaction),
                 recorded_by=recorder,
                 reply_to=interaction.reply_to,
                 contact=EventContact(
@@ -242,13 +250,7 @@ class InteractionService:
             self._outbox.emit(
                 self._session,
                 InteractionUpdated(
-                    interaction_id=interaction.id,
-                    contact_id=interaction.contact_id,
-                    topic=interaction.topic,
-                    kind=interaction.kind,
-                    text=interaction.text,
-                    occurred_at=interaction.occurred_at,
-                    follow_up_on=interaction.follow_up_on,
+                    **_event_fields(interaction),
                     recorded_by=StaffRef(
                         staff_id=interaction.recorded_by_id,
                         name=interaction.recorded_by_name,
