@@ -1,39 +1,45 @@
 """The history service's dependencies, typed: the runtime, the client that asks the
-contacts service to resolve a job's selection, and the job runner."""
+contacts service to resolve a job's selection, and the job runner; and the FastAPI
+aliases the routes take (``Deps``, ``HistoryServiceDep``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
-import httpx
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_history.jobs import JobRunner
-from crm_history.schemas import Selection
-from crm_history.selections import Target, resolve
+from crm_history.selections import Selections
+from crm_history.service import HistoryService
 from crm_history.settings import Settings
-from crm_shared.service import Runtime, ServiceDeps, deps_dependency
+from crm_shared.service import Runtime, ServiceDeps, SessionDep, deps_dependency
 
 
 @dataclass
 class HistoryDeps(ServiceDeps[Settings]):
-    contacts: httpx.AsyncClient
-    """To the contacts service, which resolves selections (streams up to 100,000)."""
-    jobs: JobRunner
+    selections: Selections
+    """The contacts service, which resolves selections (streams up to 100,000)."""
+    jobs: JobRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.jobs = JobRunner(
+            self.runtime,
+            self.service,
+            batch_size=settings.job_batch_size,
+            pause_seconds=settings.fault_job_pause_seconds,
+        )
 
     @classmethod
     def build(cls, runtime: Runtime[Settings]) -> HistoryDeps:
-        settings = runtime.settings
-        return cls(
-            runtime,
-            # resolving a selection streams up to 100,000 contacts: a long read timeout
-            contacts=httpx.AsyncClient(timeout=httpx.Timeout(300, connect=5)),
-            jobs=JobRunner(
-                runtime,
-                batch_size=settings.job_batch_size,
-                pause_seconds=settings.fault_job_pause_seconds,
-            ),
+        return cls(runtime, selections=Selections(runtime.settings.contacts_url))
+
+    def service(self, session: AsyncSession) -> HistoryService:
+        """The history service in ``session``'s transaction."""
+        return HistoryService(
+            session, self.runtime.outbox, runtime=self.runtime, selections=self.selections
         )
 
     async def start(self) -> None:
@@ -41,12 +47,15 @@ class HistoryDeps(ServiceDeps[Settings]):
 
     async def stop(self) -> None:
         await self.jobs.stop()
-        await self.contacts.aclose()
+        await self.selections.close()
         await super().stop()
-
-    async def resolve(self, selection: Selection, authorization: str) -> list[Target]:
-        """The contacts of ``selection`` as they are now, from the contacts service."""
-        return await resolve(self.contacts, self.settings.contacts_url, selection, authorization)
 
 
 Deps = Annotated[HistoryDeps, Depends(deps_dependency(HistoryDeps))]
+
+
+async def history_service(session: SessionDep, deps: Deps) -> HistoryService:
+    return deps.service(session)
+
+
+HistoryServiceDep = Annotated[HistoryService, Depends(history_service)]

@@ -27,7 +27,7 @@ def consumers(deps: HistoryDeps) -> Sequence[EventConsumer]:
     runtime = deps.runtime
 
     def service(delivery: Delivery) -> HistoryService:
-        return HistoryService(delivery.tx, runtime.outbox)
+        return deps.service(delivery.tx)
 
     async def on_timeline_event(delivery: Delivery) -> None:
         await service(delivery).project(delivery.event, delivery.payload)

@@ -48,7 +48,7 @@ async def replay(settings: Settings, *, clear: bool = True, batch: int = 500) ->
         await migrations.upgrade(db, MIGRATIONS)
         if clear:
             async with db.unit_of_work() as session:
-                await HistoryService(session, outbox).repo.clear_timeline()
+                await HistoryService(session, outbox).clear_timeline()
         await consumer.start()
         # the consumer's public partitions_for_topic() only knows topics it has seen
         cluster = await consumer._client.fetch_all_metadata()

@@ -1,11 +1,15 @@
-"""API request and response models of the history service."""
+"""API request and response models of the history service, and the mappers from its
+rows to them (``XPublic.of(row)``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crm_history.models import HistoryEntry, HistorySettings, Job, TimelineItem
 
 FIELD_NAMES = ("field1", "field2", "field3", "field4", "field5", "field6")
 DEFAULT_LABELS = {
@@ -53,6 +57,15 @@ class HistorySettingsBody(_Strict):
     field_labels: FieldLabels = Field(default_factory=FieldLabels)
 
     _actions = field_validator("actions", "infos")(_pick_list)
+
+    @classmethod
+    def of(cls, row: HistorySettings | None) -> HistorySettingsBody:
+        """The stored settings, or the defaults before an admin saved any."""
+        if row is None:
+            return cls(field_labels=FieldLabels(**DEFAULT_LABELS))
+        return cls(
+            actions=row.actions, infos=row.infos, field_labels=FieldLabels(**row.field_labels)
+        )
 
 
 class EntryFields(_Strict):
@@ -122,6 +135,18 @@ class EntryPublic(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> EntryPublic:
+        created_by = (
+            CreatedBy(staff_id=entry.created_by_id, name=entry.created_by_name)
+            if entry.created_by_id
+            else None
+        )
+        return cls(
+            **entry.model_dump(exclude={"created_by_id", "created_by_name", "seq"}),
+            created_by=created_by,
+        )
+
 
 class EntryPage(BaseModel):
     """One page of a contact's entries, newest first; ``total`` for "1 von 2"."""
@@ -130,6 +155,10 @@ class EntryPage(BaseModel):
     total: int
     offset: int
     limit: int
+
+    @classmethod
+    def of(cls, rows: Sequence[HistoryEntry], *, total: int, offset: int, limit: int) -> EntryPage:
+        return cls(items=[EntryPublic.of(r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 class Selection(_Strict):
@@ -183,6 +212,10 @@ class JobPublic(BaseModel):
     created_at: dt.datetime
     finished_at: dt.datetime | None
 
+    @classmethod
+    def of(cls, job: Job) -> JobPublic:
+        return cls.model_validate(job.model_dump())
+
 
 class TimelineItemPublic(BaseModel):
     at: dt.datetime
@@ -191,7 +224,15 @@ class TimelineItemPublic(BaseModel):
     summary: str
     ref_id: str | None
 
+    @classmethod
+    def of(cls, item: TimelineItem) -> TimelineItemPublic:
+        return cls.model_validate(item.model_dump())
+
 
 class TimelinePage(BaseModel):
     items: list[TimelineItemPublic]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, rows: Sequence[TimelineItem], next_cursor: str | None) -> TimelinePage:
+        return cls(items=[TimelineItemPublic.of(r) for r in rows], next_cursor=next_cursor)

@@ -40,45 +40,54 @@ class ContactsUnavailable(Problem):
         super().__init__(503, detail, headers={"Retry-After": "2"})
 
 
-async def resolve(
-    client: httpx.AsyncClient, contacts_url: str, selection: Selection, authorization: str
-) -> list[Target]:
-    """The contacts the selection holds now (422 naming the part of the selection that is
-    wrong; 503 when the contacts service does not answer)."""
-    headers = {"authorization": authorization, "content-type": "application/json"}
-    token = seen()
-    if token:
-        headers[TOKEN_HEADER] = token.header()
-    body = {"selection": selection.model_dump(exclude_none=True)}
-    targets: list[Target] = []
-    try:
-        async with client.stream(
-            "POST", f"{contacts_url}/api/contacts/selection", json=body, headers=headers
-        ) as response:
-            if response.status_code != 200:
-                await response.aread()
-                raise _refusal(response)
-            count: int | None = None
-            async for line in response.aiter_lines():
-                if line.startswith('{"count"'):
-                    count = SelectionEnd.model_validate_json(line).count
-                elif line:
-                    targets.append(Target.model_validate_json(line))
-    except httpx.TransportError as exc:
-        raise ContactsUnavailable(
-            f"the contacts service did not answer ({exc!r}); try again"
-        ) from exc
-    if count != len(targets):
-        raise ContactsUnavailable("the contacts service's answer was cut off; try again")
-    if selection.contact_ids is not None:
-        found = {t.id for t in targets}
-        unknown = [c for c in dict.fromkeys(selection.contact_ids) if c not in found]
-        if unknown:
-            shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-            raise Unprocessable(
-                "selection.contact_ids", f"{len(unknown)} unknown contact(s): {shown}"
-            )
-    return targets
+class Selections:
+    """Resolves selections through the contacts service (``CRM_HISTORY_CONTACTS_URL``)."""
+
+    def __init__(self, contacts_url: str) -> None:
+        self.contacts_url = contacts_url
+        # resolving a selection streams up to 100,000 contacts: a long read timeout
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(300, connect=5))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def resolve(self, selection: Selection, authorization: str) -> list[Target]:
+        """The contacts the selection holds now (422 naming the part of the selection that
+        is wrong; 503 when the contacts service does not answer)."""
+        headers = {"authorization": authorization, "content-type": "application/json"}
+        token = seen()
+        if token:
+            headers[TOKEN_HEADER] = token.header()
+        body = {"selection": selection.model_dump(exclude_none=True)}
+        targets: list[Target] = []
+        try:
+            async with self.client.stream(
+                "POST", f"{self.contacts_url}/api/contacts/selection", json=body, headers=headers
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _refusal(response)
+                count: int | None = None
+                async for line in response.aiter_lines():
+                    if line.startswith('{"count"'):
+                        count = SelectionEnd.model_validate_json(line).count
+                    elif line:
+                        targets.append(Target.model_validate_json(line))
+        except httpx.TransportError as exc:
+            raise ContactsUnavailable(
+                f"the contacts service did not answer ({exc!r}); try again"
+            ) from exc
+        if count != len(targets):
+            raise ContactsUnavailable("the contacts service's answer was cut off; try again")
+        if selection.contact_ids is not None:
+            found = {t.id for t in targets}
+            unknown = [c for c in dict.fromkeys(selection.contact_ids) if c not in found]
+            if unknown:
+                shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+                raise Unprocessable(
+                    "selection.contact_ids", f"{len(unknown)} unknown contact(s): {shown}"
+                )
+        return targets
 
 
 def _refusal(response: httpx.Response) -> Problem:

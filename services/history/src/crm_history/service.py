@@ -1,14 +1,18 @@
-"""Business rules of the history service. Adds outbox events; never commits."""
+"""Business rules of the history service: pick lists, entries, bulk jobs and mailings,
+the contact copy and the timeline. Adds outbox events; never commits."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_history.mailings import Mailing, compile_template
 from crm_history.models import (
     ContactCopy,
     HistoryEntry,
@@ -19,19 +23,23 @@ from crm_history.models import (
 )
 from crm_history.repository import DELETED, HistoryRepository
 from crm_history.schemas import (
-    DEFAULT_LABELS,
-    CreatedBy,
+    BulkEntryRequest,
+    EntryCreate,
     EntryFields,
-    EntryPublic,
+    EntryPage,
     EntryUpdate,
-    FieldLabels,
     HistorySettingsBody,
+    MailingRequest,
+    TimelinePage,
 )
-from crm_history.selections import Target, as_row
-from crm_history.timeline import item_for, timeline_item
+from crm_history.selections import Selections, Target, as_row, of_row
+from crm_history.settings import Settings
+from crm_history.timeline import TIMELINE_TOPICS, item_for, timeline_item
+from crm_shared import cursor as cursors
 from crm_shared.auth import StaffClaims
-from crm_shared.contact_status import check_not_restricted
-from crm_shared.copies import keep_newest
+from crm_shared.consistency import Token
+from crm_shared.contact_status import check_not_restricted, is_restricted
+from crm_shared.copies import keep_newest, wait_for_copy
 from crm_shared.db import table_of
 from crm_shared.errors import NotFound, Unprocessable
 from crm_shared.events import (
@@ -44,12 +52,16 @@ from crm_shared.events import (
     HistoryEntryDeleted,
     HistoryEntryUpdated,
     StaffRef,
+    Topic,
     derived_event_id,
     utcnow,
     uuid5_str,
 )
 from crm_shared.outbox import Outbox
+from crm_shared.service import Runtime
 from crm_shared.timezones import BERLIN
+
+log = logging.getLogger(__name__)
 
 ENTRY_FIELDS = (
     "date",
@@ -87,18 +99,6 @@ def job_entry_id(job_id: str, contact_id: str) -> str:
     return uuid5_str(uuid.NAMESPACE_URL, f"crm:history:job:{job_id}:{contact_id}")
 
 
-def to_public(entry: HistoryEntry) -> EntryPublic:
-    created_by = (
-        CreatedBy(staff_id=entry.created_by_id, name=entry.created_by_name)
-        if entry.created_by_id
-        else None
-    )
-    return EntryPublic(
-        **entry.model_dump(exclude={"created_by_id", "created_by_name", "seq"}),
-        created_by=created_by,
-    )
-
-
 def entry_event(entry: dict[str, Any], cls: type[HistoryEntryCreated | HistoryEntryUpdated]) -> Any:
     created_by = (
         StaffRef(staff_id=entry["created_by_id"], name=entry["created_by_name"] or "")
@@ -114,36 +114,88 @@ def entry_event(entry: dict[str, Any], cls: type[HistoryEntryCreated | HistoryEn
     )
 
 
-def settings_body(row: HistorySettings | None) -> HistorySettingsBody:
-    if row is None:
-        return HistorySettingsBody(field_labels=FieldLabels(**DEFAULT_LABELS))
-    return HistorySettingsBody(
-        actions=row.actions, infos=row.infos, field_labels=FieldLabels(**row.field_labels)
-    )
+# the timeline's topics but its own (the items of entries are written with them)
+_COPIED_TOPICS = [topic.value for topic in TIMELINE_TOPICS if topic != Topic.HISTORY]
+
+PROGRESS_STEPS = 10
+"""A job moves its cursor at least this many times, so its page shows progress."""
+MIN_BATCH = 100
+"""Smaller batches would cost more in transactions than the finer progress is worth."""
+
+
+def batch_size_for(total: int, largest: int) -> int:
+    """Contacts per batch of a job of ``total``: a tenth of it, at least ``MIN_BATCH``, at
+    most ``largest`` (``CRM_HISTORY_JOB_BATCH_SIZE``): a job of 1,000 goes in ten
+    batches of 100 instead of one of 1,000, one of 10,000 or more in batches of 1,000."""
+    return min(largest, max(MIN_BATCH, -(-total // PROGRESS_STEPS)))
+
+
+@dataclass
+class JobPlan:
+    """What a running job is made of, read once when a runner takes it up: the contacts
+    as its selection held them, the entry, who asked, for a mailing its templates."""
+
+    job_id: str
+    targets: list[Target]
+    entry: EntryFields
+    staff: StaffRef
+    mailing: Mailing | None = None
+    token: Token = field(default_factory=Token)
+    """What the job's batches wrote so far (its consistency token)."""
 
 
 class HistoryService:
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
-        self.session = session
-        self.repo = HistoryRepository(session)
-        self.outbox = outbox
+    """The history service's rules, in the caller's transaction.
+
+    ``runtime`` and ``selections`` come with the running service (``HistoryDeps.service``):
+    reads of the contact copy for a caller wait with the runtime until the copy has what
+    the caller has seen (``wait_for_copy``), a job batch stamps its positions with it, and
+    bulk jobs resolve their selections through the contacts service. The consumers' and
+    the timeline replay's work needs neither.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        *,
+        runtime: Runtime[Settings] | None = None,
+        selections: Selections | None = None,
+    ) -> None:
+        self._session = session
+        self._repo = HistoryRepository(session)
+        self._outbox = outbox
+        self._runtime_or_none = runtime
+        self._selections_or_none = selections
+
+    @property
+    def _runtime(self) -> Runtime[Settings]:
+        if self._runtime_or_none is None:
+            raise RuntimeError("this needs the running service (HistoryDeps.service)")
+        return self._runtime_or_none
+
+    @property
+    def _selections(self) -> Selections:
+        if self._selections_or_none is None:
+            raise RuntimeError("resolving selections needs the running service")
+        return self._selections_or_none
 
     # --- settings ----------------------------------------------------------------------
 
     async def get_settings(self) -> HistorySettingsBody:
-        return settings_body(await self.repo.settings())
+        return HistorySettingsBody.of(await self._repo.settings())
 
     async def put_settings(self, body: HistorySettingsBody) -> HistorySettingsBody:
-        row = await self.repo.settings()
+        row = await self._repo.settings()
         if row is None:
             row = HistorySettings(id=1)
-            self.session.add(row)
+            self._session.add(row)
         row.actions = list(body.actions)
         row.infos = list(body.infos)
         row.field_labels = body.field_labels.model_dump()
         row.updated_at = utcnow()
-        await self.session.flush()
-        return settings_body(row)
+        await self._session.flush()
+        return HistorySettingsBody.of(row)
 
     async def check_pick_lists(self, values: dict[str, Any], prefix: str = "") -> None:
         """``action`` and ``info`` must come from the admin's pick lists (seed 000)."""
@@ -184,7 +236,7 @@ class HistoryService:
             "updated_at": now,
         }
 
-    def entry_changes(
+    def _entry_changes(
         self, rows: list[dict[str, Any]], cls: type[HistoryEntryCreated | HistoryEntryUpdated]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Outbox rows and timeline rows for entries (same event id, same time)."""
@@ -200,21 +252,21 @@ class HistoryService:
                 else str(uuid.uuid4())
             )
             events.append((payload, event_id, at))
-            timeline.append(self.timeline_row(event_id, at, payload))
-        return self.repo.emit_many(self.outbox.source, events), timeline
+            timeline.append(self._timeline_row(event_id, at, payload))
+        return self._repo.emit_many(self._outbox.source, events), timeline
 
-    def timeline_row(self, event_id: str, at: dt.datetime, payload: EventData) -> dict[str, Any]:
-        item = item_for(event_id, at, source_of_outbox(self.outbox), payload)
+    def _timeline_row(self, event_id: str, at: dt.datetime, payload: EventData) -> dict[str, Any]:
+        item = item_for(event_id, at, source_of_outbox(self._outbox), payload)
         assert item is not None  # noqa: S101 - every history event has an item
         return item.row()
 
     async def write_entries(
         self, rows: list[dict[str, Any]], cls: type[HistoryEntryCreated] = HistoryEntryCreated
     ) -> None:
-        outbox_rows, timeline_rows = self.entry_changes(rows, cls)
-        await self.repo.insert_many(HistoryEntry, rows)
-        await self.repo.write_outbox(outbox_rows)
-        await self.repo.insert_ignoring_duplicates(TimelineItem, timeline_rows)
+        outbox_rows, timeline_rows = self._entry_changes(rows, cls)
+        await self._repo.insert_many(HistoryEntry, rows)
+        await self._repo.write_outbox(outbox_rows)
+        await self._repo.insert_ignoring_duplicates(TimelineItem, timeline_rows)
 
     async def write_job_entries(
         self,
@@ -245,9 +297,9 @@ class HistoryService:
         )
         payload = entry_event(base, HistoryEntryCreated)
         event = EventTemplate(
-            payload, source=self.outbox.source, time=now, fields=("entry_id", "contact_id")
+            payload, source=self._outbox.source, time=now, fields=("entry_id", "contact_id")
         )
-        item = self.timeline_row(_SAMPLE_ID, now, payload)
+        item = self._timeline_row(_SAMPLE_ID, now, payload)
         # per row only the item's ids change: its summary must not show them
         sample_ids = (item["id"], item["contact_id"], item["ref_id"])
         assert sample_ids == (_SAMPLE_ID,) * 3 and _SAMPLE_ID not in item["summary"]  # noqa: S101
@@ -261,27 +313,53 @@ class HistoryService:
             bodies.append(body)
             keys.append(key)
         ids = {"id", "contact_id", "ref_id"}
-        await self.repo.insert_columns(
+        await self._repo.insert_columns(
             HistoryEntry,
             {"id": entry_ids, "contact_id": contact_ids},
             {name: value for name, value in base.items() if name not in ids},
         )
-        await self.repo.write_outbox_columns(
+        await self._repo.write_outbox_columns(
             {"event_id": event_ids, "key": keys, "body": bodies},
             {"topic": event.topic, "created_at": now},
         )
-        await self.repo.insert_columns(
+        await self._repo.insert_columns(
             TimelineItem,
             {"id": event_ids, "contact_id": contact_ids, "ref_id": entry_ids},
             {name: value for name, value in item.items() if name not in ids},
             ignore_duplicates=True,
         )
 
+    async def _contact_for_caller(self, contact_id: str) -> ContactCopy:
+        """The local copy of a contact, as current as the caller has seen (``wait_for_copy``:
+        one created a moment ago is waited for); 404 for an unknown or deleted one."""
+
+        async def load(session: AsyncSession) -> ContactCopy | None:
+            return await session.get(ContactCopy, contact_id)
+
+        contact = await wait_for_copy(
+            self._runtime,
+            Topic.CONTACTS,
+            keys=[contact_id],
+            load=load,
+            ready=lambda c: c is not None,
+        )
+        if contact is None or contact.status == DELETED:
+            raise NotFound("contact", contact_id)
+        return contact
+
+    async def _check_not_erased(self, contact_id: str) -> None:
+        """A deleted contact's history and timeline are gone: 404 (an unknown one is an
+        empty page)."""
+        contact = await self._repo.contact(contact_id)
+        if contact is not None and contact.status == DELETED:
+            raise NotFound("contact", contact_id)
+
     async def create_entry(
-        self, contact: ContactCopy, data: EntryFields, staff: StaffClaims
+        self, contact_id: str, data: EntryFields, staff: StaffClaims
     ) -> HistoryEntry:
-        if contact.status == DELETED:
-            raise NotFound("contact", contact.contact_id)
+        """An entry for a contact the caller can see, not in the inbox or archived (409
+        naming the status), with ``action``/``info`` from the pick lists."""
+        contact = await self._contact_for_caller(contact_id)
         check_not_restricted(contact.contact_id, contact.status, "history entries")
         await self.check_pick_lists(data.model_dump())
         row = self.entry_row(
@@ -293,12 +371,20 @@ class HistoryService:
             now=utcnow(),
         )
         await self.write_entries([row])
-        entry = await self.repo.entry(row["id"])
+        entry = await self._repo.entry(row["id"])
         assert entry is not None  # noqa: S101
         return entry
 
+    async def entries(self, contact_id: str, *, offset: int, limit: int) -> EntryPage:
+        """A page of a contact's entries, newest first (date, then creation), with the
+        total, read no older than what the caller has seen."""
+        await wait_for_copy(self._runtime, Topic.CONTACTS, keys=[contact_id])
+        await self._check_not_erased(contact_id)
+        rows, total = await self._repo.entry_page(contact_id, offset=offset, limit=limit)
+        return EntryPage.of(rows, total=total, offset=offset, limit=limit)
+
     async def get_entry(self, entry_id: str) -> HistoryEntry:
-        entry = await self.repo.entry(entry_id)
+        entry = await self._repo.entry(entry_id)
         if entry is None:
             raise NotFound("history entry", entry_id)
         return entry
@@ -316,28 +402,61 @@ class HistoryService:
         for name, value in changes.items():
             setattr(entry, name, value)
         entry.updated_at = utcnow()
-        await self.session.flush()
-        outbox_rows, timeline_rows = self.entry_changes([entry.model_dump()], HistoryEntryUpdated)
-        await self.repo.write_outbox(outbox_rows)
-        await self.repo.insert_ignoring_duplicates(TimelineItem, timeline_rows)
+        await self._session.flush()
+        outbox_rows, timeline_rows = self._entry_changes([entry.model_dump()], HistoryEntryUpdated)
+        await self._repo.write_outbox(outbox_rows)
+        await self._repo.insert_ignoring_duplicates(TimelineItem, timeline_rows)
         return entry
 
     async def delete_entry(self, entry_id: str) -> None:
         entry = await self.get_entry(entry_id)
-        await self.session.delete(entry)
-        await self.session.flush()
+        await self._session.delete(entry)
+        await self._session.flush()
         payload = HistoryEntryDeleted(entry_id=entry.id, contact_id=entry.contact_id)
         event_id, now = str(uuid.uuid4()), utcnow()
-        await self.repo.write_outbox(
-            self.repo.emit_many(self.outbox.source, [(payload, event_id, now)])
+        await self._repo.write_outbox(
+            self._repo.emit_many(self._outbox.source, [(payload, event_id, now)])
         )
-        await self.repo.insert_ignoring_duplicates(
-            TimelineItem, [self.timeline_row(event_id, now, payload)]
+        await self._repo.insert_ignoring_duplicates(
+            TimelineItem, [self._timeline_row(event_id, now, payload)]
         )
 
-    # --- selections and jobs -----------------------------------------------------------
+    # --- bulk entries and mailings: starting a job --------------------------------------
 
-    async def create_job(
+    async def start_bulk_entry(
+        self, body: BulkEntryRequest, staff: StaffClaims, authorization: str
+    ) -> Job:
+        """The same entry for every contact of the selection as it is now (resolved by the
+        contacts service with the caller's ``authorization``); the job runner does it."""
+        await self.check_pick_lists(body.entry.model_dump(), prefix="entry.")
+        targets = await self._selections.resolve(body.selection, authorization)
+        entry = body.entry.model_copy(update={"date": body.entry.date or today_berlin()})
+        return await self._create_job(
+            "bulk_entry", targets, {"entry": entry.model_dump(mode="json")}, staff
+        )
+
+    async def start_mailing(
+        self, body: MailingRequest, staff: StaffClaims, authorization: str
+    ) -> Job:
+        """A templated email to every contact of the selection as it is now, to the address
+        and in the language each has then, with a history entry for each one mailed. The
+        templates and the entry are checked before the selection is resolved."""
+        compile_template("subject", body.subject)
+        compile_template("body", body.body)
+        entry = body.entry or EntryCreate(text=None)
+        await self.check_pick_lists(entry.model_dump(), prefix="entry.")
+        if entry.text is None:
+            entry = entry.model_copy(update={"text": f"Mailing: {body.subject}"})
+        entry = entry.model_copy(update={"date": entry.date or today_berlin()})
+        targets = await self._selections.resolve(body.selection, authorization)
+        params = {
+            "entry": entry.model_dump(mode="json"),
+            "subject": body.subject,
+            "body": body.body,
+        }
+        return await self._create_job("mailing", targets, params, staff)
+
+    async def _create_job(
         self, kind: str, targets: Sequence[Target], params: dict[str, Any], staff: StaffClaims
     ) -> Job:
         """A job over the contacts a selection held when it started (``total`` of them)."""
@@ -350,22 +469,133 @@ class HistoryService:
         )
         if not targets:
             job.state, job.finished_at = "done", utcnow()
-        self.session.add(job)
-        self.session.add(
+        self._session.add(job)
+        self._session.add(
             JobSelection(
                 job_id=job.id,
                 contact_ids=[t.id for t in targets],
                 contacts=[as_row(t) for t in targets],
             )
         )
-        await self.session.flush()
+        await self._session.flush()
         return job
 
     async def get_job(self, job_id: str) -> Job:
-        job = await self.repo.job(job_id)
+        job = await self._repo.job(job_id)
         if job is None:
             raise NotFound("job", job_id)
         return job
+
+    # --- bulk entries and mailings: running a job (for the job runner) ------------------
+
+    async def running_job_ids(self) -> list[str]:
+        """Jobs not finished yet, oldest first (a crash may have left some)."""
+        return await self._repo.running_job_ids()
+
+    async def job_plan(self, job_id: str) -> JobPlan | None:
+        """What a running job is made of, or None when it is not running (any more)."""
+        job = await self._repo.job(job_id)
+        if job is None or job.state != "running":
+            return None
+        staff = StaffRef.model_validate(job.created_by)
+        return JobPlan(
+            job_id=job.id,
+            targets=await self._job_targets(job_id),
+            entry=EntryFields.model_validate(job.params["entry"]),
+            staff=staff,
+            mailing=(
+                Mailing.compile(job.id, job.params["subject"], job.params["body"], staff)
+                if job.kind == "mailing"
+                else None
+            ),
+            token=Token.parse(job.token),
+        )
+
+    async def write_job_batch(self, plan: JobPlan, largest: int) -> bool:
+        """The job's next batch (:func:`batch_size_for`), its cursor moved in the same
+        transaction; returns True when the job is finished.
+
+        Contacts in the inbox or archived, deleted since the job started, or for a mailing
+        without an address, are counted in ``skipped``. On PostgreSQL the job row is locked,
+        so replicas take turns. The batch's own positions go into the job row in the same
+        transaction (:meth:`Database.stamp`): a job seen done has them all."""
+        job = await self._repo.job(plan.job_id, lock=True)
+        if job is None or job.state != "running":
+            return True
+        size = batch_size_for(job.total, largest)
+        chunk = plan.targets[job.done : job.done + size]
+        if chunk:
+            now = utcnow()
+            erased = await self._repo.erased([t.id for t in chunk])  # deleted since
+            usable = [
+                t
+                for t in chunk
+                if t.id not in erased and t.status != DELETED and not is_restricted(t.status)
+            ]
+            mails: list[tuple[EventData, str, dt.datetime]] = []
+            if plan.mailing is not None:
+                usable = [t for t in usable if t.email]
+                mails = [plan.mailing.mail(t, now) for t in usable]
+            written = [t.id for t in usable]
+            await self.write_job_entries(
+                job_id=job.id,
+                contact_ids=written,
+                fields=plan.entry,
+                staff=plan.staff,
+                now=now,
+            )
+            await self._repo.write_outbox(self._repo.emit_many(self._outbox.source, mails))
+            job.done += len(chunk)
+            job.skipped += len(chunk) - len(written)
+        if job.done >= job.total:
+            job.state, job.finished_at = "done", utcnow()
+            log.info("job %s done: %d contacts, %d skipped", job.id, job.total, job.skipped)
+        # the batch's own positions in its own transaction: a job seen done has them
+        plan.token.merge(await self._runtime.database.stamp(self._session))
+        job.token = plan.token.header() or None
+        await self._session.flush()
+        return job.state != "running"
+
+    async def fail_job(self, job_id: str, error: str) -> None:
+        job = await self._repo.job(job_id, lock=True)
+        if job is not None and job.state == "running":
+            job.state, job.error, job.finished_at = "failed", error[:2000], utcnow()
+
+    async def _job_targets(self, job_id: str) -> list[Target]:
+        """The contacts of a job; a job from before selections were kept with their data
+        takes them from the local copy as it is now."""
+        selection = await self._repo.selection(job_id)
+        if selection is None:
+            return []
+        if selection.contacts is not None:
+            return [of_row(row) for row in selection.contacts]
+        copies = await self._repo.contact_rows(selection.contact_ids)
+        targets = []
+        for contact_id in selection.contact_ids:
+            copy = copies.get(contact_id)
+            if copy is None or copy.status == DELETED:
+                targets.append(
+                    Target(
+                        id=contact_id,
+                        status=DELETED,
+                        name="",
+                        email=None,
+                        language="de",
+                        customer_number=None,
+                    )
+                )
+                continue
+            targets.append(
+                Target(
+                    id=contact_id,
+                    status=copy.status,
+                    name=copy.name,
+                    email=copy.email,
+                    language=copy.language,
+                    customer_number=copy.customer_number,
+                )
+            )
+        return targets
 
     # --- contact events -----------------------------------------------------------------
 
@@ -386,29 +616,29 @@ class HistoryService:
             }
             for _, snapshot in events
         ]
-        await keep_newest(self.session, table, rows, tombstone=("status", DELETED))
+        await keep_newest(self._session, table, rows, tombstone=("status", DELETED))
         items = [item for event, data in events if (item := timeline_item(event, data))]
-        erased = await self.repo.erased([item.contact_id for item in items])
+        erased = await self._repo.erased([item.contact_id for item in items])
         rows = [item.row() for item in items if item.contact_id not in erased]
-        await self.repo.insert_ignoring_duplicates(TimelineItem, rows)
+        await self._repo.insert_ignoring_duplicates(TimelineItem, rows)
 
     async def apply_status(self, event: ContactStatusChanged) -> None:
-        copy = await self.repo.contact(event.contact_id)
+        copy = await self._repo.contact(event.contact_id)
         if copy is None or copy.status == DELETED or copy.version >= event.version:
             return
         copy.status, copy.version = event.status, event.version
-        await self.session.flush()
+        await self._session.flush()
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: entries, timeline and personal data go; a tombstone id stays so late
         events about the contact are ignored."""
-        await self.repo.erase_contact(contact_id)
-        copy = await self.repo.contact(contact_id)
+        await self._repo.erase_contact(contact_id)
+        copy = await self._repo.contact(contact_id)
         if copy is None:
             copy = ContactCopy(contact_id=contact_id, name="", status=DELETED)
-            self.session.add(copy)
+            self._session.add(copy)
         copy.name, copy.email, copy.customer_number, copy.status = "", None, None, DELETED
-        await self.session.flush()
+        await self._session.flush()
 
     # --- timeline ----------------------------------------------------------------------
 
@@ -418,7 +648,21 @@ class HistoryService:
         item = timeline_item(event, payload)
         if item is None:
             return
-        copy = await self.repo.contact(item.contact_id)
+        copy = await self._repo.contact(item.contact_id)
         if copy is not None and copy.status == DELETED:
             return
-        await self.repo.insert_ignoring_duplicates(TimelineItem, [item.row()])
+        await self._repo.insert_ignoring_duplicates(TimelineItem, [item.row()])
+
+    async def timeline(self, contact_id: str, *, cursor: str | None, limit: int) -> TimelinePage:
+        """A page of a contact's timeline, newest first, keyset-paged by (time, item id),
+        read no older than what the caller has seen on every topic it is made of."""
+        await wait_for_copy(self._runtime, _COPIED_TOPICS, keys=[contact_id])
+        await self._check_not_erased(contact_id)
+        after = cursors.keyset(cursor, dt.datetime, str)
+        rows = await self._repo.timeline_page(contact_id, after=after, limit=limit + 1)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return TimelinePage.of(rows[:limit], cursors.encode(last.at, last.id) if last else None)
+
+    async def clear_timeline(self) -> None:
+        """Remove every item (the replay rebuilds them from the topics)."""
+        await self._repo.clear_timeline()

@@ -6,13 +6,11 @@ to Kafka as the contract defines them: a real integration test of the consumers.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from email.header import decode_header, make_header
 from typing import Any
@@ -23,6 +21,7 @@ import pytest
 
 from crm_dev.stack import Stack
 from crm_dev.testing import Mailbox, read_topic
+from crm_dev.testkit import eventually
 from crm_shared.events import (
     CampaignMemberAdded,
     CampaignMemberRemoved,
@@ -68,15 +67,14 @@ async def create_contact(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any
 
 async def wait_known(api: httpx.AsyncClient, contact_id: str, timeout: float = 15) -> None:
     """Until the history service has the contact (its ContactCreated timeline item)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def known() -> bool:
         response = await api.get(f"/api/contacts/{contact_id}/timeline")
-        if response.status_code == 200 and any(
+        return response.status_code == 200 and any(
             i["type"] == "contact" for i in response.json()["items"]
-        ):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"history never learned of contact {contact_id}")
+        )
+
+    await eventually(known, f"history learns of contact {contact_id}", timeout)
 
 
 async def publish(bootstrap: str, *events: EventData, source: str) -> None:
@@ -89,19 +87,24 @@ async def publish(bootstrap: str, *events: EventData, source: str) -> None:
         await producer.stop()
 
 
-async def wait_job(api: httpx.AsyncClient, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[int] = []
-    while time.monotonic() < deadline:
-        response = await api.get(f"/api/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        job = response.json()
-        seen.append(job["done"])
-        if job["state"] != "running":
-            job["progress_seen"] = seen
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} not finished: {seen[-1:]}")
+async def job_state(api: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    response = await api.get(f"/api/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+async def wait_job(
+    api: httpx.AsyncClient, job_id: str, timeout: float = 30, every: float = 0.1
+) -> dict[str, Any]:
+    """The job once it is no longer running."""
+
+    async def finished() -> dict[str, Any] | None:
+        job = await job_state(api, job_id)
+        return job if job["state"] != "running" else None
+
+    job: dict[str, Any] = await eventually(finished, f"job {job_id} finished", timeout, every)
+    return job
 
 
 async def group_of(api: httpx.AsyncClient, contact_ids: list[str]) -> str:
@@ -425,12 +428,14 @@ async def timeline(api: httpx.AsyncClient, contact_id: str, limit: int = 500) ->
 async def wait_timeline(
     api: httpx.AsyncClient, contact_id: str, count: int, timeout: float = 15
 ) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The timeline once it has ``count`` items."""
+
+    async def grown() -> list[dict] | None:
         items = await timeline(api, contact_id)
-        if len(items) >= count or time.monotonic() > deadline:
-            return items
-        await asyncio.sleep(0.1)
+        return items if len(items) >= count else None
+
+    items: list[dict] = await eventually(grown, f"{count} timeline items", timeout)
+    return items
 
 
 async def test_timeline_keeps_campaign_items_after_retire_and_replay_rebuilds_it(
@@ -511,12 +516,11 @@ async def test_deleting_the_contact_erases_history_and_timeline(
     entry_id = created.json()["id"]
     assert (await any_api.delete(f"/api/contacts/{contact['id']}")).status_code == 204
 
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    async def erased() -> httpx.Response | None:
         response = await any_api.get(f"/api/contacts/{contact['id']}/history")
-        if response.status_code == 404:
-            break
-        await asyncio.sleep(0.1)
+        return response if response.status_code == 404 else None
+
+    response = await eventually(erased, "the contact's history erased", 15)
     assert response.status_code == 404
     assert (await any_api.get(f"/api/contacts/{contact['id']}/timeline")).status_code == 404
     refused = await any_api.post(f"/api/contacts/{contact['id']}/history", json={})
@@ -554,12 +558,12 @@ async def test_bulk_job_killed_midway_resumes_without_duplicates(
         )
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            job = (await api.get(f"/api/jobs/{job_id}")).json()
-            if job["done"] >= 10:
-                break
-            await asyncio.sleep(0.1)
+
+        async def first_batch() -> dict[str, Any] | None:
+            job = await job_state(api, job_id)
+            return job if job["done"] >= 10 else None
+
+        job = await eventually(first_batch, "the job's first batch", 30)
         assert (job["state"], job["done"]) == ("running", 10)
     finally:
         restart(stack, "history")  # kill mid-job; the normal start resumes it
@@ -609,11 +613,7 @@ async def test_limited_contact_gets_no_entry_and_bulk_entries_skip_it(
         json={"selection": {"contact_ids": [limited["id"], other["id"]]}, "entry": {"text": "b"}},
     )
     assert job.status_code == 202, job.text
-    for _ in range(200):
-        state = (await any_api.get(f"/api/jobs/{job.json()['job_id']}")).json()
-        if state["state"] != "running":
-            break
-        await asyncio.sleep(0.05)
+    state = await wait_job(any_api, job.json()["job_id"], timeout=10, every=0.05)
     assert (state["state"], state["total"], state["skipped"]) == ("done", 2, 1)
     lift = {"status": "prospect"} if status == "inbox" else {"status": "restore"}
     await any_api.post(f"/api/contacts/{limited['id']}/status", json=lift)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from crm_history.main import MIGRATIONS
 from crm_history.models import HistoryEntry, TimelineItem
+from crm_history.repository import HistoryRepository
 from crm_history.schemas import EntryFields
 from crm_history.service import HistoryService, job_entry_id
 from crm_shared import migrations
@@ -62,9 +63,7 @@ async def _write(url: str, bulk: bool, job_id: str, contact_ids: list[str], now:
             outbox = await rows(OutboxMessage.__table__, sa.column("seq"))
             timeline = await rows(TimelineItem.__table__, sa.column("id"))
             # a redelivered item is skipped, not an error (one statement on PostgreSQL)
-            await HistoryService(session, Outbox("/crm/history")).repo.insert_ignoring_duplicates(
-                TimelineItem, timeline[:3]
-            )
+            await HistoryRepository(session).insert_ignoring_duplicates(TimelineItem, timeline[:3])
             assert len(await rows(TimelineItem.__table__, sa.column("id"))) == len(timeline)
         return entries, outbox, timeline
     finally:

@@ -1,6 +1,6 @@
 """A job's batches: small enough for its progress to move, never above the setting."""
 
-from crm_history.jobs import batch_size_for
+from crm_history.service import batch_size_for
 
 
 def test_a_job_moves_in_about_ten_steps_within_the_bounds() -> None:

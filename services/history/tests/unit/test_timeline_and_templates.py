@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_history.jobs import compile_template
+from crm_history.mailings import compile_template
 from crm_history.timeline import timeline_item
 from crm_shared.errors import Unprocessable
 from crm_shared.events import (

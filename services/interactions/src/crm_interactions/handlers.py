@@ -1,11 +1,12 @@
-"""Kafka subscribers of the interactions service (thin: rules live in the service)."""
+"""Kafka subscribers of the interactions service (thin: each event to one method of the
+copies' service; the other services' events keep the local copies)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_interactions.copies.service import CopyService
 from crm_interactions.deps import InteractionsDeps
-from crm_interactions.service import InteractionService
 from crm_shared.consumer import Bulk, Delivery, EventConsumer
 from crm_shared.events import (
     CampaignCreated,
@@ -20,8 +21,8 @@ from crm_shared.events import (
 def consumers(deps: InteractionsDeps) -> Sequence[EventConsumer]:
     runtime = deps.runtime
 
-    def service(delivery: Delivery) -> InteractionService:
-        return InteractionService(delivery.tx, runtime.outbox)
+    def service(delivery: Delivery) -> CopyService:
+        return deps.copy_service(delivery.tx)
 
     async def on_contacts(deliveries: Sequence[Delivery]) -> None:
         snapshots = [delivery.payload_as(ContactSnapshot) for delivery in deliveries]

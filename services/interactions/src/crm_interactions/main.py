@@ -6,10 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from crm_interactions.api import procedures, router
 from crm_interactions.deps import InteractionsDeps
 from crm_interactions.handlers import consumers
-from crm_interactions.portal_api import router as portal_router
+from crm_interactions.interactions import api as interactions
+from crm_interactions.portal import api as portal
+from crm_interactions.procedures import api as procedures
 from crm_interactions.settings import Settings
 from crm_shared.service import create_service_app
 
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings or Settings(),
         title="CRM interactions",
-        routers=[router, procedures, portal_router],
+        routers=[interactions.router, procedures.router, portal.router],
         migrations_dir=MIGRATIONS,
         deps=InteractionsDeps.build,
         consumers=consumers,

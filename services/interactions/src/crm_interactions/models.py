@@ -11,9 +11,13 @@ from sqlmodel import Field, SQLModel
 from crm_shared.db import moment_column
 from crm_shared.events import utcnow
 
+DELETED = "deleted"
+"""The status of a deleted contact's copy: a tombstone without personal data."""
+
 
 class ContactCopy(SQLModel, table=True):
-    """The local copy of a contact, kept from contact events only (never a call)."""
+    """The local copy of a contact, kept from contact events only (never a call); a
+    deleted one stays as a tombstone (status ``deleted``)."""
 
     __tablename__ = "contact_copy"
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -113,20 +110,6 @@ async def publish_campaign(
 async def retire_campaign(producer: EventProducer, campaign_id: str, name: str) -> None:
     event = CampaignRetired(campaign_id=campaign_id, name=name)
     await producer.publish(Topic.CAMPAIGNS, make_event(event, source="/crm/campaigns"))
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, what: str = "condition"
-) -> Any:
-    """Retry ``check`` until it returns something truthy (events take a moment)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        await asyncio.sleep(0.1)
 
 
 def body_of(message: Message) -> str:

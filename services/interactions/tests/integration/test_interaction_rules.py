@@ -11,7 +11,6 @@ import pytest
 from ix_support import (
     create_contact,
     create_staff,
-    eventually,
     log_interaction,
     plan,
     procedure_body,
@@ -21,6 +20,7 @@ from ix_support import (
 
 from crm_dev.stack import Stack
 from crm_dev.testing import Mailbox, read_topic
+from crm_dev.testkit import eventually
 
 
 async def test_recorder_may_be_another_staff_member_whose_address_is_the_reply_to(

@@ -10,7 +10,6 @@ import httpx
 from ix_support import (
     body_of,
     create_contact,
-    eventually,
     is_login_mail,
     log_interaction,
     login_token,
@@ -18,6 +17,7 @@ from ix_support import (
 
 from crm_dev.stack import Stack
 from crm_dev.testing import Mailbox, read_topic
+from crm_dev.testkit import eventually
 
 
 async def test_login_link_arrives_by_mail_and_works_once(

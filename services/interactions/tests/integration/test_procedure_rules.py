@@ -11,7 +11,6 @@ import httpx
 from ix_support import (
     create_contact,
     create_staff,
-    eventually,
     plan,
     procedure_body,
     publish_campaign,
@@ -21,6 +20,7 @@ from ix_support import (
 
 from crm_dev.stack import Stack
 from crm_dev.testing import read_topic
+from crm_dev.testkit import eventually
 from crm_shared.kafka import EventProducer
 
 

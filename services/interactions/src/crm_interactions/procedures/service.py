@@ -1,23 +1,28 @@
-"""Business rules of procedures (Kontaktvorgänge, seed 004). Adds outbox events; never
-commits."""
+"""Business rules of procedures (Kontaktvorgänge, seed 004): planned, then done (with a
+duration) or not done (with a note); a measure belongs to a campaign; a retired campaign
+is not chosen any more. Adds outbox events; never commits."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_interactions.models import ContactCopy, Procedure, StaffCopy
-from crm_interactions.repository import InteractionRepository
-from crm_interactions.schemas import (
+from crm_interactions.copies.service import CopyService, check_contact_usable, staff_ref
+from crm_interactions.models import DELETED, ContactCopy, Procedure
+from crm_interactions.procedures.repository import ProcedureRepository
+from crm_interactions.procedures.schemas import (
+    ContactMatch,
+    ContactMatches,
     ProcedureComplete,
     ProcedureCreate,
+    ProcedurePage,
     ProcedurePublic,
+    ProcedureState,
     ProcedureUpdate,
-    RecorderPublic,
 )
-from crm_interactions.service import check_contact_usable, contact_summary
+from crm_shared import cursor as cursors
 from crm_shared.auth import StaffClaims
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
@@ -25,47 +30,78 @@ from crm_shared.events import (
     ProcedurePlanned,
     ProcedureRescheduled,
     StaffRef,
+    Topic,
     utcnow,
 )
 from crm_shared.outbox import Outbox
 
 RESCHEDULING = ("starts_at", "responsible_id", "reminder")
-
-
-def to_public(procedure: Procedure, contact: ContactCopy | None) -> ProcedurePublic:
-    return ProcedurePublic.model_validate(
-        {
-            **procedure.model_dump(),
-            "created_by": RecorderPublic(
-                staff_id=procedure.created_by_id,
-                name=procedure.created_by_name,
-                initials=procedure.created_by_initials,
-                email=procedure.created_by_email,
-            ),
-            "contact": contact_summary(contact, None),
-        }
-    )
-
-
-def _ref(staff: StaffCopy | None) -> StaffRef | None:
-    if staff is None:
-        return None
-    return StaffRef(
-        staff_id=staff.staff_id, name=staff.name, initials=staff.initials, email=staff.email
-    )
+SEARCH_RESULTS = 10
+"""The contact search of the procedure form answers at most this many."""
 
 
 class ProcedureService:
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
-        self.session = session
-        self.repo = InteractionRepository(session)
-        self.outbox = outbox
+    def __init__(self, session: AsyncSession, outbox: Outbox, copies: CopyService) -> None:
+        self._session = session
+        self._repo = ProcedureRepository(session)
+        self._outbox = outbox
+        self._copies = copies
 
-    async def get(self, procedure_id: str) -> Procedure:
-        procedure = await self.repo.procedure(procedure_id)
+    async def _get(self, procedure_id: str) -> Procedure:
+        procedure = await self._repo.procedure(procedure_id)
         if procedure is None:
             raise NotFound("procedure", procedure_id)
         return procedure
+
+    async def _public(self, procedure: Procedure) -> ProcedurePublic:
+        return ProcedurePublic.of(procedure, await self._copies.contact(procedure.contact_id))
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def get(self, procedure_id: str) -> ProcedurePublic:
+        return await self._public(await self._get(procedure_id))
+
+    async def page(
+        self,
+        *,
+        contact_id: str | None,
+        state: ProcedureState | None,
+        responsible_id: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> ProcedurePage:
+        """A keyset page of procedures (of a contact, in a state, of a responsible) by
+        start time, then id; each with its contact as the copy has it now."""
+        await self._copies.caught_up(Topic.CONTACTS, [contact_id] if contact_id else None)
+        rows = await self._repo.page(
+            contact_id=contact_id,
+            state=state,
+            responsible_id=responsible_id,
+            after=cursors.keyset(cursor, datetime, str),
+            limit=limit + 1,
+        )
+        contacts = await self._copies.contacts({row.contact_id for row in rows})
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = cursors.encode(last.starts_at, last.id)
+        return ProcedurePage(
+            items=[ProcedurePublic.of(row, contacts.get(row.contact_id)) for row in rows[:limit]],
+            next_cursor=next_cursor,
+        )
+
+    async def search_contacts(self, q: str, kind: str | None) -> ContactMatches:
+        """Autocomplete for the procedure form (seed 004): up to two terms, each must be in
+        the name (case-insensitive), at most ten results; ``kind`` only persons or
+        companies (a person's company is chosen from companies)."""
+        terms = q.split()
+        if not terms:
+            raise Unprocessable("q", "enter a name to search for")
+        if len(terms) > 2:
+            raise Unprocessable("q", "search with at most two terms")
+        await self._copies.caught_up(Topic.CONTACTS)
+        rows = await self._copies.search_contacts(terms, SEARCH_RESULTS, kind=kind)
+        return ContactMatches(items=[ContactMatch.of(row) for row in rows])
 
     # --- checks -------------------------------------------------------------------------
 
@@ -73,8 +109,8 @@ class ProcedureService:
         """A contact person is the contact itself or one of the company's persons."""
         if person_id is None or person_id == contact.contact_id:
             return
-        person = await self.repo.contact(person_id)
-        if person is None or person.status == "deleted":
+        person = await self._copies.contact(person_id)
+        if person is None or person.status == DELETED:
             raise Unprocessable("contact_person_id", f"unknown contact person {person_id}")
         if person.company_id != contact.contact_id:
             raise Unprocessable(
@@ -82,19 +118,18 @@ class ProcedureService:
                 f"{person.name} is not a contact person of {contact.name}",
             )
 
-    async def _check_responsible(self, responsible_id: str | None) -> StaffCopy | None:
+    async def _check_responsible(self, responsible_id: str | None) -> None:
         if responsible_id is None:
             return None
-        staff = await self.repo.staff(responsible_id)
+        staff = await self._copies.staff(responsible_id)
         if staff is None or not staff.active:
             raise Unprocessable("responsible_id", f"unknown staff member {responsible_id}")
-        return staff
 
     async def _check_campaign(self, campaign_id: str | None) -> None:
         """Only a known, not retired campaign can be chosen (seed 004)."""
         if campaign_id is None:
             return
-        campaign = await self.repo.campaign(campaign_id)
+        campaign = await self._copies.campaign(campaign_id)
         if campaign is None:
             raise Unprocessable("campaign_id", f"unknown campaign {campaign_id}")
         if campaign.retired:
@@ -115,9 +150,13 @@ class ProcedureService:
 
     # --- changes ------------------------------------------------------------------------
 
-    async def plan(
-        self, data: ProcedureCreate, staff: StaffClaims, contact: ContactCopy
-    ) -> Procedure:
+    async def plan(self, data: ProcedureCreate, staff: StaffClaims) -> ProcedurePublic:
+        """A procedure for a contact not in the inbox or archived, created ``planned``
+        (duration 0) or ``done``, its references as current as the caller has seen."""
+        contact = await self._copies.contact_for_caller(data.contact_id)
+        await self._copies.references_caught_up(
+            data.campaign_id, data.responsible_id, data.contact_person_id
+        )
         check_contact_usable(contact, "procedures")
         if data.state == "planned" and data.duration_minutes != 0:
             raise Unprocessable(
@@ -143,20 +182,25 @@ class ProcedureService:
             completed_at=now if data.state == "done" else None,
             completed_by_id=staff.staff_id if data.state == "done" else None,
         )
-        self.session.add(procedure)
-        await self.session.flush()
-        self.outbox.emit(self.session, ProcedurePlanned(**await self._data(procedure, contact)))
-        return procedure
+        self._session.add(procedure)
+        await self._session.flush()
+        self._outbox.emit(self._session, ProcedurePlanned(**await self._data(procedure, contact)))
+        return ProcedurePublic.of(procedure, contact)
 
-    async def update(self, procedure_id: str, data: ProcedureUpdate) -> Procedure:
-        procedure = await self.get(procedure_id)
+    async def update(self, procedure_id: str, data: ProcedureUpdate) -> ProcedurePublic:
+        """A change of a planned procedure (409 once completed); start, responsible and
+        reminder reschedule it."""
+        await self._copies.references_caught_up(
+            data.campaign_id, data.responsible_id, data.contact_person_id
+        )
+        procedure = await self._get(procedure_id)
         changes = {
             name: value
             for name, value in data.model_dump(exclude_unset=True).items()
             if getattr(procedure, name) != value
         }
         if not changes:
-            return procedure
+            return await self._public(procedure)
         if procedure.state != "planned":
             raise Conflict(
                 f"the procedure is completed ({procedure.state}); only planned ones change",
@@ -167,7 +211,7 @@ class ProcedureService:
         for required in ("type", "direction", "starts_at", "reminder"):
             if required in changes and changes[required] is None:
                 raise Unprocessable(required, "this field cannot be emptied")
-        contact = await self.repo.contact(procedure.contact_id)
+        contact = await self._copies.contact(procedure.contact_id)
         if contact is None:
             raise NotFound("contact", procedure.contact_id)
         check_contact_usable(contact, "procedures")
@@ -183,23 +227,25 @@ class ProcedureService:
         for name, value in changes.items():
             setattr(procedure, name, value)
         procedure.updated_at = utcnow()
-        await self.session.flush()
+        await self._session.flush()
         # A planned procedure's change goes out as ProcedureRescheduled with the whole new
         # state: the reminders service keeps its reminder (time, person, subject) in step.
-        self.outbox.emit(
-            self.session,
+        self._outbox.emit(
+            self._session,
             ProcedureRescheduled(
                 **await self._data(procedure, contact),
                 old_starts_at=old_starts_at,
                 changed=sorted(changes),
             ),
         )
-        return procedure
+        return ProcedurePublic.of(procedure, contact)
 
     async def complete(
         self, procedure_id: str, data: ProcedureComplete, staff: StaffClaims
-    ) -> Procedure:
-        procedure = await self.get(procedure_id)
+    ) -> ProcedurePublic:
+        """Only a planned procedure is completed (409 otherwise): ``done`` with its
+        duration (and maybe another start), ``not_done`` with a note and no other change."""
+        procedure = await self._get(procedure_id)
         if procedure.state != "planned":
             raise Conflict(f"the procedure is already completed ({procedure.state})", field="state")
         self._check_measure_has_campaign(procedure.type, procedure.campaign_id)
@@ -221,10 +267,10 @@ class ProcedureService:
         procedure.note = data.note
         procedure.completed_at = procedure.updated_at = utcnow()
         procedure.completed_by_id = staff.staff_id
-        await self.session.flush()
-        contact = await self.repo.contact(procedure.contact_id)
-        self.outbox.emit(
-            self.session,
+        await self._session.flush()
+        contact = await self._copies.contact(procedure.contact_id)
+        self._outbox.emit(
+            self._session,
             ProcedureCompleted(
                 **await self._data(procedure, contact),
                 outcome=data.outcome,
@@ -232,11 +278,11 @@ class ProcedureService:
                 completed_by=staff.ref(),
             ),
         )
-        return procedure
+        return ProcedurePublic.of(procedure, contact)
 
     async def _data(self, procedure: Procedure, contact: ContactCopy | None) -> dict[str, Any]:
         responsible = (
-            await self.repo.staff(procedure.responsible_id) if procedure.responsible_id else None
+            await self._copies.staff(procedure.responsible_id) if procedure.responsible_id else None
         )
         return {
             "procedure_id": procedure.id,
@@ -259,5 +305,5 @@ class ProcedureService:
             "description": procedure.description,
             "campaign_id": procedure.campaign_id,
             "contact_name": contact.name if contact else None,
-            "responsible": _ref(responsible),
+            "responsible": staff_ref(responsible) if responsible else None,
         }

@@ -1,0 +1,1 @@
+"""The local copies of contacts, staff members and campaigns (kept from events)."""

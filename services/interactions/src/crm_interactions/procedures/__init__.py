@@ -1,0 +1,1 @@
+"""Procedures (Kontaktvorgänge, seed 004): planned, done or not done."""
