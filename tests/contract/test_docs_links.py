@@ -37,9 +37,10 @@ NAMED = re.compile(r"`([\w.\-/]+?\.(?:py|md|yaml|yml|json|toml|sh|txt|html|js|cs
 PACKAGES = {p.name: p for p in ROOT.glob("*/src/crm_*")} | {
     p.name: p for p in ROOT.glob("services/*/src/crm_*")
 }
-# names of files in other projects (the patterns we copy) or made at run time
+# names of files in other projects (the patterns we copy), of the team's shared documents
+# beside the repository (../shared/), or made at run time
 ELSEWHERE = re.compile(
-    r"^(backend/|server/|kit/|polar/|docs_src/|packages/|examples/|addons/|bootstrap\.py$|"
+    r"^(\.\./shared/|backend/|server/|kit/|polar/|docs_src/|packages/|examples/|addons/|bootstrap\.py$|"
     r"service_layer/|package-lock\.json$|/tmp/|\.crm/|~|values-.*\.yaml$|my-values\.yaml$|"
     r"FILE|app\.py$)"
 )
