@@ -54,16 +54,8 @@ def claims_of(staff: Staff) -> StaffClaims:
 
 
 def staff_event(staff: Staff, cls: type[StaffCreated] | type[StaffUpdated]) -> StaffData:
-    return cls(
-        staff_id=staff.id,
-        username=staff.username,
-        name=staff.name,
-        initials=staff.initials,
-        email=staff.email,
-        roles=staff.roles,
-        language=staff.language,
-        active=staff.active,
-    )
+    """The staff member as every service learns of them: who the token says, and active."""
+    return cls(**claims_of(staff).model_dump(), active=staff.active)
 
 
 class StaffService:

@@ -25,17 +25,7 @@ class NotificationPublic(BaseModel):
 
     @classmethod
     def of(cls, row: Notification) -> NotificationPublic:
-        return cls(
-            id=row.id,
-            staff_id=row.staff_id,
-            kind=row.kind,
-            title=row.title,
-            body=row.body,
-            contact_id=row.contact_id,
-            link=row.link,
-            created_at=row.created_at,
-            read_at=row.read_at,
-        )
+        return cls.model_validate(row.model_dump())
 
 
 class NotificationPage(BaseModel):

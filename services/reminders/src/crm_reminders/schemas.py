@@ -25,16 +25,8 @@ class ReminderPublic(BaseModel):
 
     @classmethod
     def of(cls, reminder: Reminder) -> ReminderPublic:
-        return cls(
-            id=reminder.id,
-            due_at=reminder.due_at,
-            email_at=reminder.email_at,
-            procedure_id=reminder.procedure_id,
-            interaction_id=reminder.interaction_id,
-            contact_id=reminder.contact_id,
-            staff_id=reminder.staff_id,
-            subject=reminder.subject,
-            fired=reminder.due_fired_at is not None,
+        return cls.model_validate(
+            reminder.model_dump() | {"fired": reminder.due_fired_at is not None}
         )
 
 
