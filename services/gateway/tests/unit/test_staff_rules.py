@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import ValidationError
 
 from crm_dev.rules import emitted
 from crm_dev.testing import RulesDb
+from crm_gateway import service as staff_rules
 from crm_gateway.main import MIGRATIONS
 from crm_gateway.schemas import CompetenceCreate, CompetenceUpdate, StaffCreate, StaffUpdate
 from crm_gateway.service import StaffService
@@ -24,6 +27,13 @@ from crm_shared.outbox import Outbox
 
 OUTBOX = Outbox("/crm/gateway")
 SETTINGS = Settings(admin_username="admin", admin_password="admin-pw")
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules, not argon2's cost: the same hasher with the least work and memory."""
+    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
+    monkeypatch.setattr(staff_rules, "passwords", cheap)
 
 
 @contextlib.asynccontextmanager
