@@ -25,11 +25,7 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await eventually(started, f"a test server on port {port}")
+    await eventually(lambda: server.started, f"a test server on port {port}", every=0.02)
     return server, task, f"http://127.0.0.1:{port}"
 
 
