@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from crm_dev.servers import free_port
+from crm_dev.testkit import eventually
 from crm_gateway.consistency import CallerTokens
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
@@ -24,8 +25,7 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started, f"a test server on port {port}", every=0.02)
     return server, task, f"http://127.0.0.1:{port}"
 
 

@@ -1,28 +1,30 @@
 """The gateway's dependencies, typed: the runtime, the client to the services, the
 callers' consistency tokens, the live notification hub, the browser sessions and what
-the pages share."""
+the pages share; the FastAPI aliases of the routes (``Deps``, ``StaffServiceDep``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from crm_gateway.consistency import CallerTokens
 from crm_gateway.cookies import without_cookies
+from crm_gateway.service import StaffService
 from crm_gateway.sessions import SessionStore
 from crm_gateway.settings import Settings
-from crm_gateway.staff import StaffService
 from crm_gateway.stream import NotificationHub
 from crm_gateway.ui.client import in_process_client
 from crm_gateway.ui.context import Ui
 from crm_shared import tracing
-from crm_shared.service import Runtime, ServiceDeps
+from crm_shared.service import Runtime, ServiceDeps, SessionDep
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,13 @@ class GatewayDeps(ServiceDeps[Settings]):
             ),
         )
 
+    def staff(self, session: AsyncSession) -> StaffService:
+        return StaffService(session, self.runtime.outbox, self.settings)
+
     async def start(self) -> None:
         try:
             async with self.runtime.database.unit_of_work() as session:
-                await StaffService(session, self.runtime.outbox).ensure_admin(self.settings)
+                await self.staff(session).ensure_admin()
         except IntegrityError:  # a replica starting at the same time created it first
             log.info("the first admin was created by another replica")
         for name, url in self.settings.service_urls().items():
@@ -97,3 +102,13 @@ def deps_of(app: Starlette) -> GatewayDeps:
 def gateway_deps(request: Request) -> GatewayDeps:
     """The gateway's dependencies, for a request (also a FastAPI dependency)."""
     return deps_of(request.app)
+
+
+Deps = Annotated[GatewayDeps, Depends(gateway_deps)]
+
+
+async def staff_service(session: SessionDep, deps: Deps) -> StaffService:
+    return deps.staff(session)
+
+
+StaffServiceDep = Annotated[StaffService, Depends(staff_service)]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from crm_gateway.api import dev_router, router
+from crm_gateway.api import router
 from crm_gateway.consistency import caller_of_authorization
 from crm_gateway.deps import GatewayDeps, deps_of
+from crm_gateway.dev_mail import dev_router
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
 from crm_gateway.stream import router as stream_router

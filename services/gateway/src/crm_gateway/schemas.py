@@ -1,13 +1,17 @@
-"""API models of the gateway."""
+"""API models of the gateway, and the mappers from its rows (``StaffPublic.of``,
+``CompetencePublic.of``)."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from crm_shared.auth import Role
+
+if TYPE_CHECKING:
+    from crm_gateway.models import Competence, Staff
 
 # Staff addresses may be internal (admin@localhost), so no public-domain check here.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -78,6 +82,10 @@ class StaffPublic(BaseModel):
     language: str
     active: bool
 
+    @classmethod
+    def of(cls, row: Staff) -> StaffPublic:
+        return cls.model_validate(row.model_dump())
+
 
 class StaffPage(BaseModel):
     items: list[StaffPublic]
@@ -112,6 +120,10 @@ class CompetencePublic(BaseModel):
     id: str
     name: str
     member_ids: list[str]
+
+    @classmethod
+    def of(cls, row: Competence) -> CompetencePublic:
+        return cls.model_validate(row.model_dump())
 
 
 class CompetencePage(BaseModel):

@@ -1,4 +1,4 @@
-"""Sending email once: templates, SMTP with retries, and the send-once guard.
+"""Sending email once: SMTP with retries, the send-once guard, EmailSent/EmailFailed.
 
 Mails go out over a few SMTP connections kept open (:mod:`crm_notifier.smtp_pool`). The
 guard is a Redis key per (cause event, template, recipient), written right after the
@@ -16,11 +16,8 @@ import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
-from pathlib import Path
-from typing import Any
 
 import aiosmtplib
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from redis.asyncio import Redis
 
 from crm_notifier.settings import Settings
@@ -32,8 +29,6 @@ from crm_shared.kafka import EventProducer
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).parent / "templates"
-LANGUAGES = ("de", "en")
 SENT_TTL_SECONDS = 60 * 24 * 3600
 
 
@@ -54,27 +49,6 @@ class Email:
         return (
             f"<{derived_event_id('mail', self.cause_event_id, self.template, self.recipient)}@crm>"
         )
-
-
-class Templates:
-    """German and English Jinja2 templates with ``subject`` and ``body`` blocks."""
-
-    def __init__(self) -> None:
-        self._env = Environment(
-            loader=FileSystemLoader(TEMPLATES),
-            undefined=StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # noqa: S701 - plain-text mail
-        )
-
-    def render(self, name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
-        lang = language if language in LANGUAGES else "de"
-        template = self._env.get_template(f"{lang}/{name}.txt")
-        blocks = {}
-        for block in ("subject", "body"):
-            ctx = template.new_context(context)
-            blocks[block] = "".join(template.blocks[block](ctx)).strip()
-        return blocks["subject"], blocks["body"] + "\n"
 
 
 class Mailer:

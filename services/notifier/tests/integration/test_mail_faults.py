@@ -12,6 +12,7 @@ from typing import Any
 from crm_dev.servers import SmtpSink
 from crm_dev.stack import Stack
 from crm_dev.testing import Mailbox
+from crm_dev.testkit import eventually
 from crm_shared.events import EmailRequested
 
 COUNT = 100
@@ -36,13 +37,16 @@ def arrived(mail: Mailbox, run: str) -> collections.Counter[str]:
     )
 
 
-def wait_arrived(mail: Mailbox, run: str, count: int, timeout: float) -> collections.Counter[str]:
-    deadline = time.monotonic() + timeout
-    while True:
+async def wait_arrived(
+    mail: Mailbox, run: str, count: int, timeout: float
+) -> collections.Counter[str]:
+    """The mails of ``run`` by recipient, once at least ``count`` have arrived."""
+
+    async def enough() -> collections.Counter[str] | None:
         got = arrived(mail, run)
-        if sum(got.values()) >= count or time.monotonic() > deadline:
-            return got
-        time.sleep(0.02)
+        return got if sum(got.values()) >= count else None
+
+    return await eventually(enough, f"{count} mails of {run}", timeout)
 
 
 def assert_each_once(got: collections.Counter[str], run: str) -> None:
@@ -57,7 +61,7 @@ async def test_mail_server_down_for_30s_loses_and_repeats_nothing(
 ) -> None:
     run = f"outage-{uuid.uuid4().hex[:8]}"
     await kit.publish(stack.config.kafka_bootstrap, *requests(run))
-    before = sum(wait_arrived(mail, run, 5, 30).values())
+    before = sum((await wait_arrived(mail, run, 5, 30)).values())
     smtp_sink.stop()
     try:
         at_stop = sum(arrived(mail, run).values())
@@ -66,7 +70,7 @@ async def test_mail_server_down_for_30s_loses_and_repeats_nothing(
         assert sum(arrived(mail, run).values()) == at_stop  # nothing got through meanwhile
     finally:
         smtp_sink.start()
-    got = wait_arrived(mail, run, COUNT, 60)
+    got = await wait_arrived(mail, run, COUNT, 60)
     time.sleep(2)  # a late duplicate would show now
     assert_each_once(arrived(mail, run), run)
     assert sum(got.values()) >= COUNT
@@ -77,13 +81,13 @@ async def test_notifier_killed_mid_batch_loses_and_repeats_nothing(
 ) -> None:
     run = f"kill-{uuid.uuid4().hex[:8]}"
     await kit.publish(stack.config.kafka_bootstrap, *requests(run))
-    wait_arrived(mail, run, 20, 30)
+    await wait_arrived(mail, run, 20, 30)
     stack.kill("notifier")  # SIGKILL in the middle of the batch
     try:
         assert sum(arrived(mail, run).values()) < COUNT, "the kill must fall inside the batch"
     finally:
         stack.start("notifier").wait_ready(150)
-    wait_arrived(mail, run, COUNT, 60)
+    await wait_arrived(mail, run, COUNT, 60)
     time.sleep(2)
     # The documented window (crm_notifier.mailer): a kill between the server's "250" and
     # the send-once key's write repeats that one mail, with the same Message-ID so the

@@ -4,9 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_notifier.handlers import interaction_email, requested_email
-from crm_notifier.mailer import Templates
-from crm_shared.consumer import Delivery
+from crm_notifier.mail import interaction_email, requested_email
+from crm_notifier.texts import Templates
 from crm_shared.events import (
     ContactCopy,
     EmailRequested,
@@ -16,7 +15,10 @@ from crm_shared.events import (
 )
 
 
-def delivery(kind: str, language: str = "de", email: str | None = "k@example.com") -> Delivery:
+def logged(
+    kind: str, language: str = "de", email: str | None = "k@example.com"
+) -> tuple[InteractionLogged, str]:
+    """An interaction of ``kind`` and the id of the event that carried it."""
     payload = InteractionLogged(
         interaction_id="i1",
         contact_id="c1",
@@ -27,15 +29,15 @@ def delivery(kind: str, language: str = "de", email: str | None = "k@example.com
         recorded_by=StaffRef(staff_id="s1", name="Anna Berger", email="anna@firma.example"),
         contact=ContactCopy(name="Erika Mustermann", email=email, language=language),
     )
-    return Delivery(event=make_event(payload, source="/crm/test"), payload=payload, session=None)
+    return payload, make_event(payload, source="/crm/test").id
 
 
 def test_internal_interactions_never_mail() -> None:
-    assert interaction_email(delivery("internal"), Templates()) is None
+    assert interaction_email(*logged("internal"), Templates()) is None
 
 
 def test_contact_without_email_gets_nothing() -> None:
-    assert interaction_email(delivery("incoming", email=None), Templates()) is None
+    assert interaction_email(*logged("incoming", email=None), Templates()) is None
 
 
 @pytest.mark.parametrize(
@@ -48,7 +50,7 @@ def test_contact_without_email_gets_nothing() -> None:
 def test_incoming_mail_in_the_contact_language(
     language: str, subject: str, greeting: str, when: str
 ) -> None:
-    email = interaction_email(delivery("incoming", language), Templates())
+    email = interaction_email(*logged("incoming", language), Templates())
     assert email is not None
     assert email.subject == subject
     assert greeting in email.body and when in email.body  # Europe/Berlin time
@@ -57,26 +59,26 @@ def test_incoming_mail_in_the_contact_language(
 
 
 def test_outgoing_mail_mentions_the_portal() -> None:
-    email = interaction_email(delivery("outgoing"), Templates())
+    email = interaction_email(*logged("outgoing"), Templates())
     assert email is not None and "Kundenportal" in email.body
 
 
 def test_message_id_is_stable_per_cause_and_recipient() -> None:
-    d = delivery("incoming")
-    first = interaction_email(d, Templates())
-    second = interaction_email(d, Templates())
+    d = logged("incoming")
+    first = interaction_email(*d, Templates())
+    second = interaction_email(*d, Templates())
     assert first is not None and second is not None
     assert first.message_id == second.message_id
 
 
-def requested(**fields: object) -> Delivery:
+def requested(**fields: object) -> tuple[EmailRequested, str]:
     payload = EmailRequested(request_id="r1", recipient="kunde@example.com", **fields)
-    return Delivery(event=make_event(payload, source="/crm/test"), payload=payload, session=None)
+    return payload, make_event(payload, source="/crm/test").id
 
 
 def test_requested_email_from_a_template() -> None:
     email = requested_email(
-        requested(
+        *requested(
             template="portal_login_link",
             language="en",
             contact_id="c1",
@@ -93,7 +95,7 @@ def test_requested_email_from_a_template() -> None:
 
 
 def test_requested_email_with_ready_text() -> None:
-    email = requested_email(requested(subject="Einladung", body="Hallo Erika"), Templates())
+    email = requested_email(*requested(subject="Einladung", body="Hallo Erika"), Templates())
     assert (email.subject, email.body, email.template) == ("Einladung", "Hallo Erika", "text")
     assert email.contact_id is None
 

@@ -1,5 +1,7 @@
 """The reminders service's dependencies, typed: the runtime, the Redis schedule and what
-fires it (the scheduler and the sweep that repairs it)."""
+fires it (the scheduler and the sweep that repairs it); the FastAPI aliases of the routes.
+
+``rebuild_schedule`` is imported from here by ``crm reminders rebuild``."""
 
 from __future__ import annotations
 
@@ -12,38 +14,13 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_reminders.repository import ReminderRepository
 from crm_reminders.schedule import Claim, ReminderSchedule, Scheduler
-from crm_reminders.service import ReminderService, stages_of
+from crm_reminders.service import ReminderService
+from crm_reminders.service import rebuild_schedule as rebuild_schedule  # for the crm CLI
 from crm_reminders.settings import Settings
-from crm_shared.db import Database
-from crm_shared.events import utcnow
 from crm_shared.service import Runtime, ServiceDeps, SessionDep, deps_dependency
 
 log = logging.getLogger(__name__)
-
-
-async def rebuild_schedule(
-    db: Database, schedule: ReminderSchedule, *, horizon: timedelta | None = None
-) -> int:
-    """Add every stage still to fire (due within ``horizon``, or all) to the schedule.
-
-    Also what ``crm reminders rebuild`` runs (after Redis lost its data)."""
-    added = 0
-    after: str | None = None
-    until = utcnow() + horizon if horizon is not None else None
-    while True:
-        async with db.sessionmaker() as session:
-            rows = await ReminderRepository(session).pending(
-                until=until, after_id=after, limit=2000
-            )
-        if not rows:
-            return added
-        entries = [(row.id, stage, at) for row in rows for stage, at in stages_of(row)]
-        # existing entries keep their place; a stage fired a moment ago is skipped at claim
-        await schedule.add(entries, only_new=True)
-        added += len(entries)
-        after = rows[-1].id
 
 
 @dataclass

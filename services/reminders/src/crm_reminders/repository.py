@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, or_, select
+from sqlmodel import SQLModel, col, or_, select
 
 from crm_reminders.models import OPEN, Reminder, ReminderRule, StaffCopy
 
@@ -14,6 +14,12 @@ from crm_reminders.models import OPEN, Reminder, ReminderRule, StaffCopy
 class ReminderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    def add(self, row: SQLModel) -> None:
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        await self.session.flush()
 
     async def get(self, reminder_id: str) -> Reminder | None:
         return await self.session.get(Reminder, reminder_id)
@@ -48,8 +54,6 @@ class ReminderRepository:
         )
         if after is not None:
             due, rid = after
-            if self.session.get_bind().dialect.name == "sqlite":  # stored as naive UTC
-                due = due.astimezone(UTC).replace(tzinfo=None)
             query = query.where(
                 or_(
                     col(Reminder.due_at) > due,
@@ -71,6 +75,9 @@ class ReminderRepository:
         query = query.order_by(col(Reminder.id)).limit(limit)
         return (await self.session.scalars(query)).all()
 
+    async def staff_copy(self, staff_id: str) -> StaffCopy | None:
+        return await self.session.get(StaffCopy, staff_id)
+
     async def staff(self, staff_ids: set[str]) -> dict[str, StaffCopy]:
         if not staff_ids:
             return {}
@@ -79,6 +86,10 @@ class ReminderRepository:
         )
         return {row.staff_id: row for row in rows}
 
+    async def stored_rule(self) -> ReminderRule | None:
+        return await self.session.get(ReminderRule, 1)
+
     async def rule(self) -> ReminderRule:
-        rule = await self.session.get(ReminderRule, 1)
+        """The admin's rule, or the defaults while none is stored."""
+        rule = await self.stored_rule()
         return rule if rule is not None else ReminderRule()

@@ -1,10 +1,15 @@
-"""API request and response models of the reminders service."""
+"""API request and response models of the reminders service, and the mappers from its
+rows (``ReminderPublic.of``, ``ReminderRules.of``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from crm_reminders.models import Reminder, ReminderRule
 
 
 class ReminderPublic(BaseModel):
@@ -17,6 +22,12 @@ class ReminderPublic(BaseModel):
     staff_id: str
     subject: str
     fired: bool = Field(description="the due time has passed and the push went out")
+
+    @classmethod
+    def of(cls, reminder: Reminder) -> ReminderPublic:
+        return cls.model_validate(
+            reminder.model_dump() | {"fired": reminder.due_fired_at is not None}
+        )
 
 
 class ReminderPage(BaseModel):
@@ -38,3 +49,9 @@ class ReminderRules(BaseModel):
         le=24 * 90,
         description="the reminder email goes out this many hours before the due time",
     )
+
+    @classmethod
+    def of(cls, rule: ReminderRule) -> ReminderRules:
+        return cls(
+            clear_on_completion=rule.clear_on_completion, email_lead_hours=rule.email_lead_hours
+        )

@@ -7,6 +7,7 @@
   time (at once when that is already past), "due" at the due time.
 - Rescheduling clears the reminder and creates a new one (times never change in place);
   completion clears it unless the admin switched that rule off (seed 004).
+- The Redis schedule is rebuilt from the database (:func:`rebuild_schedule`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_reminders.models import CLEARED, OPEN, Reminder, ReminderRule, StaffCopy
 from crm_reminders.repository import ReminderRepository
 from crm_reminders.schedule import Claim, ReminderSchedule, Stage
-from crm_reminders.schemas import ReminderRules
+from crm_reminders.schemas import ReminderPage, ReminderPublic, ReminderRules
 from crm_shared.after_commit import after_commit
+from crm_shared.cursor import encode, keyset
+from crm_shared.db import Database
 from crm_shared.errors import NotFound, Problem
 from crm_shared.events import (
     InteractionLogged,
@@ -61,12 +64,48 @@ def next_fire(reminder: Reminder) -> datetime | None:
     return min((at for _, at in stages_of(reminder)), default=None)
 
 
+async def rebuild_schedule(
+    db: Database, schedule: ReminderSchedule, *, horizon: timedelta | None = None
+) -> int:
+    """Add every stage still to fire (due within ``horizon``, or all) to the schedule, a
+    page of reminders per short session; returns how many stages it added.
+
+    What the service runs at start and its sweep, and ``crm reminders rebuild`` (after
+    Redis lost its data)."""
+    added = 0
+    after: str | None = None
+    until = utcnow() + horizon if horizon is not None else None
+    while True:
+        async with db.sessionmaker() as session:
+            rows = await ReminderRepository(session).pending(
+                until=until, after_id=after, limit=2000
+            )
+        if not rows:
+            return added
+        entries = [(row.id, stage, at) for row in rows for stage, at in stages_of(row)]
+        # existing entries keep their place; a stage fired a moment ago is skipped at claim
+        await schedule.add(entries, only_new=True)
+        added += len(entries)
+        after = rows[-1].id
+
+
 class ReminderService:
     def __init__(self, session: AsyncSession, outbox: Outbox, schedule: ReminderSchedule) -> None:
-        self.session = session
-        self.repo = ReminderRepository(session)
-        self.outbox = outbox
-        self.schedule = schedule
+        self._session = session
+        self._repo = ReminderRepository(session)
+        self._outbox = outbox
+        self._schedule = schedule
+
+    async def page(self, staff_id: str, *, cursor: str | None, limit: int) -> ReminderPage:
+        """A staff member's open reminders, soonest first (keyset cursor)."""
+        rows = await self._repo.open_page(
+            staff_id, after=keyset(cursor, datetime, str), limit=limit + 1
+        )
+        last = rows[limit - 1] if len(rows) > limit else None
+        return ReminderPage(
+            items=[ReminderPublic.of(row) for row in rows[:limit]],
+            next_cursor=encode(last.due_at, last.id) if last else None,
+        )
 
     # --- reminders ----------------------------------------------------------------------
 
@@ -81,7 +120,7 @@ class ReminderService:
         interaction_id: str | None = None,
         cause_event_id: str,
     ) -> Reminder:
-        rule = await self.repo.rule()
+        rule = await self._repo.rule()
         reminder = Reminder(
             # derived from the cause, so a replayed event cannot create a second reminder
             id=derived_event_id("reminder", cause_event_id),
@@ -94,10 +133,10 @@ class ReminderService:
             email_at=due_at - timedelta(hours=rule.email_lead_hours),
         )
         reminder.next_fire_at = next_fire(reminder)
-        self.session.add(reminder)
-        await self.session.flush()
-        self.outbox.emit(
-            self.session,
+        self._repo.add(reminder)
+        await self._repo.flush()
+        self._outbox.emit(
+            self._session,
             ReminderCreated(
                 reminder_id=reminder.id,
                 contact_id=contact_id,
@@ -111,7 +150,7 @@ class ReminderService:
         )
         entries = [(reminder.id, stage, at) for stage, at in stages_of(reminder)]
         after_commit(
-            self.session, lambda: self.schedule.add(entries), repaired_by="the schedule sweep"
+            self._session, lambda: self._schedule.add(entries), repaired_by="the schedule sweep"
         )
         return reminder
 
@@ -125,8 +164,8 @@ class ReminderService:
             reminder.cleared_at = utcnow()
             reminder.next_fire_at = None
             cleared.append(reminder.id)
-            self.outbox.emit(
-                self.session,
+            self._outbox.emit(
+                self._session,
                 ReminderCleared(
                     reminder_id=reminder.id,
                     contact_id=reminder.contact_id,
@@ -135,15 +174,15 @@ class ReminderService:
                 ),
             )
         if cleared:
-            await self.session.flush()
+            await self._repo.flush()
             after_commit(
-                self.session,
-                lambda: self.schedule.remove(cleared),
+                self._session,
+                lambda: self._schedule.remove(cleared),
                 repaired_by="the claim (a cleared stage is skipped)",
             )
 
     async def dismiss(self, reminder_id: str, staff_id: str, is_admin: bool) -> None:
-        reminder = await self.repo.get(reminder_id)
+        reminder = await self._repo.get(reminder_id)
         if reminder is None or reminder.state != OPEN:
             raise NotFound("reminder", reminder_id)
         if reminder.staff_id != staff_id and not is_admin:
@@ -156,8 +195,8 @@ class ReminderService:
         A stage already fired (a replica crashed after firing, before it let go of the
         claim) or a cleared reminder is skipped; the derived event id is a last guard.
         """
-        rows = await self.repo.for_update(sorted({c.reminder_id for c in claims}), lock=lock)
-        staff = await self.repo.staff({row.staff_id for row in rows.values()})
+        rows = await self._repo.for_update(sorted({c.reminder_id for c in claims}), lock=lock)
+        staff = await self._repo.staff({row.staff_id for row in rows.values()})
         now = utcnow()
         fired: list[ReminderDue] = []
         for claim in claims:
@@ -186,21 +225,21 @@ class ReminderService:
                 staff_email=member.email if member else None,
                 staff_language=(member.language if member else "de"),
             )
-            self.outbox.emit(
-                self.session,
+            self._outbox.emit(
+                self._session,
                 due,
                 event_id=derived_event_id("ReminderDue", reminder.id, claim.stage),
             )
             fired.append(due)
-        await self.session.flush()
+        await self._repo.flush()
         return fired
 
     # --- procedures -----------------------------------------------------------------------
 
     async def apply_procedure(self, procedure: ProcedureData, cause_event_id: str) -> None:
-        existing = await self.repo.open_for_procedure(procedure.procedure_id)
+        existing = await self._repo.open_for_procedure(procedure.procedure_id)
         if isinstance(procedure, ProcedureCompleted):
-            if (await self.repo.rule()).clear_on_completion:
+            if (await self._repo.rule()).clear_on_completion:
                 await self.clear(existing, "completed")
             return
         wanted = procedure.state == "planned" and procedure.reminder
@@ -229,7 +268,7 @@ class ReminderService:
     async def apply_interaction(
         self, interaction: InteractionLogged | InteractionUpdated, cause_event_id: str
     ) -> None:
-        existing = await self.repo.open_for_interaction(interaction.interaction_id)
+        existing = await self._repo.open_for_interaction(interaction.interaction_id)
         due = follow_up_due(interaction.follow_up_on) if interaction.follow_up_on else None
         staff_id = (
             interaction.recorded_by.staff_id
@@ -251,39 +290,39 @@ class ReminderService:
             )
 
     async def interaction_deleted(self, interaction_id: str) -> None:
-        await self.clear(await self.repo.open_for_interaction(interaction_id), "deleted")
+        await self.clear(await self._repo.open_for_interaction(interaction_id), "deleted")
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: a deleted contact's reminders are cleared and lose their subject."""
-        reminders = await self.repo.for_contact(contact_id)
+        reminders = await self._repo.for_contact(contact_id)
         await self.clear(reminders, "contact_deleted")
         for reminder in reminders:
             reminder.subject = ""
-        await self.session.flush()
+        await self._repo.flush()
 
     # --- staff and rules ------------------------------------------------------------------
 
     async def apply_staff(self, data: StaffData) -> None:
-        copy = await self.session.get(StaffCopy, data.staff_id)
+        copy = await self._repo.staff_copy(data.staff_id)
         if copy is None:
             copy = StaffCopy(staff_id=data.staff_id, name=data.name)
-            self.session.add(copy)
+            self._repo.add(copy)
         copy.name = data.name
         copy.email = data.email
         copy.language = data.language
         copy.active = data.active
-        await self.session.flush()
+        await self._repo.flush()
 
     async def rules(self) -> ReminderRule:
-        return await self.repo.rule()
+        return await self._repo.rule()
 
     async def set_rules(self, data: ReminderRules) -> ReminderRule:
-        rule = await self.session.get(ReminderRule, 1)
+        rule = await self._repo.stored_rule()
         if rule is None:
             rule = ReminderRule(id=1)
-            self.session.add(rule)
+            self._repo.add(rule)
         rule.clear_on_completion = data.clear_on_completion
         rule.email_lead_hours = data.email_lead_hours
         rule.updated_at = utcnow()
-        await self.session.flush()
+        await self._repo.flush()
         return rule

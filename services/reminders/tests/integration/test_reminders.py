@@ -23,6 +23,7 @@ from crm_shared.events import (
     ProcedurePlanned,
     StaffRef,
 )
+from crm_shared.timezones import BERLIN
 
 ADMIN = StaffRef(staff_id=str(uuid.uuid4()), name="Admin")
 
@@ -236,7 +237,7 @@ async def test_follow_up_date_is_due_at_eight_in_berlin(
         await tail.collect(lambda evs: any(e.name == "ReminderCreated" for e in evs))
         [mine] = await open_reminders(api, staff["id"])
         due = datetime.fromisoformat(mine["due_at"])
-        berlin = due.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+        berlin = due.astimezone(BERLIN)
         assert (berlin.date(), berlin.hour, berlin.minute) == (day, 8, 0)
         assert mine["interaction_id"] == logged.interaction_id
         assert mine["subject"] == "Angebot nachfassen"

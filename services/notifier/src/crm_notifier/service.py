@@ -1,28 +1,28 @@
-"""Staff push notifications: stored per staff member, announced as NotificationPushed, and
-published on the Redis channel ``crm:notifications:<staff_id>`` after the commit, which
-any gateway replica relays to that staff member's live stream (server-sent events).
+"""Staff push notifications: who gets one, storing it, NotificationPushed, and the live
+publish after the commit (:mod:`crm_notifier.live`). Adds outbox events; never commits.
 
 Who gets one (seeds 001, 002, 004): the staff a contact is assigned to (the ids the
 ContactAssigned event names), the staff looking after a contact that writes through the
 portal (its staff member, its competence's members, or every active staff member when it
-is assigned to all), and the staff member whose reminder is due.
+is assigned to all), and the staff member whose reminder is due. Titles are in each
+staff member's language.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
-import sqlalchemy as sa
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, or_, select
 
+from crm_notifier.live import LiveChannels
 from crm_notifier.models import CompetenceCopy, ContactCopy, Notification, StaffCopy
-from crm_notifier.schemas import NotificationPublic
+from crm_notifier.repository import CopyRepository, NotificationRepository
+from crm_notifier.schemas import NotificationPage, NotificationPublic
+from crm_notifier.texts import DUE_TEXT, local_time, title
 from crm_shared.after_commit import after_commit
-from crm_shared.copies import keep_newest
-from crm_shared.db import table_of
+from crm_shared.cursor import encode, keyset
+from crm_shared.errors import NotFound
 from crm_shared.events import (
     CompetenceChanged,
     ContactAssigned,
@@ -35,56 +35,17 @@ from crm_shared.events import (
     utcnow,
 )
 from crm_shared.outbox import Outbox
-from crm_shared.timezones import BERLIN
-
-CHANNEL = "crm:notifications:{staff_id}"
-
-TITLES = {
-    "contact_assigned": {
-        "de": "Ihnen wurde der Kontakt {name} zugewiesen",
-        "en": "Contact {name} was assigned to you",
-    },
-    "portal_message": {
-        "de": "Neue Portalnachricht von {name}: {topic}",
-        "en": "New portal message from {name}: {topic}",
-    },
-    "reminder_due": {"de": "Erinnerung: {subject}", "en": "Reminder: {subject}"},
-}
-DUE_TEXT = {"de": "Fällig am {when}", "en": "Due {when}"}
-DATE_FORMATS = {"de": "%d.%m.%Y %H:%M", "en": "%d %b %Y, %H:%M"}
 
 
-def to_public(row: Notification) -> NotificationPublic:
-    return NotificationPublic(
-        id=row.id,
-        staff_id=row.staff_id,
-        kind=row.kind,
-        title=row.title,
-        body=row.body,
-        contact_id=row.contact_id,
-        link=row.link,
-        created_at=row.created_at,
-        read_at=row.read_at,
-    )
-
-
-def channel(staff_id: str) -> str:
-    return CHANNEL.format(staff_id=staff_id)
-
-
-class PushService:
-    def __init__(self, session: AsyncSession, outbox: Outbox, redis: Redis) -> None:
-        self.session = session
-        self.outbox = outbox
-        self.redis = redis
+class NotificationService:
+    def __init__(self, session: AsyncSession, outbox: Outbox, live: LiveChannels) -> None:
+        self._session = session
+        self._outbox = outbox
+        self._live = live
+        self._notifications = NotificationRepository(session)
+        self._copies = CopyRepository(session)
 
     # --- pushing ----------------------------------------------------------------------
-
-    async def _languages(self, staff_ids: Sequence[str]) -> dict[str, str]:
-        rows = await self.session.scalars(
-            select(StaffCopy).where(col(StaffCopy.staff_id).in_(list(staff_ids)))
-        )
-        return {row.staff_id: row.language for row in rows}
 
     async def push(
         self,
@@ -98,30 +59,31 @@ class PushService:
         link: str | None = None,
         language: str | None = None,
     ) -> list[Notification]:
+        """Store a notification per staff member (once per cause), announce each as
+        NotificationPushed and publish them live after the commit."""
         staff_ids = list(dict.fromkeys(s for s in staff_ids if s))
-        languages = await self._languages(staff_ids) if language is None else {}
+        languages = await self._copies.languages(staff_ids) if language is None else {}
         stored: list[Notification] = []
         for staff_id in staff_ids:
-            lang = language or languages.get(staff_id, "de")
             row = Notification(
                 id=derived_event_id("notification", cause_event_id, staff_id),
                 staff_id=staff_id,
                 kind=kind,
-                title=TITLES[kind][lang if lang in ("de", "en") else "de"].format(**fields)[:500],
+                title=title(kind, language or languages.get(staff_id, "de"), fields)[:500],
                 body=body,
                 contact_id=contact_id,
                 link=link,
             )
-            if await self.session.get(Notification, row.id) is not None:
+            if await self._notifications.get(row.id) is not None:
                 continue
-            self.session.add(row)
+            self._notifications.add(row)
             stored.append(row)
         if not stored:
             return stored
-        await self.session.flush()
+        await self._notifications.flush()
         for row in stored:
-            self.outbox.emit(
-                self.session,
+            self._outbox.emit(
+                self._session,
                 NotificationPushed(
                     notification_id=row.id,
                     staff_id=row.staff_id,
@@ -133,16 +95,11 @@ class PushService:
                 ),
                 event_id=derived_event_id("NotificationPushed", row.id),
             )
-        messages = [(channel(r.staff_id), to_public(r).model_dump_json()) for r in stored]
-
-        async def publish() -> None:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name, data in messages:
-                    pipe.publish(name, data)
-                await pipe.execute()
-
+        published = [NotificationPublic.of(row) for row in stored]
         after_commit(
-            self.session, publish, repaired_by="the stored list (only the live stream missed it)"
+            self._session,
+            lambda: self._live.publish(published),
+            repaired_by="the stored list (only the live stream missed it)",
         )
         return stored
 
@@ -169,8 +126,10 @@ class PushService:
         )
 
     async def reminder_due(self, event: ReminderDue, cause_event_id: str) -> None:
+        """The push of a reminder's "due" stage (its "email" stage is mailed)."""
+        if event.stage != "due":
+            return
         lang = event.staff_language
-        when = event.due_at.astimezone(BERLIN).strftime(DATE_FORMATS[lang])
         link = (
             f"/procedures/{event.procedure_id}"
             if event.procedure_id
@@ -181,7 +140,7 @@ class PushService:
             kind="reminder_due",
             cause_event_id=cause_event_id,
             fields={"subject": event.subject},
-            body=DUE_TEXT[lang].format(when=when),
+            body=DUE_TEXT[lang].format(when=local_time(event.due_at, lang)),
             contact_id=event.contact_id,
             link=link,
             language=lang,
@@ -190,19 +149,16 @@ class PushService:
     # --- who looks after a contact ---------------------------------------------------------
 
     async def assigned_staff(self, contact_id: str) -> list[str]:
-        contact = await self.session.get(ContactCopy, contact_id)
+        contact = await self._copies.contact(contact_id)
         if contact is None:
             return []
         if contact.mode == "staff" and contact.staff_id:
             return [contact.staff_id]
         if contact.mode == "competence" and contact.competence_id:
-            competence = await self.session.get(CompetenceCopy, contact.competence_id)
+            competence = await self._copies.competence(contact.competence_id)
             return list(competence.member_ids) if competence else []
         if contact.mode == "all":
-            rows = await self.session.scalars(
-                select(StaffCopy.staff_id).where(col(StaffCopy.active).is_(True))
-            )
-            return list(rows)
+            return await self._copies.active_staff_ids()
         return []
 
     async def apply_snapshots(self, snapshots: Sequence[ContactSnapshot]) -> None:
@@ -218,15 +174,15 @@ class PushService:
             }
             for snapshot in snapshots
         ]
-        await keep_newest(self.session, table_of(ContactCopy), rows, replace_equal=True)
+        await self._copies.keep_newest_contacts(rows)
 
     async def apply_assignment(self, event: ContactSnapshot | ContactAssigned) -> None:
         """Keep the newest assignment of a contact (events may repeat or come late)."""
-        copy = await self.session.get(ContactCopy, event.contact_id)
+        copy = await self._copies.contact(event.contact_id)
         name = event.name if isinstance(event, ContactSnapshot) else event.contact_name
         if copy is None:
             copy = ContactCopy(contact_id=event.contact_id, name=name, version=-1)
-            self.session.add(copy)
+            self._copies.add(copy)
         elif copy.version > event.version:
             return
         copy.name = name
@@ -234,84 +190,60 @@ class PushService:
         copy.staff_id = event.assignment.staff_id
         copy.competence_id = event.assignment.competence_id
         copy.version = event.version
-        await self.session.flush()
+        await self._copies.flush()
 
     async def apply_competence(self, event: CompetenceChanged) -> None:
-        copy = await self.session.get(CompetenceCopy, event.competence_id)
+        copy = await self._copies.competence(event.competence_id)
         if copy is None:
             copy = CompetenceCopy(competence_id=event.competence_id, name=event.name)
-            self.session.add(copy)
+            self._copies.add(copy)
         copy.name = event.name
         copy.member_ids = list(event.member_ids)
-        await self.session.flush()
+        await self._copies.flush()
 
     async def apply_staff(self, event: StaffData) -> None:
-        copy = await self.session.get(StaffCopy, event.staff_id)
+        copy = await self._copies.staff(event.staff_id)
         if copy is None:
             copy = StaffCopy(staff_id=event.staff_id)
-            self.session.add(copy)
+            self._copies.add(copy)
         copy.language = event.language
         copy.active = event.active
-        await self.session.flush()
+        await self._copies.flush()
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: a deleted contact leaves no name in copies or notifications."""
-        await self.session.execute(
-            sa.delete(Notification).where(col(Notification.contact_id) == contact_id)
-        )
-        copy = await self.session.get(ContactCopy, contact_id)
+        await self._notifications.delete_about(contact_id)
+        copy = await self._copies.contact(contact_id)
         if copy is not None:
-            await self.session.delete(copy)
-        await self.session.flush()
+            await self._copies.delete(copy)
+        await self._copies.flush()
 
     # --- reading --------------------------------------------------------------------------
 
     async def page(
-        self,
-        staff_id: str,
-        *,
-        before: tuple[datetime, str] | None,
-        unread_only: bool,
-        limit: int,
-    ) -> Sequence[Notification]:
-        """Newest first, keyset by (created_at, id)."""
-        query = select(Notification).where(col(Notification.staff_id) == staff_id)
-        if unread_only:
-            query = query.where(col(Notification.read_at).is_(None))
-        if before is not None:
-            at, nid = before
-            if self.session.get_bind().dialect.name == "sqlite":  # stored as naive UTC
-                at = at.astimezone(UTC).replace(tzinfo=None)
-            query = query.where(
-                or_(
-                    col(Notification.created_at) < at,
-                    (col(Notification.created_at) == at) & (col(Notification.id) < nid),
-                )
-            )
-        query = query.order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
-        return (await self.session.scalars(query.limit(limit))).all()
-
-    async def unread(self, staff_id: str) -> int:
-        count = await self.session.scalar(
-            select(sa.func.count())
-            .select_from(Notification)
-            .where(col(Notification.staff_id) == staff_id, col(Notification.read_at).is_(None))
+        self, staff_id: str, *, unread_only: bool, cursor: str | None, limit: int
+    ) -> NotificationPage:
+        """A staff member's notifications, newest first (keyset cursor), and how many of
+        all of them are unread."""
+        rows = await self._notifications.page(
+            staff_id, unread_only=unread_only, before=keyset(cursor, datetime, str), limit=limit + 1
         )
-        return int(count or 0)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return NotificationPage(
+            items=[NotificationPublic.of(row) for row in rows[:limit]],
+            next_cursor=encode(last.created_at, last.id) if last else None,
+            unread=await self._notifications.unread(staff_id),
+        )
 
-    async def mark_read(self, staff_id: str, notification_id: str) -> Notification | None:
-        row = await self.session.get(Notification, notification_id)
+    async def mark_read(self, staff_id: str, notification_id: str) -> Notification:
+        """Mark one of the staff member's own notifications read (404 for anybody else's)."""
+        row = await self._notifications.get(notification_id)
         if row is None or row.staff_id != staff_id:
-            return None
+            raise NotFound("notification", notification_id)
         if row.read_at is None:
             row.read_at = utcnow()
-            await self.session.flush()
+            await self._notifications.flush()
         return row
 
     async def mark_all_read(self, staff_id: str) -> int:
-        result = await self.session.execute(
-            sa.update(Notification)
-            .where(col(Notification.staff_id) == staff_id, col(Notification.read_at).is_(None))
-            .values(read_at=utcnow())
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return await self._notifications.mark_all_read(staff_id, utcnow())

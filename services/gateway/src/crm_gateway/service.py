@@ -1,4 +1,11 @@
-"""Staff, login and competences (the gateway owns login, so staff live here)."""
+"""Staff, login and competences (the gateway owns login, so staff live here): the rules.
+Adds outbox events; never commits.
+
+- A username is taken once, exactly as written (``Anna`` and ``anna`` are two).
+- The last active admin keeps the role and stays active (nobody could administer then).
+- A deactivated staff member cannot sign in, and a token of one no longer reads ``/api/me``.
+- A competence's name is taken once; its members must be staff members.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,19 @@ from datetime import timedelta
 
 from pwdlib import PasswordHash
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from crm_gateway.models import Competence, Staff
-from crm_gateway.schemas import CompetenceCreate, CompetenceUpdate, StaffCreate, StaffUpdate
+from crm_gateway.repository import StaffRepository
+from crm_gateway.schemas import (
+    CompetenceCreate,
+    CompetencePage,
+    CompetencePublic,
+    CompetenceUpdate,
+    StaffCreate,
+    StaffPage,
+    StaffPublic,
+    StaffUpdate,
+)
 from crm_gateway.settings import Settings
 from crm_shared.auth import StaffClaims, Unauthorized, issue_token
 from crm_shared.errors import Conflict, NotFound, Unprocessable
@@ -38,29 +54,19 @@ def claims_of(staff: Staff) -> StaffClaims:
 
 
 def staff_event(staff: Staff, cls: type[StaffCreated] | type[StaffUpdated]) -> StaffData:
-    return cls(
-        staff_id=staff.id,
-        username=staff.username,
-        name=staff.name,
-        initials=staff.initials,
-        email=staff.email,
-        roles=staff.roles,
-        language=staff.language,
-        active=staff.active,
-    )
+    """The staff member as every service learns of them: who the token says, and active."""
+    return cls(**claims_of(staff).model_dump(), active=staff.active)
 
 
 class StaffService:
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
-        self.session = session
-        self.outbox = outbox
-
-    async def by_username(self, username: str) -> Staff | None:
-        result = await self.session.scalars(select(Staff).where(col(Staff.username) == username))
-        return result.first()
+    def __init__(self, session: AsyncSession, outbox: Outbox, settings: Settings) -> None:
+        self._session = session
+        self._outbox = outbox
+        self._settings = settings
+        self._repo = StaffRepository(session)
 
     async def create(self, data: StaffCreate) -> Staff:
-        if await self.by_username(data.username) is not None:
+        if await self._repo.by_username(data.username) is not None:
             raise Conflict(
                 f"username {data.username} is taken", field="username", code="username_taken"
             )
@@ -69,14 +75,14 @@ class StaffService:
             roles=list(data.roles),
             password_hash=passwords.hash(data.password),
         )
-        self.session.add(staff)
-        await self.session.flush()
-        self.outbox.emit(self.session, staff_event(staff, StaffCreated))
+        self._repo.add(staff)
+        await self._repo.flush()
+        self._outbox.emit(self._session, staff_event(staff, StaffCreated))
         return staff
 
     async def signed_in(self, claims: StaffClaims) -> Staff:
         """The staff member a token names; 401 when they are gone or deactivated."""
-        staff = await self.session.get(Staff, claims.staff_id)
+        staff = await self._repo.staff(claims.staff_id)
         if staff is None or not staff.active:
             raise Unauthorized("this staff member can no longer sign in")
         return staff
@@ -85,7 +91,7 @@ class StaffService:
         """Change a staff member (admin): name, initials, email, roles, language, active,
         password; announced as ``StaffUpdated`` so every copy follows. The last active
         admin cannot lose the role or be deactivated (nobody could administer then)."""
-        staff = await self.session.get(Staff, staff_id, with_for_update=True)
+        staff = await self._repo.staff(staff_id, for_update=True)
         if staff is None:
             raise NotFound("staff member", staff_id)
         changes = data.model_dump(exclude_unset=True)
@@ -96,9 +102,7 @@ class StaffService:
         still_admin = "admin" in changes.get("roles", staff.roles)
         still_active = changes.get("active", staff.active)
         if "admin" in staff.roles and staff.active and not (still_admin and still_active):
-            others = await self.session.scalars(
-                select(Staff).where(col(Staff.active).is_(True), col(Staff.id) != staff.id)
-            )
+            others = await self._repo.other_active(staff.id)
             if not any("admin" in other.roles for other in others):
                 raise Conflict(
                     "the last active admin keeps the admin role", field="roles", code="last_admin"
@@ -108,26 +112,31 @@ class StaffService:
         if password is not None:
             staff.password_hash = passwords.hash(password)
         if changed:
-            await self.session.flush()
-            self.outbox.emit(self.session, staff_event(staff, StaffUpdated))
+            await self._repo.flush()
+            self._outbox.emit(self._session, staff_event(staff, StaffUpdated))
         return staff
 
-    async def list(self) -> Sequence[Staff]:
-        return (await self.session.scalars(select(Staff).order_by(col(Staff.name)))).all()
+    async def page(self) -> StaffPage:
+        """Every staff member by name, as one page (the list is not paged yet)."""
+        return StaffPage(items=[StaffPublic.of(row) for row in await self._repo.all_staff()])
 
-    async def login(self, username: str, password: str, settings: Settings) -> tuple[str, int]:
-        staff = await self.by_username(username)
+    async def login(self, username: str, password: str) -> tuple[str, int]:
+        """A token for the staff member and its lifetime in seconds; 401 for a wrong
+        username or password or a deactivated staff member, taking as long either way."""
+        settings = self._settings
+        staff = await self._repo.by_username(username)
         valid = passwords.verify(password, staff.password_hash if staff else _DUMMY_HASH)
         if staff is None or not valid or not staff.active:
             raise Unauthorized("wrong username or password")
         ttl = timedelta(minutes=settings.token_ttl_minutes)
         return issue_token(claims_of(staff), settings.jwt_secret, ttl=ttl), int(ttl.total_seconds())
 
-    async def ensure_admin(self, settings: Settings) -> None:
+    async def ensure_admin(self) -> None:
         """Create the first admin from CRM_ADMIN_* if missing, announced with
         ``StaffCreated`` like any staff member (every service then knows the admin as an
         assignee, a procedure's responsible, a reminder's addressee with an email)."""
-        if await self.by_username(settings.admin_username) is not None:
+        settings = self._settings
+        if await self._repo.by_username(settings.admin_username) is not None:
             return
         admin = Staff(
             username=settings.admin_username,
@@ -137,20 +146,22 @@ class StaffService:
             email=settings.admin_email,
             roles=["admin", "crm_user"],
         )
-        self.session.add(admin)
-        await self.session.flush()
-        self.outbox.emit(self.session, staff_event(admin, StaffCreated))
+        self._repo.add(admin)
+        await self._repo.flush()
+        self._outbox.emit(self._session, staff_event(admin, StaffCreated))
         log.info("created the first admin %r", settings.admin_username)
 
-    async def competences(self) -> Sequence[Competence]:
-        return (await self.session.scalars(select(Competence).order_by(col(Competence.name)))).all()
+    async def competence_page(self) -> CompetencePage:
+        """Every competence by name, as one page (the list is not paged yet)."""
+        rows = await self._repo.all_competences()
+        return CompetencePage(items=[CompetencePublic.of(row) for row in rows])
 
     async def create_competence(self, data: CompetenceCreate) -> Competence:
         await self._name_free(data.name)
         await self._known_staff(data.member_ids)
         competence = Competence(name=data.name, member_ids=list(dict.fromkeys(data.member_ids)))
-        self.session.add(competence)
-        await self.session.flush()
+        self._repo.add(competence)
+        await self._repo.flush()
         self._announce(competence)
         return competence
 
@@ -158,7 +169,7 @@ class StaffService:
         """Rename a competence or set its members (admin); announced as
         ``CompetenceChanged`` like a new one, so the contacts service and the notifier
         resolve contacts assigned to it to the new members."""
-        competence = await self.session.get(Competence, competence_id, with_for_update=True)
+        competence = await self._repo.competence(competence_id, for_update=True)
         if competence is None:
             raise NotFound("competence", competence_id)
         changed = False
@@ -173,30 +184,26 @@ class StaffService:
                 competence.member_ids = members
                 changed = True
         if changed:
-            await self.session.flush()
+            await self._repo.flush()
             self._announce(competence)
         return competence
 
     async def _name_free(self, name: str) -> None:
-        existing = await self.session.scalars(
-            select(Competence).where(col(Competence.name) == name)
-        )
-        if existing.first() is not None:
+        if await self._repo.competence_named(name) is not None:
             raise Conflict(f"competence {name} exists", field="name", code="competence_exists")
 
     async def _known_staff(self, staff_ids: Sequence[str]) -> None:
         """422 naming ``member_ids`` when any of them is no staff member."""
         if not staff_ids:
             return
-        known = select(col(Staff.id)).where(col(Staff.id).in_(staff_ids))
-        found = set(await self.session.scalars(known))
+        found = await self._repo.known_staff_ids(staff_ids)
         missing = sorted(set(staff_ids) - found)
         if missing:
             raise Unprocessable("member_ids", f"unknown staff: {', '.join(missing)}")
 
     def _announce(self, competence: Competence) -> None:
-        self.outbox.emit(
-            self.session,
+        self._outbox.emit(
+            self._session,
             CompetenceChanged(
                 competence_id=competence.id,
                 name=competence.name,
