@@ -80,6 +80,7 @@ class Importer:
         progress = Progress(last_line=after_line)
         queue: asyncio.Queue[tuple[list[Prepared], list[tuple[int, str]], int, int] | None]
         queue = asyncio.Queue(maxsize=2)
+        source = self.outbox.source
         lists: list[CrmLists | None] = []  # the admin lists, read once a row needs them
 
         async def list_errors(crm: dict[str, Any]) -> str | None:
@@ -104,7 +105,7 @@ class Importer:
                 if seen:
                     prepared: list[Prepared] = []
                     for start in range(0, len(valid), _SLICE):
-                        prepared += prepare(valid[start : start + _SLICE])
+                        prepared += prepare(valid[start : start + _SLICE], source=source)
                         await asyncio.sleep(0)
                     await queue.put((prepared, bad, seen, line))
                 valid, bad, seen = [], [], 0
@@ -174,7 +175,7 @@ class Importer:
             rows: list[Prepared], extra: list[tuple[int, str]], count: int, upto: int
         ) -> list[tuple[int, str]]:
             async with self.db.unit_of_work() as session:
-                refused = sorted(await write_batch(session, self.outbox, rows) + extra)
+                refused = sorted(await write_batch(session, rows) + extra)
                 after = Progress(
                     read=progress.read,
                     done=progress.done + count,
