@@ -62,6 +62,8 @@ _MANY_MEMBERS = 15_000
 CONTACT = table_of(Contact)
 NAME = table_of(ContactName)
 IMPORT_JOB = table_of(ImportJob)
+HISTORY_COPY_FIELDS = tuple(HistoryEntryCopy.model_fields)
+"""What the ``history.*`` filters keep of a history entry (``history_entry_copy``)."""
 _JSON_COLUMNS = frozenset(("crm", "address"))
 
 

@@ -428,7 +428,7 @@ class ImportJobPublic(BaseModel):
 
 # --- rows as the events and the export show them -------------------------------------------
 
-SNAPSHOT_FIELDS = (
+_PLAIN_FIELDS = (
     "kind",
     "name",
     "email",
@@ -438,8 +438,10 @@ SNAPSHOT_FIELDS = (
     "company_id",
     "customer_number",
     "credit_hold",
-    "address",
 )
+_SNAPSHOT_FIELDS = (*_PLAIN_FIELDS, "address")
+"""A contact's own fields on ContactCreated/ContactUpdated (beside id, assignment, crm,
+version)."""
 
 
 def assignment_of(contact: Contact | ContactGroup | sa.Row[Any]) -> Assignment:
@@ -454,7 +456,7 @@ def snapshot(contact: Contact | sa.Row[Any]) -> dict[str, Any]:
     """The whole state of a contact as carried on ContactCreated/ContactUpdated."""
     return {
         "contact_id": contact.id,
-        **{name: getattr(contact, name) for name in SNAPSHOT_FIELDS},
+        **{name: getattr(contact, name) for name in _SNAPSHOT_FIELDS},
         "assignment": assignment_of(contact),
         "crm": CrmProperties.model_validate(contact.crm),
         "version": contact.version,
@@ -471,15 +473,7 @@ def staff_ref(staff: StaffClaims | None) -> StaffRef | None:
 
 EXPORT_FIELDS = (
     "id",
-    "kind",
-    "name",
-    "email",
-    "phone",
-    "language",
-    "status",
-    "company_id",
-    "customer_number",
-    "credit_hold",
+    *_PLAIN_FIELDS,
     "assignment.mode",
     "assignment.staff_id",
     "assignment.competence_id",

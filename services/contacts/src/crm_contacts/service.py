@@ -19,7 +19,7 @@ from crm_contacts import rules
 from crm_contacts.copies import ContactCopies
 from crm_contacts.crm_lists import CrmLists
 from crm_contacts.models import Contact, ContactGroup, CrmSettingsCopy, NumberRange
-from crm_contacts.repository import CRM_COLUMNS, ContactRepository
+from crm_contacts.repository import CRM_COLUMNS, HISTORY_COPY_FIELDS, ContactRepository
 from crm_contacts.schemas import (
     EXPORT_FIELDS,
     AssignmentIn,
@@ -63,22 +63,6 @@ from crm_shared.events import (
 )
 from crm_shared.outbox import Outbox
 from crm_shared.selections import SelectedContact, SelectionEnd
-
-_HISTORY_FIELDS = (
-    "entry_id",
-    "contact_id",
-    "date",
-    "staff_initials",
-    "action",
-    "info",
-    "field1",
-    "field2",
-    "field3",
-    "field4",
-    "field5",
-    "field6",
-)
-"""What the ``history.*`` filters need of a history entry (``history_entry_copy``)."""
 
 _BULK_CHUNK = 1000  # contacts a bulk action loads and locks per query
 EXPORT_PAGE = 1000  # contacts the CSV export reads per query
@@ -599,7 +583,7 @@ class ContactService:
         each entry wins); one upsert for the run: a bulk job writes 100,000 entries in a
         row, and a read and a write per entry kept the history filters minutes behind."""
         await self._repo.upsert_history_entries(
-            [{name: getattr(entry, name) for name in _HISTORY_FIELDS} for entry in entries]
+            [{name: getattr(entry, name) for name in HISTORY_COPY_FIELDS} for entry in entries]
         )
 
     async def forget_history_entry(self, entry_id: str) -> None:
