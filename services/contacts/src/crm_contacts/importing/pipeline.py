@@ -32,8 +32,9 @@ from crm_shared.errors import Unprocessable
 from crm_shared.outbox import Outbox
 
 _SLICE = 250
-"""Rows of CPU work between two chances for the writer to go on: its database answers
-waited behind the parsing of a whole batch before (0.15-0.2 s per batch, measured)."""
+"""Rows of CPU work between two chances for the writer to go on, so its database answers
+do not wait behind the parsing of a whole batch (the service README: how the import is
+fast)."""
 
 
 @dataclass

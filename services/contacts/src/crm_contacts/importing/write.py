@@ -5,12 +5,12 @@ company no company) are those of ``ContactService``, from ``rules.py``; the rows
 with ``COPY`` on PostgreSQL (``ContactRepository.insert_rows``).
 
 The one place the service writes outbox rows itself instead of through ``Outbox``:
-``Outbox.emit_many`` builds three pydantic models per event and inserts with an
-executemany, which cost the import 40 % more CPU (1.4-1.6 → 2.0-2.4 CPU s for 20,000
-rows, see the README's figures). So each ``ContactCreated`` body is built here from the
-columns with pydantic's serializer (tested equal to what ``make_event(...).to_bytes()``
-writes), the rows are copied with the contacts, and the session is marked as having
-written events, as ``Outbox`` does, so the relay is woken after the commit."""
+``Outbox.emit_many`` builds three pydantic models per event and inserts them with an
+executemany, which cost the import 40 % more CPU (the service README's figures). So each
+``ContactCreated`` body is built here from the columns with pydantic's serializer (tested
+equal to what ``make_event(...).to_bytes()`` writes), the rows are copied with the
+contacts, and the session is marked as having written events, as ``Outbox`` does, so the
+relay is woken after the commit."""
 
 from __future__ import annotations
 
