@@ -193,7 +193,7 @@ async def generate_customer_number(
 
 @ranges_router.get("", response_model=NumberRangePage)
 async def list_number_ranges(contacts: ContactServiceDep, _: CurrentStaff) -> NumberRangePage:
-    return NumberRangePage(items=[NumberRangePublic.of(r) for r in await contacts.number_ranges()])
+    return await contacts.number_ranges()
 
 
 @ranges_router.post("", status_code=201, response_model=NumberRangePublic)

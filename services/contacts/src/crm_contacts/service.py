@@ -35,6 +35,8 @@ from crm_contacts.schemas import (
     GroupPage,
     GroupPublic,
     NumberRangeCreate,
+    NumberRangePage,
+    NumberRangePublic,
     Selection,
     StatusChange,
     assignment_of,
@@ -358,8 +360,10 @@ class ContactService:
 
     # --- customer numbers -----------------------------------------------------------
 
-    async def number_ranges(self) -> Sequence[NumberRange]:
-        return await self._repo.number_ranges()
+    async def number_ranges(self) -> NumberRangePage:
+        return NumberRangePage(
+            items=[NumberRangePublic.of(r) for r in await self._repo.number_ranges()]
+        )
 
     async def create_number_range(self, data: NumberRangeCreate) -> NumberRange:
         number_range = NumberRange(**data.model_dump())
