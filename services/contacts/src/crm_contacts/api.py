@@ -1,10 +1,10 @@
-"""HTTP routes of the contacts service (thin: validation in schemas, rules in service)."""
+"""HTTP routes of the contacts service, thin: the input validated by the schemas, one call
+to ``ContactService`` or ``ImportService`` (from ``deps.py``), the answer mapped by the
+schemas."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,10 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from crm_contacts import importing
-from crm_contacts.copies import crm_lists, wait_for_assignee, wait_for_filter
-from crm_contacts.deps import Deps
-from crm_contacts.models import ImportJob
+from crm_contacts.deps import ContactServiceDep, Deps, ImportServiceDep
 from crm_contacts.schemas import (
     BulkRequest,
     BulkResult,
@@ -37,53 +34,14 @@ from crm_contacts.schemas import (
     SelectionRequest,
     StatusChange,
 )
-from crm_contacts.service import ContactService, group_public, to_public
-from crm_shared import cursor as cursors
 from crm_shared.auth import CurrentStaff
-from crm_shared.errors import NotFound, Problem
-from crm_shared.selections import SelectedContact, SelectionEnd
-from crm_shared.service import RuntimeDep, SessionDep
+from crm_shared.errors import Problem
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
 ranges_router = APIRouter(prefix="/api/number-ranges", tags=["number ranges"])
 groups_router = APIRouter(prefix="/api/groups", tags=["groups"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-EXPORT_PAGE = 1000
-EXPORT_FIELDS = (
-    "id",
-    "kind",
-    "name",
-    "email",
-    "phone",
-    "language",
-    "status",
-    "company_id",
-    "customer_number",
-    "credit_hold",
-    "assignment.mode",
-    "assignment.staff_id",
-    "assignment.competence_id",
-    "crm.crm_status",
-    "crm.company_group",
-    "crm.company_size",
-    "crm.employees",
-    "crm.revenue_group",
-    "crm.products",
-    "crm.newsletter",
-    "crm.data_source",
-    "crm.interested",
-    "crm.comment1",
-    "crm.comment2",
-    "crm.comment3",
-    "crm.comment4",
-    "crm.characteristics",
-)
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    name, ident = cursors.decode(cursor, 2)
-    return str(name), str(ident)
 
 
 def filter_from_query(params: Mapping[str, str]) -> ContactFilter:
@@ -97,50 +55,32 @@ def filter_from_query(params: Mapping[str, str]) -> ContactFilter:
         ) from exc
 
 
-async def _page(
-    service: ContactService, f: ContactFilter, cursor: str | None, limit: int
-) -> ContactPage:
-    after = decode_cursor(cursor) if cursor else None
-    rows = await service.repo.page(f, after=after, limit=limit + 1)
-    items = [to_public(c) for c, _ in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    cursor_out = cursors.encode(last[1], last[0].id) if last else None
-    return ContactPage(items=items, next_cursor=cursor_out)
-
-
 # --- contacts -----------------------------------------------------------------------
 
 
 @router.post("", status_code=201, response_model=ContactPublic)
 async def create_contact(
-    data: ContactCreate, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
+    data: ContactCreate, contacts: ContactServiceDep, staff: CurrentStaff
 ) -> ContactPublic:
-    await wait_for_assignee(runtime, data.assignment)
-    lists = await crm_lists(runtime, data.crm.model_dump(exclude_none=True))
-    contact = await ContactService(session, runtime.outbox).create(data, staff, lists)
-    return to_public(contact)
+    return ContactPublic.of(await contacts.create(data, staff))
 
 
 @router.get("", response_model=ContactPage)
 async def list_contacts(
     request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    contacts: ContactServiceDep,
     _: CurrentStaff,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> ContactPage:
-    f = filter_from_query(request.query_params)
-    await wait_for_filter(runtime, f)
-    return await _page(ContactService(session, runtime.outbox), f, cursor, limit)
+    return await contacts.page(filter_from_query(request.query_params), cursor, limit)
 
 
 @router.post("/bulk", response_model=BulkResult)
 async def bulk_action(
-    data: BulkRequest, session: SessionDep, runtime: RuntimeDep, staff: CurrentStaff
+    data: BulkRequest, contacts: ContactServiceDep, staff: CurrentStaff
 ) -> BulkResult:
-    await wait_for_filter(runtime, data.selection.as_filter())
-    return await ContactService(session, runtime.outbox).bulk(data, staff)
+    return await contacts.bulk(data, staff)
 
 
 @router.post(
@@ -149,32 +89,14 @@ async def bulk_action(
     responses={200: {"content": {"application/x-ndjson": {}}}},
 )
 async def resolve_selection(
-    data: SelectionRequest, runtime: RuntimeDep, _: CurrentStaff
+    data: SelectionRequest, contacts: ContactServiceDep, deps: Deps, _: CurrentStaff
 ) -> StreamingResponse:
     """The contacts a selection holds now, for a bulk job or a mailing of another
     service: one JSON object per line (``SelectedContact``), then ``{"count": N}``, so a
     reader knows it got all (streamed: a selection may hold 100,000 contacts). Every
     filter of the list works, dynamic groups included; a temporary group is used up."""
-    await wait_for_filter(runtime, data.selection.as_filter())
-    async with runtime.database.sessionmaker() as session:
-        # unknown groups are a 404 before anything is streamed
-        query = await ContactService(session, runtime.outbox).selection_query(data.selection)
-
-    async def lines() -> AsyncIterator[bytes]:
-        count = 0
-        async with runtime.database.sessionmaker() as session:
-            service = ContactService(session, runtime.outbox)
-            async for rows in service.repo.stream_selection(query):
-                count += len(rows)
-                yield b"".join(
-                    SelectedContact.model_validate(row).model_dump_json().encode() + b"\n"
-                    for row in rows
-                )
-        async with runtime.database.unit_of_work() as session:
-            await ContactService(session, runtime.outbox).used_selection(data.selection)
-        yield SelectionEnd(count=count).model_dump_json().encode() + b"\n"
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    lines = await contacts.resolve_selection(data.selection, deps.runtime.database)
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
 @router.post(
@@ -184,8 +106,7 @@ async def resolve_selection(
 )
 async def import_contacts(
     request: Request,
-    runtime: RuntimeDep,
-    deps: Deps,
+    imports: ImportServiceDep,
     staff: CurrentStaff,
     after_line: Annotated[int, Query(ge=1, description="skip lines up to this one")] = 1,
 ) -> Any:
@@ -198,19 +119,9 @@ async def import_contacts(
     if not content_type.startswith("text/csv"):
         raise Problem(415, "send the CSV with Content-Type: text/csv")
     if "respond-async" in request.headers.get("prefer", "").lower():
-        file, lines = await importing.spool(request.stream())
-        try:
-            await importing.read_header(file)
-            job = await importing.create_job(
-                runtime,
-                total=max(lines - after_line, 0),
-                after_line=after_line,
-                staff_id=staff.staff_id,
-            )
-        except BaseException:
-            file.close()
-            raise
-        deps.background.spawn(importing.run_job(runtime, job, file), name=f"import-{job.id}")
+        job = await imports.start_job(
+            request.stream(), after_line=after_line, staff_id=staff.staff_id
+        )
         return JSONResponse(
             {"job_id": job.id},
             status_code=202,
@@ -219,69 +130,24 @@ async def import_contacts(
                 "Preference-Applied": "respond-async",
             },
         )
-    progress = await importing.run_import(runtime, request.stream(), after_line=after_line)
-    return ImportResult.model_validate(
-        {
-            "created": progress.created,
-            "errors": [{"row": r, "message": m} for r, m in progress.errors],
-        }
-    )
+    return await imports.import_csv(request.stream(), after_line=after_line)
 
 
 @router.get("/import/{job_id}", response_model=ImportJobPublic)
-async def import_job(job_id: str, session: SessionDep, _: CurrentStaff) -> ImportJobPublic:
+async def import_job(job_id: str, imports: ImportServiceDep, _: CurrentStaff) -> ImportJobPublic:
     """Progress of an import job: state running|done|failed|interrupted, counters, and
     the first row errors."""
-    job = await session.get(ImportJob, job_id)
-    if job is None:
-        raise NotFound("import job", job_id)
-    return ImportJobPublic.model_validate(importing.job_public(job))
-
-
-def _export_row(contact: ContactPublic) -> list[str]:
-    data = contact.model_dump(mode="json")
-    out: list[str] = []
-    for name in EXPORT_FIELDS:
-        value: Any = data
-        for part in name.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, list):
-            value = ";".join(str(v) for v in value)
-        elif isinstance(value, dict):
-            value = ";".join(f"{k}={v}" for k, v in value.items())
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        out.append("" if value is None else str(value))
-    return out
+    return await imports.job(job_id)
 
 
 @router.get("/export")
-async def export_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff) -> Response:
+async def export_contacts(
+    request: Request, contacts: ContactServiceDep, deps: Deps, _: CurrentStaff
+) -> Response:
     """CSV of every contact matching the filters, streamed page by page."""
     f = filter_from_query(request.query_params)
-    await wait_for_filter(runtime, f)
-
-    async def rows() -> AsyncIterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(EXPORT_FIELDS)
-        after: tuple[str, str] | None = None
-        while True:
-            async with runtime.database.sessionmaker() as session:
-                page = await ContactService(session, runtime.outbox).repo.page(
-                    f, after=after, limit=EXPORT_PAGE
-                )
-            for contact, _ in page:
-                writer.writerow(_export_row(to_public(contact)))
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-            if len(page) < EXPORT_PAGE:
-                return
-            after = (page[-1][1], page[-1][0].id)
-
     return StreamingResponse(
-        rows(),
+        await contacts.export_csv(f, deps.runtime.database),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
     )
@@ -289,75 +155,52 @@ async def export_contacts(request: Request, runtime: RuntimeDep, _: CurrentStaff
 
 @router.get("/{contact_id}", response_model=ContactPublic)
 async def get_contact(
-    contact_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+    contact_id: str, contacts: ContactServiceDep, _: CurrentStaff
 ) -> ContactPublic:
-    return to_public(await ContactService(session, runtime.outbox).get(contact_id))
+    return ContactPublic.of(await contacts.get(contact_id))
 
 
 @router.patch("/{contact_id}", response_model=ContactPublic)
 async def update_contact(
-    contact_id: str,
-    data: ContactUpdate,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    staff: CurrentStaff,
+    contact_id: str, data: ContactUpdate, contacts: ContactServiceDep, staff: CurrentStaff
 ) -> ContactPublic:
-    await wait_for_assignee(runtime, data.assignment)
-    lists = await crm_lists(runtime, data.crm)
-    contact = await ContactService(session, runtime.outbox).update(contact_id, data, staff, lists)
-    return to_public(contact)
+    return ContactPublic.of(await contacts.update(contact_id, data, staff))
 
 
 @router.delete("/{contact_id}", status_code=204)
-async def delete_contact(
-    contact_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
-) -> Response:
-    await ContactService(session, runtime.outbox).delete(contact_id)
+async def delete_contact(contact_id: str, contacts: ContactServiceDep, _: CurrentStaff) -> Response:
+    await contacts.delete(contact_id)
     return Response(status_code=204)
 
 
 @router.post("/{contact_id}/status", response_model=ContactPublic)
 async def change_status(
-    contact_id: str,
-    data: StatusChange,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    staff: CurrentStaff,
+    contact_id: str, data: StatusChange, contacts: ContactServiceDep, staff: CurrentStaff
 ) -> ContactPublic:
-    contact = await ContactService(session, runtime.outbox).change_status(contact_id, data, staff)
-    return to_public(contact)
+    return ContactPublic.of(await contacts.change_status(contact_id, data, staff))
 
 
 @router.post("/{contact_id}/customer-number", response_model=ContactPublic)
 async def generate_customer_number(
-    contact_id: str,
-    data: CustomerNumberRequest,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    staff: CurrentStaff,
+    contact_id: str, data: CustomerNumberRequest, contacts: ContactServiceDep, staff: CurrentStaff
 ) -> ContactPublic:
-    service = ContactService(session, runtime.outbox)
-    contact = await service.generate_customer_number(contact_id, data.number_range_id, staff)
-    return to_public(contact)
+    contact = await contacts.generate_customer_number(contact_id, data.number_range_id, staff)
+    return ContactPublic.of(contact)
 
 
 # --- number ranges ------------------------------------------------------------------
 
 
 @ranges_router.get("", response_model=NumberRangePage)
-async def list_number_ranges(
-    session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
-) -> NumberRangePage:
-    ranges = await ContactService(session, runtime.outbox).repo.number_ranges()
-    return NumberRangePage(items=[NumberRangePublic.model_validate(r.model_dump()) for r in ranges])
+async def list_number_ranges(contacts: ContactServiceDep, _: CurrentStaff) -> NumberRangePage:
+    return await contacts.number_ranges()
 
 
 @ranges_router.post("", status_code=201, response_model=NumberRangePublic)
 async def create_number_range(
-    data: NumberRangeCreate, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+    data: NumberRangeCreate, contacts: ContactServiceDep, _: CurrentStaff
 ) -> NumberRangePublic:
-    number_range = await ContactService(session, runtime.outbox).create_number_range(data)
-    return NumberRangePublic.model_validate(number_range.model_dump())
+    return NumberRangePublic.of(await contacts.create_number_range(data))
 
 
 # --- groups -------------------------------------------------------------------------
@@ -365,66 +208,43 @@ async def create_number_range(
 
 @groups_router.get("", response_model=GroupPage)
 async def list_groups(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    _: CurrentStaff,
-    limit: Limit = 50,
-    cursor: str | None = None,
+    contacts: ContactServiceDep, _: CurrentStaff, limit: Limit = 50, cursor: str | None = None
 ) -> GroupPage:
-    after = decode_cursor(cursor) if cursor else None
-    repo = ContactService(session, runtime.outbox).repo
-    rows = await repo.groups(after=after, limit=limit + 1)
-    last = rows[limit - 1] if len(rows) > limit else None
-    return GroupPage(
-        items=[group_public(g) for g in rows[:limit]],
-        next_cursor=cursors.encode(last.name, last.id) if last else None,
-    )
+    return await contacts.groups_page(cursor, limit)
 
 
 @groups_router.post("", status_code=201, response_model=GroupPublic)
 async def create_group(
-    data: GroupCreate, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+    data: GroupCreate, contacts: ContactServiceDep, _: CurrentStaff
 ) -> GroupPublic:
-    await wait_for_assignee(runtime, data.assignment)
-    return group_public(await ContactService(session, runtime.outbox).create_group(data))
+    return GroupPublic.of(await contacts.create_group(data))
 
 
 @groups_router.get("/{group_id}", response_model=GroupPublic)
-async def get_group(
-    group_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
-) -> GroupPublic:
-    return group_public(await ContactService(session, runtime.outbox).get_group(group_id))
+async def get_group(group_id: str, contacts: ContactServiceDep, _: CurrentStaff) -> GroupPublic:
+    return GroupPublic.of(await contacts.get_group(group_id))
 
 
 @groups_router.delete("/{group_id}", status_code=204)
-async def delete_group(
-    group_id: str, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
-) -> Response:
-    service = ContactService(session, runtime.outbox)
-    await service.delete_group(await service.get_group(group_id))
+async def delete_group(group_id: str, contacts: ContactServiceDep, _: CurrentStaff) -> Response:
+    await contacts.delete_group_by_id(group_id)
     return Response(status_code=204)
 
 
 @groups_router.post("/{group_id}/members")
 async def add_group_members(
-    group_id: str, data: MembersIn, session: SessionDep, runtime: RuntimeDep, _: CurrentStaff
+    group_id: str, data: MembersIn, contacts: ContactServiceDep, _: CurrentStaff
 ) -> dict[str, Any]:
-    service = ContactService(session, runtime.outbox)
-    added = await service.add_members(await service.get_group(group_id), data.contact_ids)
+    added = await contacts.add_members_to(group_id, data.contact_ids)
     return {"group_id": group_id, "added": len(added)}
 
 
 @groups_router.get("/{group_id}/members", response_model=ContactPage)
 async def list_group_members(
     group_id: str,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    contacts: ContactServiceDep,
     _: CurrentStaff,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> ContactPage:
-    service = ContactService(session, runtime.outbox)
-    await service.get_group(group_id)
-    members = ContactFilter(group_id=group_id)
-    await wait_for_filter(runtime, members)
-    return await _page(service, members, cursor, limit)
+    return await contacts.members_page(group_id, cursor, limit)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import to_json
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from crm_contacts.models import (
     CampaignMembership,
@@ -22,8 +24,10 @@ from crm_contacts.models import (
     ContactGroup,
     ContactName,
     ContactProduct,
+    CrmSettingsCopy,
     GroupMember,
     HistoryEntryCopy,
+    ImportJob,
     NumberRange,
     StaffCopy,
 )
@@ -57,6 +61,10 @@ _FEW_MEMBERS = 1_000
 _MANY_MEMBERS = 15_000
 CONTACT = table_of(Contact)
 NAME = table_of(ContactName)
+IMPORT_JOB = table_of(ImportJob)
+HISTORY_COPY_FIELDS = tuple(HistoryEntryCopy.model_fields)
+"""What the ``history.*`` filters keep of a history entry (``history_entry_copy``)."""
+_JSON_COLUMNS = frozenset(("crm", "address"))
 
 
 @dataclass
@@ -98,30 +106,76 @@ class ContactRepository:
     async def get(self, contact_id: str, *, for_update: bool = False) -> Contact | None:
         return await self.session.get(Contact, contact_id, with_for_update=for_update)
 
-    async def by_customer_number(self, number: str) -> Contact | None:
-        result = await self.session.scalars(
-            select(Contact).where(col(Contact.customer_number) == number)
-        )
-        return result.first()
-
-    async def numbers_taken(self, numbers: Sequence[str]) -> set[str]:
+    async def numbers_taken(
+        self, numbers: Collection[str], *, other_than: str | None = None
+    ) -> set[str]:
+        """Those of ``numbers`` some contact (other than ``other_than``) has."""
         if not numbers:
             return set()
         number = col(Contact.customer_number)
         match: sa.ColumnElement[bool]
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._postgres():
             # one array parameter: an IN of 2,000 bound values cost more to compile and
             # plan than the index lookups themselves (half of an import batch's writing)
             match = number == sa.any_(sa.bindparam("numbers", list(numbers), ARRAY(sa.String)))
         else:
-            match = number.in_(numbers)
-        rows = await self.session.scalars(select(number).where(match))
+            match = number.in_(list(numbers))
+        query = select(number).where(match)
+        if other_than is not None:
+            query = query.where(col(Contact.id) != other_than)
+        rows = await self.session.scalars(query)
         return {n for n in rows if n}
 
-    async def add(self, contact: Contact) -> Contact:
-        self.session.add(contact)
+    async def company_ids(self, ids: Collection[str]) -> set[str]:
+        """Those of ``ids`` that are companies."""
+        query = select(Contact.id).where(
+            col(Contact.id).in_(list(ids)), col(Contact.kind) == "company"
+        )
+        return set(await self.session.scalars(query))
+
+    async def add(self, row: SQLModel) -> None:
+        """Add a new row (a contact, group, number range, import job) and flush it."""
+        self.session.add(row)
         await self.session.flush()
-        return contact
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def begin(self) -> None:
+        """Run a first statement, so the transaction is open in the driver too (a
+        ``COPY`` through asyncpg then runs in it; asyncpg would not open one)."""
+        await self.session.execute(sa.text("SELECT 1"))
+
+    async def insert_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows (all with the same keys) in the session's transaction: ``COPY`` on
+        PostgreSQL (after :meth:`begin`), a multi-row insert elsewhere; no ORM object per
+        row (an import writes 2,000 contacts per batch)."""
+        if not rows:
+            return
+        connection = await self.session.connection()
+        if connection.dialect.name != "postgresql":
+            await self.session.execute(sa.insert(SQLModel.metadata.tables[table]), rows)
+            return
+        columns = list(rows[0])
+        json_at = [i for i, c in enumerate(columns) if c in _JSON_COLUMNS]
+        records: list[Sequence[Any]] = []
+        if json_at:
+            for row in rows:
+                record = list(row.values())
+                for i in json_at:
+                    if record[i] is not None:
+                        record[i] = to_json(record[i]).decode()
+                records.append(record)
+        else:
+            records = [tuple(row.values()) for row in rows]
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            await driver.copy_records_to_table(table, records=records, columns=columns)
+        except Exception as exc:  # asyncpg's own errors: as SQLAlchemy would raise them
+            if getattr(exc, "sqlstate", None) == "23505":
+                raise IntegrityError(f"COPY {table}", None, exc) from exc
+            raise
 
     async def set_crm_rows(self, contact_id: str, crm: dict[str, Any]) -> None:
         """Replace a contact's product and characteristic rows with those of ``crm``."""
@@ -474,6 +528,9 @@ class ContactRepository:
 
     # --- groups ---------------------------------------------------------------------
 
+    async def group(self, group_id: str) -> ContactGroup | None:
+        return await self.session.get(ContactGroup, group_id)
+
     async def groups(self, *, after: tuple[str, str] | None, limit: int) -> Sequence[ContactGroup]:
         query = select(ContactGroup).where(col(ContactGroup.kind) != "temporary")
         if after:
@@ -578,6 +635,24 @@ class ContactRepository:
     async def delete_history_entry(self, entry_id: str) -> None:
         await self.session.execute(
             sa.delete(HistoryEntryCopy).where(col(HistoryEntryCopy.entry_id) == entry_id)
+        )
+
+    async def crm_settings(self) -> CrmSettingsCopy | None:
+        """The admin lists as announced last (one row)."""
+        return await self.session.get(CrmSettingsCopy, 1)
+
+    # --- import jobs -----------------------------------------------------------------
+
+    async def import_job(self, job_id: str) -> ImportJob | None:
+        return await self.session.get(ImportJob, job_id)
+
+    async def update_import_job(self, job_id: str, **values: Any) -> None:
+        """Set a job's counters or state with one statement (no ORM object: it runs in
+        the transaction of every import batch)."""
+        await self.session.execute(
+            sa.update(IMPORT_JOB)
+            .where(IMPORT_JOB.c.id == job_id)
+            .values(**values, updated_at=utcnow())
         )
 
 

@@ -1,14 +1,22 @@
-"""API request and response models of the contacts service."""
+"""API request and response models of the contacts service, and the mappers from its
+rows to what it shows: the public models (``ContactPublic.of`` …), the snapshot its
+events carry (:func:`snapshot`) and the CSV export's columns (:func:`export_row`)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from crm_shared.events import Assignment, ContactKind, CrmProperties, Language
+from crm_contacts.models import Contact, ContactGroup, ImportJob, NumberRange
+from crm_shared.auth import StaffClaims
+from crm_shared.events import Assignment, ContactKind, CrmProperties, Language, StaffRef, utcnow
 
 Name = Field(default=None, max_length=100)
 
@@ -162,6 +170,10 @@ class ContactPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, contact: Contact) -> ContactPublic:
+        return cls.model_validate({**contact.model_dump(), "assignment": assignment_of(contact)})
+
 
 class ContactPage(BaseModel):
     items: list[ContactPublic]
@@ -240,6 +252,10 @@ class NumberRangePublic(BaseModel):
     next_value: int
     width: int
 
+    @classmethod
+    def of(cls, number_range: NumberRange) -> NumberRangePublic:
+        return cls.model_validate(number_range.model_dump())
+
 
 class NumberRangePage(BaseModel):
     items: list[NumberRangePublic]
@@ -284,6 +300,10 @@ class GroupPublic(BaseModel):
     filter: dict[str, Any] | None
     assignment: Assignment
     created_at: datetime
+
+    @classmethod
+    def of(cls, group: ContactGroup) -> GroupPublic:
+        return cls.model_validate({**group.model_dump(), "assignment": assignment_of(group)})
 
 
 class GroupPage(BaseModel):
@@ -361,6 +381,15 @@ class ImportResult(BaseModel):
     created: int
     errors: list[ImportError_]
 
+    @classmethod
+    def of(cls, created: int, errors: Sequence[tuple[int, str]]) -> ImportResult:
+        """The answer of an import: ``errors`` as (line, message)."""
+        return cls(created=created, errors=[ImportError_(row=r, message=m) for r, m in errors])
+
+
+JOB_STALE_SECONDS = 120.0
+"""A running import job without progress for this long was cut off (the service stopped)."""
+
 
 class ImportJobPublic(BaseModel):
     """An import job (``Prefer: respond-async``): ``done`` of ``total`` data lines handled,
@@ -377,3 +406,116 @@ class ImportJobPublic(BaseModel):
     message: str | None
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, job: ImportJob) -> ImportJobPublic:
+        """A job as it is shown: a running one without progress for
+        ``JOB_STALE_SECONDS`` is interrupted, and an interrupted one says how to go on."""
+        state = job.state
+        message = job.message
+        if state == "running" and (utcnow() - job.updated_at).total_seconds() > JOB_STALE_SECONDS:
+            state = "interrupted"
+            message = f"no progress for {JOB_STALE_SECONDS:.0f} s (the service stopped?)"
+        if state == "interrupted":
+            message = (
+                f"{message}; every line up to {job.last_line} is imported: send the file "
+                f"again with ?after_line={job.last_line} to import the rest"
+            )
+        return cls.model_validate(
+            {**job.model_dump(exclude={"created_by"}), "state": state, "message": message}
+        )
+
+
+# --- rows as the events and the export show them -------------------------------------------
+
+_PLAIN_FIELDS = (
+    "kind",
+    "name",
+    "email",
+    "phone",
+    "language",
+    "status",
+    "company_id",
+    "customer_number",
+    "credit_hold",
+)
+_SNAPSHOT_FIELDS = (*_PLAIN_FIELDS, "address")
+"""A contact's own fields on ContactCreated/ContactUpdated (beside id, assignment, crm,
+version)."""
+
+
+def assignment_of(contact: Contact | ContactGroup | sa.Row[Any]) -> Assignment:
+    return Assignment(
+        mode=contact.assignment_mode,
+        staff_id=contact.assigned_staff_id,
+        competence_id=contact.assigned_competence_id,
+    )
+
+
+def snapshot(contact: Contact | sa.Row[Any]) -> dict[str, Any]:
+    """The whole state of a contact as carried on ContactCreated/ContactUpdated."""
+    return {
+        "contact_id": contact.id,
+        **{name: getattr(contact, name) for name in _SNAPSHOT_FIELDS},
+        "assignment": assignment_of(contact),
+        "crm": CrmProperties.model_validate(contact.crm),
+        "version": contact.version,
+    }
+
+
+def staff_ref(staff: StaffClaims | None) -> StaffRef | None:
+    if staff is None:
+        return None
+    return StaffRef(
+        staff_id=staff.staff_id, name=staff.name, initials=staff.initials, email=staff.email
+    )
+
+
+EXPORT_FIELDS = (
+    "id",
+    *_PLAIN_FIELDS,
+    "assignment.mode",
+    "assignment.staff_id",
+    "assignment.competence_id",
+    "crm.crm_status",
+    "crm.company_group",
+    "crm.company_size",
+    "crm.employees",
+    "crm.revenue_group",
+    "crm.products",
+    "crm.newsletter",
+    "crm.data_source",
+    "crm.interested",
+    "crm.comment1",
+    "crm.comment2",
+    "crm.comment3",
+    "crm.comment4",
+    "crm.characteristics",
+)
+"""The columns of the CSV export (``GET /api/contacts/export``), in order."""
+
+
+def export_row(contact: Contact) -> list[str]:
+    """A contact as a line of the CSV export: products ``a;b``, characteristics
+    ``k=v;k2=v2``, flags ``true``/``false``."""
+    data = ContactPublic.of(contact).model_dump(mode="json")
+    out: list[str] = []
+    for name in EXPORT_FIELDS:
+        value: Any = data
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, list):
+            value = ";".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ";".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        out.append("" if value is None else str(value))
+    return out
+
+
+def csv_text(rows: Iterable[Sequence[str]]) -> str:
+    """Lines of CSV (``\\r\\n`` after each, as the ``csv`` module writes them)."""
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()

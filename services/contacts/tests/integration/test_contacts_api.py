@@ -12,14 +12,13 @@ import httpx
 import pytest
 
 from crm_dev.testing import read_topic
+from crm_dev.testkit import eventually, publish
 from crm_shared.events import (
     CampaignMemberAdded,
     CampaignMemberRemoved,
     HistoryEntryCreated,
     HistoryEntryDeleted,
-    make_event,
 )
-from crm_shared.kafka import EventProducer
 
 
 def unique(prefix: str = "") -> str:
@@ -39,31 +38,12 @@ async def list_ids(api: httpx.AsyncClient, **params: Any) -> list[str]:
     return [c["id"] for c in response.json()["items"]]
 
 
-async def eventually(check: Any, timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result or asyncio.get_running_loop().time() > deadline:
-            return result
-        await asyncio.sleep(0.2)
-
-
 @pytest.fixture
 def bootstrap(request: pytest.FixtureRequest, any_api: httpx.AsyncClient) -> str:
     """The Kafka of the stack ``any_api`` talks to."""
     which = request.node.callspec.params["any_api"]
     stack = request.getfixturevalue("stack" if which == "postgresql" else "sqlite_stack")
     return str(stack.config.kafka_bootstrap)
-
-
-async def publish(bootstrap: str, *events: Any, source: str) -> None:
-    producer = EventProducer(bootstrap, client_id="test")
-    await producer.start()
-    try:
-        for data in events:
-            await producer.publish(data.kafka_topic, make_event(data, source=source))
-    finally:
-        await producer.stop()
 
 
 # --- create, update, CRM properties --------------------------------------------------
@@ -667,12 +647,11 @@ async def test_history_and_campaign_filters_follow_events(
         staff_initials="CD",
         action=action,
     )
-    await publish(bootstrap, entry_a, entry_b, source="/crm/history")
+    await publish(bootstrap, entry_a, entry_b)
     await publish(
         bootstrap,
         CampaignMemberAdded(campaign_id=campaign_id, campaign_name="Frühjahr", contact_id=a["id"]),
         CampaignMemberAdded(campaign_id=campaign_id, campaign_name="Frühjahr", contact_id=b["id"]),
-        source="/crm/campaigns",
     )
 
     async def both() -> bool:
@@ -680,7 +659,7 @@ async def test_history_and_campaign_filters_follow_events(
         campaign = set(await list_ids(any_api, campaign_id=campaign_id))
         return history == campaign == {a["id"], b["id"]}
 
-    assert await eventually(both)
+    assert await eventually(both, "both entries and both members found by the filters", 15)
     assert await list_ids(
         any_api, **{"history.action": action, "history.staff_initials": "AB"}
     ) == [a["id"]]
@@ -694,14 +673,12 @@ async def test_history_and_campaign_filters_follow_events(
     await publish(
         bootstrap,
         HistoryEntryDeleted(entry_id=entry_b.entry_id, contact_id=b["id"]),
-        source="/crm/history",
     )
     await publish(
         bootstrap,
         CampaignMemberRemoved(
             campaign_id=campaign_id, campaign_name="Frühjahr", contact_id=a["id"]
         ),
-        source="/crm/campaigns",
     )
 
     async def after_removal() -> bool:
@@ -709,4 +686,4 @@ async def test_history_and_campaign_filters_follow_events(
         campaign = await list_ids(any_api, campaign_id=campaign_id)
         return history == [a["id"]] and campaign == [b["id"]]
 
-    assert await eventually(after_removal)
+    assert await eventually(after_removal, "the filters follow the removals", 15)
