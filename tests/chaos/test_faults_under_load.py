@@ -46,7 +46,7 @@ SMTP_DOWN = 60.0
 SUBJECT = "Wir haben Ihre Nachricht erhalten: "
 SERVICES = ("contacts", "history", "interactions", "campaigns", "reminders", "notifier", "gateway")
 
-pytestmark = pytest.mark.after_everything(0)
+pytestmark = [pytest.mark.after_everything(0), pytest.mark.timeout(1200)]
 
 
 @dataclass

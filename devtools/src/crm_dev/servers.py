@@ -401,7 +401,10 @@ def _redis_ping(port: int) -> bool:
 
 
 class RedisServer:
-    """A throwaway Redis without persistence (the dev data dir keeps an RDB file)."""
+    """A Redis that keeps its data across a restart in an append-only file (written every
+    second), as production must: the notifier's send-once keys live there, and a Redis
+    that came back empty would let a mail in flight go out twice. The dev data dir also
+    keeps an RDB snapshot."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, persist: bool = False) -> None:
         self.data_dir = data_dir
@@ -412,7 +415,7 @@ class RedisServer:
 
     def start(self, timeout: float = 20.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        save = ["--save", "60 1", "--dir", str(self.data_dir)] if self.persist else ["--save", ""]
+        save = ["--save", "60 1"] if self.persist else ["--save", ""]
         self.proc = ManagedProcess(
             "redis",
             [
@@ -421,8 +424,12 @@ class RedisServer:
                 str(self.port),
                 "--bind",
                 "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "everysec",
                 "--daemonize",
                 "no",
                 *save,
