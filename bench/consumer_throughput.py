@@ -28,11 +28,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import importlib
 import logging
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +42,15 @@ from redis.asyncio import Redis
 
 from crm_dev.servers import LocalServers, tree_cpu_seconds
 from crm_dev.testing import create_database
+from crm_ops.catalog import SERVICES
 from crm_shared import migrations
 from crm_shared.consistency import POSITION_HEADER, format_position
-from crm_shared.consumer import register_consumers
+from crm_shared.consumer import EventConsumer, register_consumers
 from crm_shared.db import Database
 from crm_shared.events import ContactCreated, Topic, event_type, make_event
 from crm_shared.kafka import EventProducer, cloudevent_headers, create_broker, ensure_topics
 from crm_shared.outbox import Outbox
-from crm_shared.service import ConsumersFactory, Runtime, tune_gc
+from crm_shared.service import Runtime, tune_gc
 from crm_shared.settings import ServiceSettings
 
 
@@ -111,12 +112,20 @@ async def _noop(_: Any) -> None:
 
 def service_runtime(
     service: str, bootstrap: str, url: str, redis: Redis, producer: EventProducer
-) -> tuple[Runtime, ConsumersFactory, Path]:
-    """The runtime a service's ``create_app`` would wire (without the HTTP side), its
-    consumers and its migrations."""
-    module = importlib.import_module(f"crm_{service}.main")
-    settings_cls = importlib.import_module(f"crm_{service}.settings").Settings
-    settings = settings_cls(kafka_bootstrap=bootstrap, database_url=url)
+) -> tuple[Runtime[Any], Sequence[EventConsumer], Path]:
+    """The runtime a service's ``create_app`` would wire (without the HTTP side), the
+    consumers it builds from its dependencies (not started: no loops, no jobs) and its
+    migrations."""
+    entry = SERVICES[service]
+    settings = (
+        entry.settings(
+            kafka_bootstrap=bootstrap,
+            database_url=url,
+            redis_prefix=f"bench:{uuid.uuid4().hex[:8]}",
+        )
+        if service == "reminders"
+        else entry.settings(kafka_bootstrap=bootstrap, database_url=url)
+    )
     runtime = Runtime(
         settings=settings,
         producer=producer,
@@ -124,17 +133,8 @@ def service_runtime(
         db=Database(url),
         redis=redis,
     )
-    if service == "reminders":
-        from crm_reminders.schedule import ReminderSchedule
-
-        runtime.state["schedule"] = ReminderSchedule(
-            redis, prefix=f"bench:{uuid.uuid4().hex[:8]}", lease_seconds=30
-        )
-    if service == "notifier":
-        from crm_notifier.mailer import Mailer
-
-        runtime.state["mailer"] = Mailer(settings, redis, producer)
-    return runtime, module.consumers, module.MIGRATIONS
+    assert entry.deps is not None and entry.consumers is not None
+    return runtime, entry.consumers(entry.deps(runtime)), entry.migrations
 
 
 async def consume(
@@ -150,12 +150,12 @@ async def consume(
     redis = Redis.from_url(redis_url)
     producer = EventProducer(bootstrap, client_id="bench-dlq")
     await producer.start()
-    runtime, factory, migrations_dir = service_runtime(
+    runtime, consumers, migrations_dir = service_runtime(
         args.service, bootstrap, url, redis, producer
     )
     db = runtime.database
     await migrations.upgrade(db, migrations_dir)
-    (consumer,) = [c for c in factory(runtime) if c.topic == Topic.CONTACTS]
+    (consumer,) = [c for c in consumers if c.topic == Topic.CONTACTS]
     consumer.topic = topic  # the bench's own topic; the handlers are the service's
     consumer.group_id = f"bench-{uuid.uuid4().hex[:8]}"
     consumer.batch_size = batch_size

@@ -105,3 +105,39 @@ async def test_transaction_state_lasts_until_its_transaction_commits_or_rolls_ba
         await session.rollback()
         assert "created" not in session.info
     await db.dispose()
+
+
+async def test_the_outbox_bulk_api_queues_events_in_order_as_emit_would_write_them() -> None:
+    from crm_shared.db import OUTBOX_DIRTY, table_of
+    from crm_shared.events import ContactDeleted, make_event
+    from crm_shared.outbox import Outbox, OutboxMessage, serialize, serialize_checked_data
+
+    db = Database("sqlite+aiosqlite://")
+    async with db.engine.begin() as connection:
+        await connection.run_sync(
+            table_of(OutboxMessage).metadata.create_all, [table_of(OutboxMessage)]
+        )
+    outbox = Outbox("/crm/test")
+    at = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+    payloads = [ContactDeleted(contact_id=f"c-{i}", version=i + 1) for i in range(3)]
+    checked = serialize_checked_data(
+        ContactDeleted,
+        payloads[0].model_dump(mode="json"),
+        subject="c-0",
+        source="/crm/test",
+        event_id="e-0",
+        time=at,
+    )
+    assert checked == serialize(payloads[0], source="/crm/test", event_id="e-0", time=at)
+    assert (
+        checked.body
+        == make_event(payloads[0], source="/crm/test", event_id="e-0", time=at).to_bytes().decode()
+    )
+    async with db.unit_of_work() as session:
+        await outbox.emit_many(session, payloads)
+        assert session.info[OUTBOX_DIRTY] is True  # the relay is woken after the commit
+    async with db.sessionmaker() as session:
+        rows = (await session.execute(sa.select(table_of(OutboxMessage)))).mappings().all()
+    await db.dispose()
+    assert [row["key"] for row in sorted(rows, key=lambda r: r["seq"])] == ["c-0", "c-1", "c-2"]
+    assert {row["topic"] for row in rows} == {"crm.contacts"}

@@ -20,7 +20,7 @@ from crm_contacts.schemas import ContactImport
 from crm_dev.testing import RulesDb
 from crm_shared.db import Database, table_of
 from crm_shared.events import ContactCreated, CrmProperties, make_event, parse_cloudevent
-from crm_shared.outbox import OutboxMessage
+from crm_shared.outbox import Outbox, OutboxMessage
 
 
 async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
@@ -91,7 +91,7 @@ async def test_the_written_event_is_the_event_make_event_writes(
     data = columns_of(ContactImport.model_validate({**row, "status": "inbox"}))
     (prepared,) = prepare([(2, data)], source="/crm/contacts")
     async with db.unit_of_work() as session:
-        assert await write_batch(session, [prepared]) == []
+        assert await write_batch(session, Outbox("/crm/contacts"), [prepared]) == []
     contact, outbox = prepared.contact, await outbox_row(db)
     time = datetime.fromisoformat(json.loads(outbox["body"])["time"])
     assert time.tzinfo is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +19,7 @@ from crm_history.models import (
     JobSelection,
     TimelineItem,
 )
-from crm_shared.db import OUTBOX_DIRTY, table_of, unnest_insert
-from crm_shared.events import EventData, make_event
-from crm_shared.outbox import OutboxMessage
+from crm_shared.db import table_of, unnest_insert
 
 DELETED = "deleted"
 _CHUNK = 5000
@@ -87,41 +85,6 @@ class HistoryRepository:
         await self.session.execute(
             pg_stmt, {**{name: list(values) for name, values in columns.items()}, **same}
         )
-
-    def emit_many(
-        self, source: str, events: Iterable[tuple[EventData, str, datetime]]
-    ) -> list[dict[str, Any]]:
-        """Outbox rows for ``(payload, event id, time)``; the caller inserts them in the
-        transaction of the change (like ``Outbox.emit``, but in bulk and with the time
-        fixed, so the timeline item and the event carry the same time)."""
-        rows = []
-        for data, event_id, time in events:
-            event = make_event(data, source=source, event_id=event_id, time=time)
-            rows.append(
-                {
-                    "event_id": event.id,
-                    "topic": data.kafka_topic.value,
-                    "key": event.subject,
-                    "body": event.to_bytes().decode(),
-                    "created_at": time,
-                }
-            )
-        return rows
-
-    async def write_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.insert_many(OutboxMessage, rows)
-            self.session.info[OUTBOX_DIRTY] = True
-
-    async def write_outbox_columns(
-        self, columns: Mapping[str, Sequence[Any]], same: Mapping[str, Any]
-    ) -> None:
-        """Outbox rows column by column (see :meth:`insert_columns`), in list order."""
-        if any(columns.values()):
-            await self.insert_columns(OutboxMessage, columns, same)
-            self.session.info[OUTBOX_DIRTY] = True
-
-    # --- settings ----------------------------------------------------------------------
 
     async def settings(self) -> HistorySettings | None:
         return await self.session.get(HistorySettings, 1)

@@ -57,7 +57,7 @@ from crm_shared.events import (
     utcnow,
     uuid5_str,
 )
-from crm_shared.outbox import Outbox
+from crm_shared.outbox import Outbox, Serialized, serialize
 from crm_shared.service import Runtime
 from crm_shared.timezones import BERLIN
 
@@ -238,9 +238,9 @@ class HistoryService:
 
     def _entry_changes(
         self, rows: list[dict[str, Any]], cls: type[HistoryEntryCreated | HistoryEntryUpdated]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Outbox rows and timeline rows for entries (same event id, same time)."""
-        events: list[tuple[EventData, str, dt.datetime]] = []
+    ) -> tuple[list[Serialized], list[dict[str, Any]]]:
+        """Events and timeline rows for entries (same event id, same time)."""
+        events: list[Serialized] = []
         timeline: list[dict[str, Any]] = []
         tag = "created" if cls is HistoryEntryCreated else "updated"
         for row in rows:
@@ -251,9 +251,11 @@ class HistoryService:
                 if tag == "created"
                 else str(uuid.uuid4())
             )
-            events.append((payload, event_id, at))
+            events.append(
+                serialize(payload, source=self._outbox.source, event_id=event_id, time=at)
+            )
             timeline.append(self._timeline_row(event_id, at, payload))
-        return self._repo.emit_many(self._outbox.source, events), timeline
+        return events, timeline
 
     def _timeline_row(self, event_id: str, at: dt.datetime, payload: EventData) -> dict[str, Any]:
         item = item_for(event_id, at, source_of_outbox(self._outbox), payload)
@@ -263,9 +265,9 @@ class HistoryService:
     async def write_entries(
         self, rows: list[dict[str, Any]], cls: type[HistoryEntryCreated] = HistoryEntryCreated
     ) -> None:
-        outbox_rows, timeline_rows = self._entry_changes(rows, cls)
+        events, timeline_rows = self._entry_changes(rows, cls)
         await self._repo.insert_many(HistoryEntry, rows)
-        await self._repo.write_outbox(outbox_rows)
+        await self._outbox.emit_serialized(self._session, events)
         await self._repo.insert_ignoring_duplicates(TimelineItem, timeline_rows)
 
     async def write_job_entries(
@@ -303,25 +305,21 @@ class HistoryService:
         # per row only the item's ids change: its summary must not show them
         sample_ids = (item["id"], item["contact_id"], item["ref_id"])
         assert sample_ids == (_SAMPLE_ID,) * 3 and _SAMPLE_ID not in item["summary"]  # noqa: S101
-        entry_ids, event_ids, bodies, keys = [], [], [], []
+        entry_ids, event_ids, events = [], [], []
         for contact_id in contact_ids:
             entry_id = job_entry_id(job_id, contact_id)
             event_id = derived_event_id("history", "created", entry_id)
             body, key = event.render(event_id, entry_id=entry_id, contact_id=contact_id)
             entry_ids.append(entry_id)
             event_ids.append(event_id)
-            bodies.append(body)
-            keys.append(key)
+            events.append(Serialized(event_id, event.topic, key, body))
         ids = {"id", "contact_id", "ref_id"}
         await self._repo.insert_columns(
             HistoryEntry,
             {"id": entry_ids, "contact_id": contact_ids},
             {name: value for name, value in base.items() if name not in ids},
         )
-        await self._repo.write_outbox_columns(
-            {"event_id": event_ids, "key": keys, "body": bodies},
-            {"topic": event.topic, "created_at": now},
-        )
+        await self._outbox.emit_serialized(self._session, events, now)
         await self._repo.insert_columns(
             TimelineItem,
             {"id": event_ids, "contact_id": contact_ids, "ref_id": entry_ids},
@@ -403,8 +401,8 @@ class HistoryService:
             setattr(entry, name, value)
         entry.updated_at = utcnow()
         await self._session.flush()
-        outbox_rows, timeline_rows = self._entry_changes([entry.model_dump()], HistoryEntryUpdated)
-        await self._repo.write_outbox(outbox_rows)
+        events, timeline_rows = self._entry_changes([entry.model_dump()], HistoryEntryUpdated)
+        await self._outbox.emit_serialized(self._session, events)
         await self._repo.insert_ignoring_duplicates(TimelineItem, timeline_rows)
         return entry
 
@@ -414,8 +412,9 @@ class HistoryService:
         await self._session.flush()
         payload = HistoryEntryDeleted(entry_id=entry.id, contact_id=entry.contact_id)
         event_id, now = str(uuid.uuid4()), utcnow()
-        await self._repo.write_outbox(
-            self._repo.emit_many(self._outbox.source, [(payload, event_id, now)])
+        await self._outbox.emit_serialized(
+            self._session,
+            [serialize(payload, source=self._outbox.source, event_id=event_id, time=now)],
         )
         await self._repo.insert_ignoring_duplicates(
             TimelineItem, [self._timeline_row(event_id, now, payload)]
@@ -544,7 +543,13 @@ class HistoryService:
                 staff=plan.staff,
                 now=now,
             )
-            await self._repo.write_outbox(self._repo.emit_many(self._outbox.source, mails))
+            await self._outbox.emit_serialized(
+                self._session,
+                [
+                    serialize(mail, source=self._outbox.source, event_id=event_id, time=at)
+                    for mail, event_id, at in mails
+                ],
+            )
             job.done += len(chunk)
             job.skipped += len(chunk) - len(written)
         if job.done >= job.total:

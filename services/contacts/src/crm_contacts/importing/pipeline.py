@@ -176,7 +176,7 @@ class Importer:
             rows: list[Prepared], extra: list[tuple[int, str]], count: int, upto: int
         ) -> list[tuple[int, str]]:
             async with self.db.unit_of_work() as session:
-                refused = sorted(await write_batch(session, rows) + extra)
+                refused = sorted(await write_batch(session, self.outbox, rows) + extra)
                 after = Progress(
                     read=progress.read,
                     done=progress.done + count,

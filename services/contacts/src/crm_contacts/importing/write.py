@@ -4,13 +4,11 @@ transaction. The rules a row can still break here (its customer number taken, it
 company no company) are those of ``ContactService``, from ``rules.py``; the rows go in
 with ``COPY`` on PostgreSQL (``ContactRepository.insert_rows``).
 
-The one place the service writes outbox rows itself instead of through ``Outbox``:
-``Outbox.emit_many`` builds three pydantic models per event and inserts them with an
-executemany, which cost the import 40 % more CPU (the service README's figures). So each
-``ContactCreated`` body is built here from the columns with pydantic's serializer (tested
-equal to what ``make_event(...).to_bytes()`` writes), the rows are copied with the
-contacts, and the session is marked as having written events, as ``Outbox`` does, so the
-relay is woken after the commit."""
+Each ``ContactCreated`` goes through the outbox's bulk API
+(``Outbox.emit_serialized``), its body made by ``serialize_checked_data`` from the
+contact's columns the import has checked: two pydantic models per event (payload and
+envelope) cost the import 40 % more CPU (the service README's figures), and the body is
+the same (tested)."""
 
 from __future__ import annotations
 
@@ -20,16 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contacts import rules
 from crm_contacts.repository import CRM_COLUMNS, ContactRepository
-from crm_shared.db import OUTBOX_DIRTY
-from crm_shared.events import ContactCreated, CrmProperties, event_type, utcnow
+from crm_shared.events import ContactCreated, CrmProperties, utcnow
+from crm_shared.outbox import Outbox, Serialized, serialize_checked_data
 
-_CREATED_TYPE = event_type(ContactCreated.event_name)
-_CREATED_TOPIC = ContactCreated.kafka_topic.value
 _ASSIGNED_TO_ALL = {"mode": "all", "staff_id": None, "competence_id": None}
 _NO_CRM = CrmProperties().model_dump(mode="json")
 
@@ -49,25 +44,21 @@ def uuids(count: int) -> list[str]:
     ]
 
 
-def event_time(now: datetime) -> str:
-    """A UTC time as pydantic writes it into a CloudEvent (``...Z``)."""
-    return now.isoformat().replace("+00:00", "Z")
-
-
 @dataclass(slots=True)
 class Prepared:
     """An imported row ready to write: its line in the file, the contact's columns and its
-    outbox row."""
+    ``ContactCreated``."""
 
     line: int
     contact: dict[str, Any]
-    outbox: dict[str, Any]
+    event: Serialized
 
 
-def created_event_body(contact: dict[str, Any], *, event_id: str, source: str, time: str) -> str:
+def created_event(
+    contact: dict[str, Any], *, event_id: str, source: str, time: datetime
+) -> Serialized:
     """The ``ContactCreated`` CloudEvent of a new inbox contact, as ``make_event(...)
     .to_bytes()`` writes it (tested to match), without a model round trip per row."""
-    crm = contact["crm"]
     data = {
         "contact_id": contact["id"],
         "kind": contact["kind"],
@@ -80,29 +71,19 @@ def created_event_body(contact: dict[str, Any], *, event_id: str, source: str, t
         "customer_number": contact["customer_number"],
         "credit_hold": contact["credit_hold"],
         "assignment": _ASSIGNED_TO_ALL,
-        "crm": {**_NO_CRM, **crm},
+        "crm": {**_NO_CRM, **contact["crm"]},
         "address": contact["address"],
         "version": 1,
     }
-    envelope = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": source,
-        "type": _CREATED_TYPE,
-        "subject": contact["id"],
-        "time": time,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-    # pydantic's serializer: the bytes ``to_bytes`` writes, a third of ``json.dumps``'s time
-    return to_json(envelope).decode()
+    return serialize_checked_data(
+        ContactCreated, data, subject=contact["id"], source=source, event_id=event_id, time=time
+    )
 
 
 def prepare(rows: Sequence[tuple[int, dict[str, Any]]], *, source: str) -> list[Prepared]:
     """The columns and the ``ContactCreated`` outbox row of each checked row
     (``parse.columns_of`` or the quick check's), as a new ``inbox`` contact; no I/O."""
     now = utcnow()
-    time = event_time(now)
     ids = uuids(2 * len(rows))
     out: list[Prepared] = []
     for i, (line, data) in enumerate(rows):
@@ -118,22 +99,16 @@ def prepare(rows: Sequence[tuple[int, dict[str, Any]]], *, source: str) -> list[
         }
         for name in CRM_COLUMNS:
             contact[name] = crm.get(name)
-        event_id = ids[2 * i + 1]
-        body = created_event_body(contact, event_id=event_id, source=source, time=time)
-        outbox = {
-            "event_id": event_id,
-            "topic": _CREATED_TOPIC,
-            "key": contact["id"],
-            "body": body,
-            "created_at": now,
-        }
-        out.append(Prepared(line, contact, outbox))
+        event = created_event(contact, event_id=ids[2 * i + 1], source=source, time=now)
+        out.append(Prepared(line, contact, event))
     return out
 
 
-async def write_batch(session: AsyncSession, rows: list[Prepared]) -> list[tuple[int, str]]:
-    """Write a batch of prepared contacts with their product, characteristic and outbox
-    rows; returns the rows refused (number taken, no company) as (line, message).
+async def write_batch(
+    session: AsyncSession, outbox: Outbox, rows: list[Prepared]
+) -> list[tuple[int, str]]:
+    """Write a batch of prepared contacts with their product and characteristic rows and
+    their events; returns the rows refused (number taken, no company) as (line, message).
 
     Raises IntegrityError when a concurrent writer took a customer number meanwhile."""
     repo = ContactRepository(session)
@@ -145,7 +120,7 @@ async def write_batch(session: AsyncSession, rows: list[Prepared]) -> list[tuple
     )
     errors: list[tuple[int, str]] = []
     contacts: list[dict[str, Any]] = []
-    outbox: list[dict[str, Any]] = []
+    events: list[Serialized] = []
     products: list[dict[str, Any]] = []
     characteristics: list[dict[str, Any]] = []
     for row in rows:
@@ -160,7 +135,7 @@ async def write_batch(session: AsyncSession, rows: list[Prepared]) -> list[tuple
         if number:
             taken.add(number)
         contacts.append(contact)
-        outbox.append(row.outbox)
+        events.append(row.event)
         crm = contact["crm"]
         for product in crm.get("products") or ():
             products.append({"contact_id": contact["id"], "product": product})
@@ -169,7 +144,5 @@ async def write_batch(session: AsyncSession, rows: list[Prepared]) -> list[tuple
     await repo.insert_rows("contact", contacts)
     await repo.insert_rows("contact_product", products)
     await repo.insert_rows("contact_characteristic", characteristics)
-    await repo.insert_rows("outbox_message", outbox)
-    if outbox:
-        session.info[OUTBOX_DIRTY] = True  # wakes the relay after the commit, as Outbox does
+    await outbox.emit_serialized(session, events)
     return errors
