@@ -29,7 +29,7 @@ lint: setup
 	$(UV) ruff check .
 	$(UV) ruff format --check .
 	$(UV) mypy shared/src devtools/src services/*/src ops/src
-	$(UV) lint-imports
+	$(UV) lint-imports --no-cache
 
 ## make i18n: extract the pages' texts and update the English catalogue (then translate)
 i18n: setup
