@@ -56,7 +56,9 @@ class Mailer:
         self._settings = settings
         self._redis = redis
         self._producer = producer
-        self.pool = SmtpPool(self._session, size=settings.smtp_pool_size)
+        self.pool = SmtpPool(
+            self._session, size=settings.smtp_pool_size, rate=settings.smtp_rate_per_second
+        )
 
     def _session(self) -> aiosmtplib.SMTP:
         s = self._settings

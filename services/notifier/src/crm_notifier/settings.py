@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     smtp_timeout_seconds: float = 15.0
     smtp_pool_size: int = Field(default=4, ge=1)
     """SMTP connections kept open and used at the same time (``CRM_NOTIFIER_SMTP_POOL_SIZE``)."""
+    smtp_rate_per_second: float = Field(default=0.0, ge=0)
+    """At most this many mails a second to the mail server, over all connections; 0: as
+    fast as it takes them (``CRM_NOTIFIER_SMTP_RATE_PER_SECOND``)."""
     # While the mail server is down, keep retrying (with backoff) this long before the
     # email is given up, reported as EmailFailed and its event dead-lettered.
     smtp_retry_seconds: float = 600.0

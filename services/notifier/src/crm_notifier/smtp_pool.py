@@ -7,6 +7,12 @@ one, sends over it and gives it back. One that sat unused for ``check_after`` se
 asked with ``RSET`` first whether it is still there (servers close idle sessions); one that
 failed in any way is closed and the next mail opens a new one, so an error never leaves a
 half-finished SMTP transaction behind for the next mail.
+
+A mail server (or the provider in front of it) may only take so many mails a second from
+us: with ``rate`` set, the pool hands out a connection for at most that many mails a
+second, across all its connections (a token bucket: a burst of up to one second's worth,
+then the steady rate), so a mailing to 100,000 contacts keeps to it however many
+connections send at once.
 """
 
 from __future__ import annotations
@@ -19,8 +25,41 @@ from collections.abc import AsyncIterator, Callable
 import aiosmtplib
 
 
+class RateLimit:
+    """A token bucket: :meth:`wait` returns at most ``per_second`` times a second on
+    average, with bursts of up to ``burst`` (default: one second's worth)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if per_second <= 0:
+            raise ValueError("a rate limit needs a positive rate")
+        self.per_second = per_second
+        self.burst = max(1.0, burst if burst is not None else per_second)
+        self._clock = clock
+        self._tokens = self.burst
+        self._at = clock()
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:  # one waiter at a time: the order of the callers holds
+            while True:
+                now = self._clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+                self._at = now
+                if self._tokens >= 1 - 1e-9:  # a float a hair short of 1 after the wait
+                    self._tokens = max(0.0, self._tokens - 1)
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.per_second)
+
+
 class SmtpPool:
-    """At most ``size`` SMTP connections, opened when first needed and kept open."""
+    """At most ``size`` SMTP connections, opened when first needed and kept open; with
+    ``rate``, at most that many mails a second over all of them."""
 
     def __init__(
         self,
@@ -28,9 +67,11 @@ class SmtpPool:
         *,
         size: int,
         check_after: float = 1.0,
+        rate: float | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("an SMTP pool needs at least one connection")
+        self._rate = RateLimit(rate) if rate else None
         self._connect = connect
         self.size = size
         self._slots = asyncio.Semaphore(size)
@@ -41,7 +82,10 @@ class SmtpPool:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[aiosmtplib.SMTP]:
-        """A connected session for one mail; given back if all went well, else closed."""
+        """A connected session for one mail (after the rate limit let it through); given
+        back if all went well, else closed."""
+        if self._rate is not None:
+            await self._rate.wait()
         async with self._slots:
             smtp = await self._take()
             healthy = False
