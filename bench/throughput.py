@@ -135,6 +135,13 @@ async def idle_cpu(bench: BenchStack, seconds: float) -> dict[str, float]:
     return {name: (after[name] - before[name]) * 1000 / elapsed for name in after}
 
 
+async def caught_up(bootstrap: str, timeout: float = 300) -> None:
+    """Until every consumer group has taken in everything (or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while any((await group_lags(bootstrap)).values()) and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+
+
 async def group_lags(bootstrap: str) -> dict[str, int]:
     lags: dict[str, int] = {}
     for lag in await consumer_lag(bootstrap):
@@ -288,6 +295,7 @@ async def run(args: argparse.Namespace, bench: BenchStack) -> list[dict[str, Any
     results: list[dict[str, Any]] = []
     try:
         await one_mail(api, bench, contacts[0], f"warm-{uuid.uuid4().hex[:6]}")
+        await caught_up(bench.kafka)  # the contacts' events taken in: idle is idle
         idle = await idle_cpu(bench, args.idle_seconds)
         print(
             "idle CPU ms a second: "
