@@ -140,7 +140,7 @@ async def caught_up(bootstrap: str) -> None:
     """Until every consumer group has taken in everything (five minutes at most)."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(300):
-            while any((await group_lags(bootstrap)).values()):
+            while any((await group_lags(bootstrap)).values()):  # noqa: ASYNC110 - polls Kafka
                 await asyncio.sleep(1)
 
 
