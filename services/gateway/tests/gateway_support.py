@@ -7,7 +7,6 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -17,6 +16,7 @@ from crm_dev.testkit import eventually
 from crm_gateway.consistency import CallerTokens
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
+from crm_gateway.upstream import Upstream
 from crm_shared.errors import install_problem_handlers
 
 
@@ -38,7 +38,7 @@ def proxy_app(settings: Settings, redis: Redis) -> tuple[FastAPI, Any]:
     app.state.settings = settings
     deps = SimpleNamespace(
         settings=settings,
-        services=httpx.AsyncClient(),
+        upstream=Upstream(),
         tokens=CallerTokens(redis, ttl_seconds=60),
     )
     app.state.deps = deps

@@ -9,7 +9,8 @@ read by the consumer. Off, every function here is a no-op and events carry nothi
 
 Call sites stay one line each: :func:`configure` and :func:`instrument_app` in
 ``crm_shared.service``, :func:`stamp` in the outbox, :func:`consuming` in the consumer,
-:func:`client_span` around an SMTP send, :func:`instrument_client` on the gateway's proxy.
+:func:`client_span` around an SMTP send and the gateway's call to a service (with
+:func:`inject` putting its ``traceparent`` into the request).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI
-from httpx import AsyncClient
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind
 
@@ -79,12 +79,11 @@ def instrument_app(app: FastAPI) -> None:
         FastAPIInstrumentor.instrument_app(app, excluded_urls=_EXCLUDED_URLS)
 
 
-def instrument_client(client: AsyncClient) -> None:
-    """A client span per request, sending ``traceparent`` on (the gateway's proxy)."""
+def inject(headers: dict[str, str]) -> None:
+    """The current span's context into ``headers`` (``traceparent``), so the service
+    called continues the trace (the gateway's proxy, inside its :func:`client_span`)."""
     if _enabled:
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-        HTTPXClientInstrumentor.instrument_client(client)
+        propagate.inject(headers)
 
 
 def _tracer() -> trace.Tracer:

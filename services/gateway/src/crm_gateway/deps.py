@@ -9,21 +9,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from crm_gateway.consistency import CallerTokens
-from crm_gateway.cookies import without_cookies
 from crm_gateway.service import StaffService
 from crm_gateway.sessions import SessionStore
 from crm_gateway.settings import Settings
 from crm_gateway.stream import NotificationHub
 from crm_gateway.ui.client import in_process_client
 from crm_gateway.ui.context import Ui
-from crm_shared import tracing
+from crm_gateway.upstream import Upstream
 from crm_shared.service import Runtime, ServiceDeps, SessionDep
 
 log = logging.getLogger(__name__)
@@ -31,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GatewayDeps(ServiceDeps[Settings]):
-    services: httpx.AsyncClient
+    upstream: Upstream
     """To the services (the API proxy and the pages' calls go through it)."""
     tokens: CallerTokens
     hub: NotificationHub
@@ -41,18 +39,10 @@ class GatewayDeps(ServiceDeps[Settings]):
     @classmethod
     def build(cls, runtime: Runtime[Settings], app: FastAPI) -> GatewayDeps:
         settings = runtime.settings
-        # Idle connections are dropped before the services' uvicorn closes them (after
-        # 5 s): a request sent on a connection the server is closing fails as a 503.
-        services = httpx.AsyncClient(
-            timeout=settings.proxy_timeout_seconds,
-            cookies=without_cookies(),
-            limits=httpx.Limits(keepalive_expiry=2.0),
-        )
-        tracing.instrument_client(services)  # traceparent on to the services
         sessions = SessionStore(runtime.redis_client)
         return cls(
             runtime,
-            services=services,
+            upstream=Upstream(),
             tokens=CallerTokens(runtime.redis_client, ttl_seconds=settings.consistency_ttl_seconds),
             hub=NotificationHub(runtime.redis_client),
             sessions=sessions,
@@ -79,15 +69,14 @@ class GatewayDeps(ServiceDeps[Settings]):
 
     def _ready(self, url: str) -> Callable[[], Awaitable[None]]:
         async def check() -> None:
-            response = await self.services.get(f"{url}/readyz", timeout=5)
-            response.raise_for_status()
+            await self.upstream.get_ok(f"{url}/readyz", seconds=5)
 
         return check
 
     async def stop(self) -> None:
         await self.ui.client.aclose()
         await self.hub.stop()
-        await self.services.aclose()
+        await self.upstream.close()
         await super().stop()
 
 

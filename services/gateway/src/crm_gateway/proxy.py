@@ -10,10 +10,10 @@ the caller's consistency token along and remembers the one the answer carries
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
@@ -21,6 +21,8 @@ from starlette.background import BackgroundTask
 from crm_gateway.consistency import caller_of
 from crm_gateway.sessions import browser_token
 from crm_gateway.settings import Settings
+from crm_gateway.upstream import Answer, UpstreamTimeout, UpstreamUnreachable
+from crm_shared import tracing
 from crm_shared.auth import StaffClaims, decode_token, verified_staff
 from crm_shared.consistency import HEADER as TOKEN_HEADER
 from crm_shared.consistency import Token
@@ -73,7 +75,13 @@ PUBLIC_PREFIXES = ("/portal/",)
 router = APIRouter(tags=["proxy"])
 
 
-def upstream_timeout(method: str, path: str, settings: Settings) -> httpx.Timeout:
+@dataclass(frozen=True)
+class UpstreamTimeouts:
+    connect: float
+    read: float
+
+
+def upstream_timeout(method: str, path: str, settings: Settings) -> UpstreamTimeouts:
     """The usual proxy timeout, or the long one for a long request (see LONG_REQUESTS).
 
     The read timeout is what matters: it runs from the last byte sent upstream to the
@@ -81,8 +89,8 @@ def upstream_timeout(method: str, path: str, settings: Settings) -> httpx.Timeou
     the upload "ends" long before the service has read, let alone processed, it."""
     usual = settings.proxy_timeout_seconds
     if any(m == method and p.match(path) for m, p in LONG_REQUESTS):
-        return httpx.Timeout(settings.proxy_long_timeout_seconds, connect=usual)
-    return httpx.Timeout(usual)
+        return UpstreamTimeouts(connect=usual, read=settings.proxy_long_timeout_seconds)
+    return UpstreamTimeouts(connect=usual, read=usual)
 
 
 def owner_of(path: str) -> str | None:
@@ -108,12 +116,13 @@ async def send_upstream(
     caller: str | None,
     method: str,
     path: str,
-    params: Mapping[str, str] | httpx.QueryParams | None = None,
+    params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
     content: bytes | AsyncIterable[bytes] | None = None,
-) -> httpx.Response:
-    """Send a request to the service that owns ``path`` and return its answer, streamed
-    (read or close it); the one way the gateway calls a service.
+) -> Answer:
+    """Send a request to the service that owns ``path`` and return its answer, its body
+    not read yet (read or stream it, then close it); the one way the gateway calls a
+    service.
 
     ``caller`` (see :func:`crm_gateway.consistency.caller_of`) gets the consistency token
     it has seen sent along, merged with one in ``headers``, and the answer's token
@@ -128,37 +137,33 @@ async def send_upstream(
     token = (await tokens.token_for(caller)).merge(Token.parse(sent))
     if token:
         outgoing[TOKEN_HEADER] = token.header()
-    client = deps.services
-    upstream = client.build_request(
-        method,
-        url + path,
-        params=params,
-        headers=outgoing,
-        content=content,
-        timeout=upstream_timeout(method, path, settings),
-    )
-    try:
-        response = await client.send(upstream, stream=True)
-    except httpx.TimeoutException as exc:
-        if isinstance(exc, httpx.ConnectTimeout):
+    timeouts = upstream_timeout(method, path, settings)
+    with tracing.client_span(f"{method} {service}", **{"http.request.method": method}):
+        tracing.inject(outgoing)  # the service continues the trace
+        try:
+            answer = await deps.upstream.send(
+                method,
+                url + path,
+                params=params,
+                headers=outgoing,
+                body=content,
+                connect_seconds=timeouts.connect,
+                read_seconds=timeouts.read,
+            )
+        except UpstreamUnreachable as exc:
             raise Problem(
                 503,
                 f"the {service} service is not reachable; try again",
                 headers={"Retry-After": "2"},
             ) from exc
-        raise Problem(
-            504, f"the {service} service did not answer in time ({type(exc).__name__})"
-        ) from exc
-    except httpx.TransportError as exc:
-        raise Problem(
-            503, f"the {service} service is not reachable; try again", headers={"Retry-After": "2"}
-        ) from exc
+        except UpstreamTimeout as exc:
+            raise Problem(504, f"the {service} service did not answer in time ({exc})") from exc
     try:
-        await tokens.record(caller, Token.parse(response.headers.get(TOKEN_HEADER)))
+        await tokens.record(caller, Token.parse(answer.headers.get(TOKEN_HEADER)))
     except BaseException:
-        await response.aclose()
+        await answer.close()
         raise
-    return response
+    return answer
 
 
 SMALL_ANSWER_BYTES = 1 << 20
@@ -172,13 +177,12 @@ def _has_body(request: Request) -> bool:
     return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
 
 
-def _is_small(response: httpx.Response) -> bool:
-    length = response.headers.get("content-length")
+def _is_small(answer: Answer) -> bool:
+    length = answer.length
     return (
         length is not None
-        and length.isdigit()
-        and int(length) <= SMALL_ANSWER_BYTES
-        and "content-encoding" not in response.headers
+        and length <= SMALL_ANSWER_BYTES
+        and "content-encoding" not in answer.headers
     )
 
 
@@ -214,29 +218,31 @@ async def proxy(request: Request, rest: str) -> Response:
         caller = caller_of(staff)
         if authorization:
             headers["authorization"] = authorization
-    response = await send_upstream(
+    answer = await send_upstream(
         request.app.state.deps,
         caller=caller,
         method=request.method,
         path=path,
-        params=request.query_params,
+        params=list(request.query_params.multi_items()),
         headers=headers,
         content=request.stream() if _has_body(request) else None,
     )
-    forwarded = {k: v for k in FORWARD_RESPONSE_HEADERS if (v := response.headers.get(k))}
+    forwarded = {k: v for k in FORWARD_RESPONSE_HEADERS if (v := answer.headers.get(k))}
     downstream: Response
-    if _is_small(response):
+    if _is_small(answer):
         # most answers: read at once (a streamed answer costs a task group per request)
-        content = await response.aread()
-        await response.aclose()
-        downstream = Response(content, status_code=response.status_code, headers=forwarded)
+        try:
+            content = await answer.read()
+        finally:
+            await answer.close()
+        downstream = Response(content, status_code=answer.status, headers=forwarded)
     else:  # an export, an event stream: passed on as it comes
         downstream = StreamingResponse(
-            response.aiter_raw(),
-            status_code=response.status_code,
+            answer.chunks(),
+            status_code=answer.status,
             headers=forwarded,
-            background=BackgroundTask(response.aclose),
+            background=BackgroundTask(answer.close),
         )
-    for cookie in response.headers.get_list("set-cookie"):
+    for cookie in answer.headers.getall("set-cookie", []):
         downstream.headers.append("set-cookie", cookie)
     return downstream

@@ -4,6 +4,7 @@ sockets; the upstream is a stand-in that answers tokens and echoes what it got).
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -48,7 +49,7 @@ async def gateway(redis_url: str) -> AsyncIterator[tuple[str, Any]]:
         for server in (gw, up):
             server.should_exit = True
         await asyncio.gather(gw_task, up_task)
-        await deps.services.aclose()
+        await deps.upstream.close()
         await redis.aclose()
 
 
@@ -97,7 +98,7 @@ async def test_the_pages_call_the_same_function(gateway: tuple[str, Any]) -> Non
         headers={"content-type": "application/json"},
         content=b'{"answer": "contacts/crm.contacts/0=7.70"}',
     )
-    await written.aclose()
+    await written.close()
     read = await send_upstream(deps, caller=caller, method="GET", path="/api/contacts")
-    assert (await read.aread()) and read.json() == {"got": "contacts/crm.contacts/0=7.70"}
-    await read.aclose()
+    assert json.loads(await read.read()) == {"got": "contacts/crm.contacts/0=7.70"}
+    await read.close()

@@ -154,7 +154,8 @@ def _text(value: Any) -> str:
 def in_process_client(app: ASGIApp) -> httpx.AsyncClient:
     """The client the pages share: requests go straight into the gateway app.
 
-    Like the proxy's client it keeps no cookies (``without_cookies``)."""
+    Like the proxy's client it keeps no cookies (``without_cookies``): one caller's
+    Set-Cookie must never go along with another's request."""
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://gateway",
