@@ -280,6 +280,7 @@ async def wait_for_copy(
     load: Callable[[AsyncSession], Awaitable[T]] | None = None,
     ready: Callable[[T], bool] = bool,
     group: str | None = None,
+    session: AsyncSession | None = None,
 ) -> T | None:
     """Read a local copy no older than what the caller has seen; the one way to read one.
 
@@ -289,11 +290,13 @@ async def wait_for_copy(
        every partition when the read concerns the whole copy (``keys=None``, e.g. a
        filter). Raises :class:`CopyBehind` (503, ``Retry-After``) if that takes longer
        than ``CRM_COPY_WAIT_SECONDS``.
-    2. Then, with ``load``, reads the rows in a short session of its own (outside the
-       request's unit of work) and returns them; while ``ready(rows)`` is false it tries
-       again until the same deadline and then returns what there is (the caller decides
-       what a missing row means): a caller without a token for a thing created a moment
-       ago (someone else's write) still gets it once its event arrives.
+    2. Then, with ``load``, reads the rows and returns them: first in ``session`` (the
+       request's own unit of work, where given: no second session for the common case),
+       then, while ``ready(rows)`` is false, again in short sessions of their own (a
+       snapshot taken by the first read must not hide a row that arrives meanwhile) until
+       the same deadline, and then returns what there is (the caller decides what a
+       missing row means): a caller without a token for a thing created a moment ago
+       (someone else's write) still gets it once its event arrives.
     """
     settings = runtime.settings
     consumer = group or settings.service_name
@@ -321,9 +324,13 @@ async def wait_for_copy(
             needed = [(entry, position) for entry, _, position in lagging]
     if load is None:
         return None
+    if session is not None:
+        rows = await load(session)
+        if ready(rows):
+            return rows
     while True:
-        async with runtime.database.sessionmaker() as session:
-            rows = await load(session)
+        async with runtime.database.sessionmaker() as own:
+            rows = await load(own)
         if ready(rows) or loop.time() >= deadline:
             return rows
         await asyncio.sleep(0.05)

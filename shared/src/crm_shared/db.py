@@ -135,7 +135,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No ping before each checkout (a round trip per unit of work): a connection that died
+    # (PostgreSQL restarted) fails its next statement once, as a transient error (503 for
+    # a request, a retry for a consumer), and SQLAlchemy then renews the whole pool.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 class Database:

@@ -92,7 +92,9 @@ class CopyService:
         async def load(session: AsyncSession) -> M | None:
             return await session.get(model, ident)
 
-        return await wait_for_copy(self._runtime, topic, keys=[ident], load=load, ready=_found)
+        return await wait_for_copy(
+            self._runtime, topic, keys=[ident], load=load, ready=_found, session=self._session
+        )
 
     async def contact_for_caller(self, contact_id: str) -> ContactCopy:
         """The contact a request names; 422 naming ``contact_id`` when unknown."""
@@ -115,6 +117,7 @@ class CopyService:
                 keys=[me.staff_id],
                 load=lambda session: session.get(StaffCopy, me.staff_id),
                 ready=lambda _: True,  # the token's claims stand in for a missing copy
+                session=self._session,
             )
             return staff_ref(mine) if mine is not None else me
         staff = await self._read(StaffCopy, Topic.STAFF, staff_id)
