@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crm_shared.fields import input_error
 from crm_shared.transient import is_transient
 
 PROBLEM_JSON = "application/problem+json"
@@ -123,14 +124,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         # "type" is pydantic's error kind (missing, string_too_long, ...): what a client
         # needs to say the message in its own words and language
-        errors = [
-            {
-                "field": _field_name(tuple(e.get("loc", ()))),
-                "message": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
+        errors = []
+        for e in exc.errors():
+            kind, message = input_error(e)
+            errors.append(
+                {"field": _field_name(tuple(e.get("loc", ()))), "message": message, "type": kind}
+            )
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(422, detail, title="Validation failed", errors=errors)
 
