@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crm_shared.fields import input_error
 from crm_shared.transient import is_transient
 
 PROBLEM_JSON = "application/problem+json"
@@ -99,6 +101,16 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+# PostgreSQL refuses NUL in any text (22021 character_not_in_repertoire; 22P05
+# untranslatable_character): what the request carried, not a failure of the service
+_UNSTORABLE_STATES = ("22021", "22P05")
+
+
+def _unstorable_character(exc: BaseException) -> bool:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, sa_exc.DBAPIError) and state in _UNSTORABLE_STATES
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render Problem, HTTP and validation errors (and crashes) as problem+json."""
 
@@ -123,19 +135,23 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         # "type" is pydantic's error kind (missing, string_too_long, ...): what a client
         # needs to say the message in its own words and language
-        errors = [
-            {
-                "field": _field_name(tuple(e.get("loc", ()))),
-                "message": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
+        errors = []
+        for e in exc.errors():
+            kind, message = input_error(e)
+            errors.append(
+                {"field": _field_name(tuple(e.get("loc", ()))), "message": message, "type": kind}
+            )
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(422, detail, title="Validation failed", errors=errors)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        if _unstorable_character(exc):  # a NUL in an id or a filter no type checked
+            return problem_response(
+                422,
+                "a value holds a character no text may hold (NUL, U+0000); nothing was saved",
+                title="Validation failed",
+            )
         if is_transient(exc):  # the database or Redis is away for a moment: try again
             log.warning("%s %s: a store is unreachable (%r)", request.method, request.url.path, exc)
             return problem_response(

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 
 from crm_shared.errors import (
     PROBLEM_JSON,
@@ -17,6 +18,7 @@ from crm_shared.errors import (
     Unprocessable,
     install_problem_handlers,
 )
+from crm_shared.fields import PlainText
 
 
 class Address(BaseModel):
@@ -213,3 +215,49 @@ async def test_fields_named_like_a_location_keep_their_name() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         body = assert_problem(await http.post("/messages", json={}), 422)
     assert {e["field"] for e in body["errors"]} == {"header", "path", "body"}  # type: ignore[union-attr, index]
+
+
+class _Refused(Exception):
+    """What asyncpg raises for a NUL in a text parameter (through SQLAlchemy's adapter)."""
+
+    sqlstate = "22021"
+
+
+async def test_a_nul_the_database_refuses_is_a_422_not_a_500() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/lookup")
+    async def lookup() -> dict[str, str]:
+        raise sa_exc.DBAPIError("SELECT …", {}, _Refused("invalid byte sequence: 0x00"))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.get("/lookup")
+    assert (answer.status_code, answer.headers["content-type"]) == (422, PROBLEM_JSON)
+    assert "NUL" in answer.json()["detail"]
+
+
+class Named(BaseModel):
+    name: PlainText
+
+
+async def test_a_control_character_is_named_in_words() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/named")
+    async def named(body: Named) -> dict[str, str]:
+        return {"name": body.name}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.post("/named", json={"name": "An\u0000na"})
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {
+            "field": "name",
+            "message": "must be one line without control characters",
+            "type": "control_character",
+        }
+    ]

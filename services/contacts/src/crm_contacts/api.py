@@ -35,6 +35,7 @@ from crm_contacts.schemas import (
     StatusChange,
 )
 from crm_shared.auth import CurrentStaff
+from crm_shared.csv_export import csv_response
 from crm_shared.errors import Problem
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
@@ -113,14 +114,20 @@ async def import_contacts(
     """Create ``inbox`` contacts from CSV; good rows are kept, bad rows reported by line
     number (the header is line 1). Batches commit as they are read.
 
+    The text is read in the declared ``charset`` (``text/csv; charset=windows-1252``:
+    UTF-8, Windows-1252 and its label ISO-8859-1, UTF-16) or, undeclared, as UTF-8 (with or
+    without BOM) when it is valid UTF-8, else as Windows-1252 (Excel's "CSV" in a German
+    office); UTF-16 with its BOM. Another charset is a 415, bytes invalid in it a 422.
+    Cells an export escaped (``'=...``) are read as they were.
+
     With ``Prefer: respond-async`` the body is stored, the answer is 202 ``{job_id}`` at
     once and ``GET /api/contacts/import/{job_id}`` shows the progress."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("text/csv"):
+    media_type, charset = _content_type(request.headers.get("content-type", ""))
+    if media_type != "text/csv":
         raise Problem(415, "send the CSV with Content-Type: text/csv")
     if "respond-async" in request.headers.get("prefer", "").lower():
         job = await imports.start_job(
-            request.stream(), after_line=after_line, staff_id=staff.staff_id
+            request.stream(), after_line=after_line, staff_id=staff.staff_id, charset=charset
         )
         return JSONResponse(
             {"job_id": job.id},
@@ -130,7 +137,18 @@ async def import_contacts(
                 "Preference-Applied": "respond-async",
             },
         )
-    return await imports.import_csv(request.stream(), after_line=after_line)
+    return await imports.import_csv(request.stream(), after_line=after_line, charset=charset)
+
+
+def _content_type(header: str) -> tuple[str, str | None]:
+    """The media type and the ``charset`` parameter of a Content-Type header."""
+    media_type, *parameters = header.split(";")
+    charset = None
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return media_type.strip().lower(), charset
 
 
 @router.get("/import/{job_id}", response_model=ImportJobPublic)
@@ -146,11 +164,7 @@ async def export_contacts(
 ) -> Response:
     """CSV of every contact matching the filters, streamed page by page."""
     f = filter_from_query(request.query_params)
-    return StreamingResponse(
-        await contacts.export_csv(f, deps.runtime.database),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
-    )
+    return csv_response(await contacts.export_csv(f, deps.runtime.database), "contacts.csv")
 
 
 @router.get("/{contact_id}", response_model=ContactPublic)

@@ -4,11 +4,9 @@ events carry (:func:`snapshot`) and the CSV export's columns (:func:`export_row`
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from crm_contacts.models import Contact, ContactGroup, ImportJob, NumberRange
 from crm_shared.auth import StaffClaims
 from crm_shared.events import Assignment, ContactKind, CrmProperties, Language, StaffRef, utcnow
+from crm_shared.fields import Day, NotNull, PlainText, Text
 
 Name = Field(default=None, max_length=100)
 
@@ -57,18 +56,18 @@ class CrmIn(CrmProperties):
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
-    crm_status: str | None = Field(default=None, max_length=100)
-    company_group: str | None = Field(default=None, max_length=100)
-    company_size: str | None = Field(default=None, max_length=100)
+    crm_status: PlainText | None = Field(default=None, max_length=100)
+    company_group: PlainText | None = Field(default=None, max_length=100)
+    company_size: PlainText | None = Field(default=None, max_length=100)
     employees: int | None = Field(default=None, ge=0, le=MAX_INT)
-    revenue_group: str | None = Field(default=None, max_length=100)
-    products: list[str] = Field(default_factory=list, max_length=100)
-    data_source: str | None = Field(default=None, max_length=100)
-    comment1: str | None = Field(default=None, max_length=4000)
-    comment2: str | None = Field(default=None, max_length=4000)
-    comment3: str | None = Field(default=None, max_length=4000)
-    comment4: str | None = Field(default=None, max_length=4000)
-    characteristics: dict[str, str] = Field(default_factory=dict, max_length=100)
+    revenue_group: PlainText | None = Field(default=None, max_length=100)
+    products: list[PlainText] = Field(default_factory=list, max_length=100)
+    data_source: PlainText | None = Field(default=None, max_length=100)
+    comment1: Text | None = Field(default=None, max_length=4000)
+    comment2: Text | None = Field(default=None, max_length=4000)
+    comment3: Text | None = Field(default=None, max_length=4000)
+    comment4: Text | None = Field(default=None, max_length=4000)
+    characteristics: dict[PlainText, PlainText] = Field(default_factory=dict, max_length=100)
 
     @field_validator("products")
     @classmethod
@@ -90,33 +89,34 @@ class CrmIn(CrmProperties):
 class AddressIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    street: str | None = Field(default=None, max_length=200)
-    postal_code: str | None = Field(default=None, max_length=20)
-    city: str | None = Field(default=None, max_length=200)
-    country: str | None = Field(default=None, max_length=100)
+    street: PlainText | None = Field(default=None, max_length=200)
+    postal_code: PlainText | None = Field(default=None, max_length=20)
+    city: PlainText | None = Field(default=None, max_length=200)
+    country: PlainText | None = Field(default=None, max_length=100)
 
 
 class ContactCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     kind: ContactKind
-    name: str = Field(min_length=1, max_length=300)
+    name: PlainText = Field(min_length=1, max_length=300)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=64)
+    phone: PlainText | None = Field(default=None, max_length=64)
     language: Language = "de"
     status: Literal["prospect", "customer", "inbox"] = "prospect"
     confirm: bool = Field(
         default=False, description='needed with status "customer" (seed 002: confirmed)'
     )
     company_id: str | None = None
-    customer_number: str | None = Field(default=None, min_length=1, max_length=64)
+    customer_number: PlainText | None = Field(default=None, min_length=1, max_length=64)
     credit_hold: bool = False
     assignment: AssignmentIn | None = None
     address: AddressIn | None = None
     crm: CrmIn = Field(default_factory=CrmIn)
 
 
-EMAIL_SHAPE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+_PART = r"[^@\s,;<>\x00-\x1f\x7f-\x9f]+"  # no space, separator or control character
+EMAIL_SHAPE = re.compile(rf"^{_PART}@{_PART}\.{_PART}\Z")
 
 
 class ContactImport(ContactCreate):
@@ -134,21 +134,23 @@ class ContactImport(ContactCreate):
 
 
 class ContactUpdate(BaseModel):
-    """A partial change; ``crm`` is merged key by key (a key set to null is cleared)."""
+    """A partial change; ``crm`` is merged key by key (a key set to null is cleared).
+    ``null`` clears email, phone, company, customer number and address; for the other
+    fields it is a 422 (``NotNull``)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: ContactKind | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=300)
+    kind: NotNull[ContactKind] = None
+    name: NotNull[PlainText] = Field(default=None, min_length=1, max_length=300)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=64)
-    language: Language | None = None
+    phone: PlainText | None = Field(default=None, max_length=64)
+    language: NotNull[Language] = None
     company_id: str | None = None
-    customer_number: str | None = Field(default=None, min_length=1, max_length=64)
-    credit_hold: bool | None = None
-    assignment: AssignmentIn | None = None
+    customer_number: PlainText | None = Field(default=None, min_length=1, max_length=64)
+    credit_hold: NotNull[bool] = None
+    assignment: NotNull[AssignmentIn] = None
     address: AddressIn | None = None
-    crm: dict[str, Any] | None = None
+    crm: NotNull[dict[str, Any]] = None
 
 
 class ContactPublic(BaseModel):
@@ -194,40 +196,40 @@ class ContactFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
-    q: str | None = Field(default=None, max_length=300)
+    q: PlainText | None = Field(default=None, max_length=300)
     match: Literal["contains", "prefix"] = "contains"
     kind: ContactKind | None = None
     status: Literal["inbox", "prospect", "customer", "archived"] | None = None
-    customer_number: str | None = Field(default=None, max_length=64)
-    assigned_to: str | None = None
-    group_id: str | None = None
-    campaign_id: str | None = None
-    company_id: str | None = None
+    customer_number: PlainText | None = Field(default=None, max_length=64)
+    assigned_to: PlainText | None = None
+    group_id: PlainText | None = None
+    campaign_id: PlainText | None = None
+    company_id: PlainText | None = None
     credit_hold: bool | None = None
-    crm_status: str | None = Name
-    company_group: str | None = Name
-    company_size: str | None = Name
-    revenue_group: str | None = Name
-    data_source: str | None = Name
+    crm_status: PlainText | None = Name
+    company_group: PlainText | None = Name
+    company_size: PlainText | None = Name
+    revenue_group: PlainText | None = Name
+    data_source: PlainText | None = Name
     newsletter: bool | None = None
     interested: bool | None = None
-    product: str | None = Field(default=None, max_length=200)
-    characteristic: str | None = Field(
+    product: PlainText | None = Field(default=None, max_length=200)
+    characteristic: PlainText | None = Field(
         default=None, max_length=601, description="key:value (or key alone: any value)"
     )
     employees_from: int | None = Field(default=None, ge=0, le=MAX_INT)
     employees_to: int | None = Field(default=None, ge=0, le=MAX_INT)
-    history_action: str | None = Field(default=None, alias="history.action")
-    history_info: str | None = Field(default=None, alias="history.info")
-    history_staff_initials: str | None = Field(default=None, alias="history.staff_initials")
-    history_field1: str | None = Field(default=None, alias="history.field1")
-    history_field2: str | None = Field(default=None, alias="history.field2")
-    history_field3: str | None = Field(default=None, alias="history.field3")
-    history_field4: str | None = Field(default=None, alias="history.field4")
+    history_action: PlainText | None = Field(default=None, alias="history.action")
+    history_info: PlainText | None = Field(default=None, alias="history.info")
+    history_staff_initials: PlainText | None = Field(default=None, alias="history.staff_initials")
+    history_field1: PlainText | None = Field(default=None, alias="history.field1")
+    history_field2: PlainText | None = Field(default=None, alias="history.field2")
+    history_field3: PlainText | None = Field(default=None, alias="history.field3")
+    history_field4: PlainText | None = Field(default=None, alias="history.field4")
     history_field5: bool | None = Field(default=None, alias="history.field5")
     history_field6: bool | None = Field(default=None, alias="history.field6")
-    history_date_from: date | None = Field(default=None, alias="history.date_from")
-    history_date_to: date | None = Field(default=None, alias="history.date_to")
+    history_date_from: Day | None = Field(default=None, alias="history.date_from")
+    history_date_to: Day | None = Field(default=None, alias="history.date_to")
 
     def saved(self) -> dict[str, Any]:
         """The filter as stored in a dynamic group (only what is set, by alias)."""
@@ -237,9 +239,9 @@ class ContactFilter(BaseModel):
 class NumberRangeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    prefix: str = Field(default="", max_length=20)
-    suffix: str = Field(default="", max_length=20)
+    name: PlainText = Field(min_length=1, max_length=200)
+    prefix: PlainText = Field(default="", max_length=20)
+    suffix: PlainText = Field(default="", max_length=20)
     next_value: int = Field(default=1, ge=0, le=10**15)
     width: int = Field(default=0, ge=0, le=20)
 
@@ -274,8 +276,8 @@ GroupKind = Literal["static", "dynamic", "temporary"]
 class GroupCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    number: str | None = Field(default=None, max_length=64)
+    name: PlainText = Field(min_length=1, max_length=200)
+    number: PlainText | None = Field(default=None, max_length=64)
     kind: GroupKind = "static"
     filter: ContactFilter | None = None
     assignment: AssignmentIn | None = None
@@ -512,10 +514,3 @@ def export_row(contact: Contact) -> list[str]:
             value = "true" if value else "false"
         out.append("" if value is None else str(value))
     return out
-
-
-def csv_text(rows: Iterable[Sequence[str]]) -> str:
-    """Lines of CSV (``\\r\\n`` after each, as the ``csv`` module writes them)."""
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    return out.getvalue()

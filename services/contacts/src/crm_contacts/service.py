@@ -40,13 +40,13 @@ from crm_contacts.schemas import (
     Selection,
     StatusChange,
     assignment_of,
-    csv_text,
     export_row,
     snapshot,
     staff_ref,
 )
 from crm_shared import cursor as cursors
 from crm_shared.auth import StaffClaims
+from crm_shared.csv_export import csv_text
 from crm_shared.db import Database
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import (
@@ -337,7 +337,8 @@ class ContactService:
         )
 
     async def export_csv(self, f: ContactFilter, db: Database) -> AsyncIterator[str]:
-        """The CSV export of the contacts matching ``f`` (a header line first), a page of
+        """The CSV export of the contacts matching ``f`` (a header line first, formulas
+        escaped: ``crm_shared.csv_export``), a page of
         ``EXPORT_PAGE`` contacts per piece of text.
 
         Streamed after the request's unit of work has ended, so each page is read in a

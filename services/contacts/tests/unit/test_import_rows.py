@@ -3,6 +3,7 @@ against pydantic, the ids, and the event a written batch queues."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from crm_contacts.main import MIGRATIONS
 from crm_contacts.schemas import ContactImport
 from crm_dev.testing import RulesDb
 from crm_shared.db import Database, table_of
+from crm_shared.errors import Problem
 from crm_shared.events import ContactCreated, CrmProperties, make_event, parse_cloudevent
 from crm_shared.outbox import Outbox, OutboxMessage
 
@@ -28,8 +30,8 @@ async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
-async def parse(data: bytes, size: int) -> list[list[str]]:
-    return [r async for batch in csv_records(chunks_of(data, size)) for r in batch]
+async def parse(data: bytes, size: int, charset: str | None = None) -> list[list[str]]:
+    return [r async for batch in csv_records(chunks_of(data, size), charset) for r in batch]
 
 
 async def outbox_row(db: Database) -> dict[str, Any]:
@@ -134,15 +136,25 @@ def quick_cases() -> list[list[str]]:
     leave to pydantic (or take with the same result)."""
     values_of = {
         "kind": ["company", "Person", "other", " person"],
-        "name": ["x", "x" * 300, "x" * 301, " Anna", "Anna\t", "\u00a0Anna", "\x1cAnna"],
-        "email": ["a@b.c", "a@b", "a b@c.d", "a@b.c ", f"{'a' * 320}@b.de", "ä@ö.de"],
-        "phone": ["1" * 64, "1" * 65],
+        "name": [
+            *("x", "x" * 300, "x" * 301, " Anna", "Anna\t", "\u00a0Anna", "\x1cAnna"),
+            *("An\x00na", "An\tna", "A\u2028B", "A\u0085B", "A\u00adB"),
+        ],
+        "email": [
+            *("a@b.c", "a@b", "a b@c.d", "a@b.c ", f"{'a' * 320}@b.de", "ä@ö.de"),
+            *("a\x00@b.de", "a@b\x7f.de"),
+        ],
+        "phone": ["1" * 64, "1" * 65, "030\x1b1"],
         "language": ["de", "fr", "EN"],
         "customer_number": ["k" * 64, "k" * 65, " ", " K-2"],
         "credit_hold": ["1", "x", "on", "maybe", "NEIN", " ja"],
         "crm.crm_status": ["n" * 100, "n" * 101],
         "crm.employees": ["0", "-1", "+3", "²", "1.5", "abc", "2147483647", "2147483648"],
-        "crm.products": [";", "a" * 200, "a" * 201, ";".join(str(i) for i in range(101))],
+        "crm.products": [
+            *(";", "a" * 200, "a" * 201, ";".join(str(i) for i in range(101))),
+            *("A;B\x00", "A\x85"),
+        ],
+        "crm.comment1": ["a\tb\r\nc", "a\x0bb"],
         "crm.newsletter": ["true", "False", "t", "vielleicht"],
         "address.city": ["c" * 200, "c" * 201],
     }
@@ -187,3 +199,69 @@ def test_ids_are_random_version_4_uuids() -> None:
     for value in ids:
         parsed = uuid.UUID(value)
         assert (str(parsed), parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)
+
+
+# --- the character set of an import (issue 19) -------------------------------------------
+
+ROWS = [["kind", "name", "crm.comment1"], ["person", "Jörg Müller", "Grüße, 5 €"]]
+TEXT = 'kind,name,crm.comment1\r\nperson,Jörg Müller,"Grüße, 5 €"\r\n'
+
+
+@pytest.mark.parametrize("size", [1, 3, 64, 10_000])
+@pytest.mark.parametrize(
+    ("data", "charset"),
+    [
+        (TEXT.encode("utf-8"), None),
+        (TEXT.encode("utf-8-sig"), None),
+        (TEXT.encode("cp1252"), None),  # what Excel writes in a German office
+        (TEXT.encode("cp1252"), "windows-1252"),
+        (TEXT.encode("cp1252"), "ISO-8859-1"),  # the label means windows-1252 (WHATWG)
+        (TEXT.encode("cp1252"), "us-ascii"),  # says nothing of the other bytes: detected
+        (TEXT.encode("utf-8"), "utf-8"),
+        (TEXT.encode("utf-16"), None),  # with its byte order mark
+        (TEXT.encode("utf-16-be"), "utf-16be"),
+        (TEXT.encode("utf-16-le"), "UTF-16LE"),
+        (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "windows-1252"),  # the mark wins
+    ],
+)
+async def test_an_import_reads_utf8_windows_1252_and_utf16(
+    data: bytes, charset: str | None, size: int
+) -> None:
+    assert await parse(data, size, charset) == ROWS
+
+
+@pytest.mark.parametrize("size", [1, 7, 64])
+async def test_windows_1252_is_detected_after_many_plain_lines(size: int) -> None:
+    data = b"kind,name\n" + b"person,Anna\n" * 50 + b"person,M\xfcller\n"
+    rows = await parse(data, size)
+    assert (len(rows), rows[-1]) == (52, ["person", "Müller"])
+
+
+@pytest.mark.parametrize(
+    ("data", "charset", "status", "says"),
+    [
+        (b"kind,name\nperson,M\xfcller\n", "utf-8", 422, "not valid utf-8"),
+        ("kind,name\nperson,Jörg\n".encode() + b"person,M\xfcller\n", None, 422, "mixes UTF-8"),
+        (b"kind,name\nperson,\x81\x8d\n", None, 422, "neither UTF-8 nor Windows-1252"),
+        (TEXT.encode("utf-16-le"), None, 415, "UTF-16"),  # no byte order mark
+        (TEXT.encode("shift_jis", "replace"), "shift_jis", 415, "shift_jis"),
+        (b"kind,name\n", "klingon", 415, "klingon"),
+        (b"kind,name\rperson,Anna\rperson,Berta\r", None, 422, "line 1"),
+    ],
+)  # fmt: skip
+async def test_an_import_in_another_character_set_is_refused_clearly(
+    data: bytes, charset: str | None, status: int, says: str
+) -> None:
+    with pytest.raises(Problem) as refused:
+        await parse(data, 5, charset)
+    assert refused.value.status == status
+    assert says in refused.value.detail
+
+
+async def test_a_record_longer_than_a_mebibyte_is_refused_not_a_crash() -> None:
+    huge = b"kind,name\nperson,Anna\nperson," + b"x" * (2 << 20) + b"\nperson,Berta\n"
+    for size in (1 << 16, len(huge)):
+        with pytest.raises(Problem) as refused:
+            await parse(huge, size)
+        assert (refused.value.status, refused.value.detail.split(":")[0]) == (422, "body")
+        assert "line 3" in refused.value.detail

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from crm_shared.auth import Role
+from crm_shared.fields import NotNull
 
 if TYPE_CHECKING:
     from crm_gateway.models import Competence, Staff
@@ -56,20 +57,13 @@ class StaffUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    password: str | None = Field(default=None, min_length=8, max_length=200)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    password: NotNull[str] = Field(default=None, min_length=8, max_length=200)
+    name: NotNull[str] = Field(default=None, min_length=1, max_length=200)
     initials: str | None = Field(default=None, max_length=16)
     email: StaffEmail = None
-    roles: list[Role] | None = Field(default=None, min_length=1)
-    language: Literal["de", "en"] | None = None
-    active: bool | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> StaffUpdate:
-        for name in ("password", "name", "roles", "language", "active"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be emptied")
-        return self
+    roles: NotNull[list[Role]] = Field(default=None, min_length=1)
+    language: NotNull[Literal["de", "en"]] = None
+    active: NotNull[bool] = None
 
 
 class StaffPublic(BaseModel):
@@ -105,15 +99,8 @@ class CompetenceUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    member_ids: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> CompetenceUpdate:
-        for name in ("name", "member_ids"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be emptied")
-        return self
+    name: NotNull[str] = Field(default=None, min_length=1, max_length=200)
+    member_ids: NotNull[list[str]] = None
 
 
 class CompetencePublic(BaseModel):

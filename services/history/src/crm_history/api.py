@@ -23,6 +23,7 @@ from crm_history.schemas import (
 )
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.consistency import HEADER as TOKEN_HEADER
+from crm_shared.fields import Count
 
 history = APIRouter(prefix="/api/history", tags=["history"])
 contacts = APIRouter(prefix="/api/contacts/{contact_id}", tags=["history"])
@@ -59,7 +60,7 @@ async def list_entries(
     contact_id: str,
     service: HistoryServiceDep,
     _: CurrentStaff,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Count, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> EntryPage:
     return await service.entries(contact_id, offset=offset, limit=limit)

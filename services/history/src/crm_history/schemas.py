@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crm_history.models import HistoryEntry, HistorySettings, Job, TimelineItem
+from crm_shared.fields import Day, NotNull, PlainText, Text
 
 FIELD_NAMES = ("field1", "field2", "field3", "field4", "field5", "field6")
 DEFAULT_LABELS = {
@@ -29,12 +30,12 @@ class _Strict(BaseModel):
 class FieldLabels(_Strict):
     """Labels of the six free fields; field5 and field6 are shown as checkboxes."""
 
-    field1: str = Field(default="Feld 1", min_length=1, max_length=100)
-    field2: str = Field(default="Feld 2", min_length=1, max_length=100)
-    field3: str = Field(default="Feld 3", min_length=1, max_length=100)
-    field4: str = Field(default="Feld 4", min_length=1, max_length=100)
-    field5: str = Field(default="Feld 5", min_length=1, max_length=100)
-    field6: str = Field(default="Feld 6", min_length=1, max_length=100)
+    field1: PlainText = Field(default="Feld 1", min_length=1, max_length=100)
+    field2: PlainText = Field(default="Feld 2", min_length=1, max_length=100)
+    field3: PlainText = Field(default="Feld 3", min_length=1, max_length=100)
+    field4: PlainText = Field(default="Feld 4", min_length=1, max_length=100)
+    field5: PlainText = Field(default="Feld 5", min_length=1, max_length=100)
+    field6: PlainText = Field(default="Feld 6", min_length=1, max_length=100)
 
 
 PickValue = str
@@ -52,8 +53,8 @@ def _pick_list(values: list[str]) -> list[str]:
 class HistorySettingsBody(_Strict):
     """Pick lists for ``action`` and ``info`` and the labels of fields 1-6."""
 
-    actions: list[str] = Field(default_factory=list, max_length=500)
-    infos: list[str] = Field(default_factory=list, max_length=500)
+    actions: list[PlainText] = Field(default_factory=list, max_length=500)
+    infos: list[PlainText] = Field(default_factory=list, max_length=500)
     field_labels: FieldLabels = Field(default_factory=FieldLabels)
 
     _actions = field_validator("actions", "infos")(_pick_list)
@@ -71,19 +72,19 @@ class HistorySettingsBody(_Strict):
 class EntryFields(_Strict):
     """The fields of an entry a user fills in (shared by create, update, bulk, mailing)."""
 
-    date: dt.date | None = Field(default=None, description="default: today (Europe/Berlin)")
-    staff_initials: str | None = Field(
+    date: Day | None = Field(default=None, description="default: today (Europe/Berlin)")
+    staff_initials: PlainText | None = Field(
         default=None, max_length=16, description="default: yours, from your staff record"
     )
-    action: str | None = Field(default=None, max_length=200)
-    info: str | None = Field(default=None, max_length=200)
-    field1: str | None = Field(default=None, max_length=500)
-    field2: str | None = Field(default=None, max_length=500)
-    field3: str | None = Field(default=None, max_length=500)
-    field4: str | None = Field(default=None, max_length=500)
+    action: PlainText | None = Field(default=None, max_length=200)
+    info: PlainText | None = Field(default=None, max_length=200)
+    field1: PlainText | None = Field(default=None, max_length=500)
+    field2: PlainText | None = Field(default=None, max_length=500)
+    field3: PlainText | None = Field(default=None, max_length=500)
+    field4: PlainText | None = Field(default=None, max_length=500)
     field5: bool = False
     field6: bool = False
-    text: str | None = Field(default=None, max_length=100_000)
+    text: Text | None = Field(default=None, max_length=100_000)
 
 
 class EntryCreate(EntryFields):
@@ -91,24 +92,20 @@ class EntryCreate(EntryFields):
 
 
 class EntryUpdate(_Strict):
-    date: dt.date | None = None
-    staff_initials: str | None = Field(default=None, max_length=16)
-    action: str | None = Field(default=None, max_length=200)
-    info: str | None = Field(default=None, max_length=200)
-    field1: str | None = Field(default=None, max_length=500)
-    field2: str | None = Field(default=None, max_length=500)
-    field3: str | None = Field(default=None, max_length=500)
-    field4: str | None = Field(default=None, max_length=500)
-    field5: bool | None = None
-    field6: bool | None = None
-    text: str | None = Field(default=None, max_length=100_000)
+    """A partial change; ``null`` clears a text, and is a 422 for ``date``, ``field5``
+    and ``field6`` (``NotNull``)."""
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> EntryUpdate:
-        for name in ("date", "field5", "field6"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    date: NotNull[Day] = None
+    staff_initials: PlainText | None = Field(default=None, max_length=16)
+    action: PlainText | None = Field(default=None, max_length=200)
+    info: PlainText | None = Field(default=None, max_length=200)
+    field1: PlainText | None = Field(default=None, max_length=500)
+    field2: PlainText | None = Field(default=None, max_length=500)
+    field3: PlainText | None = Field(default=None, max_length=500)
+    field4: PlainText | None = Field(default=None, max_length=500)
+    field5: NotNull[bool] = None
+    field6: NotNull[bool] = None
+    text: Text | None = Field(default=None, max_length=100_000)
 
 
 class CreatedBy(BaseModel):
@@ -186,8 +183,8 @@ class BulkEntryRequest(_Strict):
 
 class MailingRequest(_Strict):
     selection: Selection
-    subject: str = Field(min_length=1, max_length=500)
-    body: str = Field(min_length=1, max_length=100_000)
+    subject: PlainText = Field(min_length=1, max_length=500)
+    body: Text = Field(min_length=1, max_length=100_000)
     entry: EntryFields | None = Field(
         default=None, description="the history entry per contact; default: text = subject"
     )

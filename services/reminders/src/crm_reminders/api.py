@@ -11,6 +11,7 @@ from crm_reminders.schemas import ReminderPage, ReminderRules
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.events import Topic
+from crm_shared.fields import PlainText
 from crm_shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/reminders", tags=["reminders"])
@@ -21,7 +22,7 @@ async def list_reminders(
     service: ReminderServiceDep,
     runtime: RuntimeDep,
     staff: CurrentStaff,
-    staff_id: str | None = None,
+    staff_id: PlainText | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ReminderPage:

@@ -9,16 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_campaigns.models import Campaign, CampaignMember, ContactCopy
 from crm_shared.errors import Unprocessable
+from crm_shared.fields import Day, PlainText, Text
 
 
 class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=20_000)
-    starts_on: date
-    ends_on: date
-    products: list[str] = Field(default_factory=list, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=20_000)
+    starts_on: Day
+    ends_on: Day
+    products: list[PlainText] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
     def _period(self) -> Self:

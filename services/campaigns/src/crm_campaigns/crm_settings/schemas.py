@@ -11,16 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from crm_campaigns.models import CrmSettings
 from crm_campaigns.money import Money
 from crm_shared.errors import Unprocessable
+from crm_shared.fields import Count, PlainText
 
-ListValue = Annotated[str, Field(min_length=1, max_length=200)]
+ListValue = Annotated[PlainText, Field(min_length=1, max_length=200)]
 
 
 class EmployeeRange(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: ListValue
-    min: int = Field(ge=0)
-    max: int | None = Field(default=None, ge=0, description="null: no upper bound")
+    min: Count
+    max: Count | None = Field(default=None, description="null: no upper bound")
 
 
 class RevenueRange(BaseModel):

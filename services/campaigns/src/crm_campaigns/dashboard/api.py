@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from crm_campaigns.csv_export import csv_response
 from crm_campaigns.dashboard.schemas import Dashboard, GroupBy
 from crm_campaigns.deps import DashboardServiceDep
 from crm_campaigns.opportunities.schemas import FilterDep
 from crm_shared.auth import CurrentStaff
+from crm_shared.csv_export import csv_response
 
 router = APIRouter(prefix="/api/dashboard", tags=["opportunities"])
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from crm_campaigns.csv_export import cell, csv_line
 from crm_campaigns.money import MoneyOut, money_str
+from crm_shared.csv_export import cell, csv_line
 from crm_shared.errors import Unprocessable
 
 GROUPABLE = (

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from crm_campaigns.csv_export import csv_response
 from crm_campaigns.deps import Deps, OpportunityServiceDep
 from crm_campaigns.opportunities.schemas import (
     FilterDep,
@@ -17,6 +16,7 @@ from crm_campaigns.opportunities.schemas import (
     OpportunityUpdate,
 )
 from crm_shared.auth import CurrentStaff
+from crm_shared.csv_export import csv_response
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
 

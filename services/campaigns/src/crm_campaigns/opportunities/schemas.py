@@ -5,54 +5,50 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from crm_campaigns.crm_settings.schemas import CrmSettingsData, ListValue
-from crm_campaigns.csv_export import cell, csv_line
 from crm_campaigns.models import ContactCopy, Opportunity
 from crm_campaigns.money import Money, MoneyOut
+from crm_shared.csv_export import cell, csv_line
 from crm_shared.errors import Unprocessable
+from crm_shared.fields import Count, NotNull, PlainText
 
 
 class OpportunityCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     contact_id: str = Field(min_length=1, max_length=36)
-    title: str = Field(min_length=1, max_length=300)
-    crm_status: str = Field(min_length=1, max_length=100)
+    title: PlainText = Field(min_length=1, max_length=300)
+    crm_status: PlainText = Field(min_length=1, max_length=100)
     closing_probability: int = Field(ge=0, le=100)
     revenue_potential: Money
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    expected_users: int | None = Field(default=None, ge=0)
+    expected_users: Count | None = None
     campaign_ids: list[str] = Field(default_factory=list, max_length=100)
     products: list[ListValue] = Field(default_factory=list, max_length=100)
     assignee_id: str | None = Field(default=None, max_length=36)
 
 
 class OpportunityUpdate(BaseModel):
+    """A partial change; ``null`` clears ``expected_users`` and ``assignee_id`` and is a
+    422 for the other fields (``NotNull``)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    contact_id: str | None = Field(default=None, min_length=1, max_length=36)
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    crm_status: str | None = Field(default=None, min_length=1, max_length=100)
-    closing_probability: int | None = Field(default=None, ge=0, le=100)
-    revenue_potential: Money | None = None
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    expected_users: int | None = Field(default=None, ge=0)
-    campaign_ids: list[str] | None = Field(default=None, max_length=100)
-    products: list[ListValue] | None = Field(default=None, max_length=100)
+    contact_id: NotNull[str] = Field(default=None, min_length=1, max_length=36)
+    title: NotNull[PlainText] = Field(default=None, min_length=1, max_length=300)
+    crm_status: NotNull[PlainText] = Field(default=None, min_length=1, max_length=100)
+    closing_probability: NotNull[int] = Field(default=None, ge=0, le=100)
+    revenue_potential: NotNull[Money] = None
+    currency: NotNull[str] = Field(default=None, pattern=r"^[A-Z]{3}$")
+    expected_users: Count | None = None
+    campaign_ids: NotNull[list[str]] = Field(default=None, max_length=100)
+    products: NotNull[list[ListValue]] = Field(default=None, max_length=100)
     assignee_id: str | None = Field(default=None, max_length=36)
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> Self:
-        nullable = {"expected_users", "assignee_id"}
-        for name in self.model_fields_set - nullable:
-            if getattr(self, name) is None:
-                raise Unprocessable(name, "must not be null")
-        return self
 
 
 class OpportunityPublic(BaseModel):
@@ -115,7 +111,7 @@ def split(values: list[str] | None) -> list[str]:
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
 
-Many = Annotated[list[str] | None, Query()]
+Many = Annotated[list[PlainText] | None, Query()]
 
 
 async def opportunity_filter(
@@ -127,8 +123,8 @@ async def opportunity_filter(
     contact_id: Many = None,
     company_size: Many = None,
     company_group: Many = None,
-    users_from: Annotated[int | None, Query(ge=0)] = None,
-    users_to: Annotated[int | None, Query(ge=0)] = None,
+    users_from: Annotated[Count | None, Query()] = None,
+    users_to: Annotated[Count | None, Query()] = None,
 ) -> OpportunityFilter:
     """The filters of a request's query string."""
     if users_from is not None and users_to is not None and users_to < users_from:

@@ -7,6 +7,8 @@ other record goes through ``parse.row_to_contact``, so a bad row gets pydantic's
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, get_args
 
@@ -14,6 +16,10 @@ from pydantic import BaseModel
 
 from crm_contacts.importing.parse import FALSE, TRUE
 from crm_contacts.schemas import EMAIL_SHAPE, AddressIn, ContactImport, CrmIn
+from crm_shared.fields import PlainText, Text
+
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""What ``Text`` refuses (it allows tab, newline and carriage return)."""
 
 
 def _max_length(model: type[BaseModel], name: str) -> int | None:
@@ -21,10 +27,19 @@ def _max_length(model: type[BaseModel], name: str) -> int | None:
     return min(limits, default=None)
 
 
-def _text_rule(limit: int | None) -> Callable[[str], str | None]:
-    if limit is None:
-        return lambda raw: raw
-    return lambda raw: raw if len(raw) <= limit else None
+def _text_rule(limit: int | None, *, lines: bool = False) -> Callable[[str], str | None]:
+    """A value within ``limit`` and without control characters: ``str.isprintable`` is a
+    quick superset of ``PlainText``'s rule; free text (``Text``) may hold line breaks."""
+    most = sys.maxsize if limit is None else limit
+
+    def plain(raw: str) -> str | None:
+        return raw if len(raw) <= most and raw.isprintable() else None
+
+    def text(raw: str) -> str | None:
+        ok = len(raw) <= most and (raw.isprintable() or not _TEXT_CONTROL.search(raw))
+        return raw if ok else None
+
+    return text if lines else plain
 
 
 def _choice_rule(model: type[BaseModel], name: str) -> Callable[[str], str | None]:
@@ -63,6 +78,8 @@ _MAX_PRODUCTS = next(
 
 
 def _products_rule(raw: str) -> list[str] | None:
+    if not raw.isprintable():
+        return None  # pydantic says why
     products = [p.strip() for p in raw.split(";") if p.strip()]
     if (_MAX_PRODUCTS is not None and len(products) > _MAX_PRODUCTS) or any(
         len(p) > 200 for p in products
@@ -86,9 +103,9 @@ _QUICK: dict[str, _Rule] = {
     "crm.interested": _flag_rule,
     "crm.products": _products_rule,
     **{
-        f"crm.{name}": _text_rule(_max_length(CrmIn, name))
+        f"crm.{name}": _text_rule(_max_length(CrmIn, name), lines=info.annotation == Text | None)
         for name, info in CrmIn.model_fields.items()
-        if info.annotation == str | None
+        if info.annotation in (PlainText | None, Text | None)
     },
     **{
         f"address.{name}": _text_rule(_max_length(AddressIn, name))

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_contacts.importing.parse import check_header, records_of
+from crm_contacts.importing.parse import CsvDecoder, check_header, records_of
 from crm_contacts.importing.pipeline import Importer, Progress
 from crm_contacts.models import ImportJob
 from crm_contacts.repository import ContactRepository
@@ -52,11 +52,12 @@ async def spooled(file: IO[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def read_header(file: IO[bytes]) -> None:
-    """422 now, not in the job, when the header row is wrong."""
+def read_header(file: IO[bytes], charset: str | None = None) -> None:
+    """415 or 422 now, not in the job, when the character set or the header row is wrong."""
     head = file.read(_SPOOL_CHUNK)
     file.seek(0)
-    first = next(iter(records_of(head[: head.find(b"\n") + 1 or None].decode("utf-8-sig"))), None)
+    text = CsvDecoder(charset).decode(head, final=len(head) < _SPOOL_CHUNK)
+    first = next(iter(records_of(text[: text.find("\n") + 1 or None])), None)
     if not first:
         raise Unprocessable("body", "the CSV is empty; expected a header row")
     check_header(first)
@@ -71,7 +72,9 @@ async def create_job(
     return job
 
 
-async def run_job(importer: Importer, job: ImportJob, file: IO[bytes]) -> None:
+async def run_job(
+    importer: Importer, job: ImportJob, file: IO[bytes], charset: str | None = None
+) -> None:
     """The background part of an import job: each batch commits with the job's counters."""
     kept: list[dict[str, Any]] = []
     error_count = 0
@@ -93,7 +96,9 @@ async def run_job(importer: Importer, job: ImportJob, file: IO[bytes]) -> None:
         )
 
     try:
-        progress = await importer.run(spooled(file), after_line=job.last_line, on_batch=on_batch)
+        progress = await importer.run(
+            spooled(file), after_line=job.last_line, on_batch=on_batch, charset=charset
+        )
     except asyncio.CancelledError:
         await _finish_job(importer.db, job.id, "interrupted", "the service stopped")
         raise

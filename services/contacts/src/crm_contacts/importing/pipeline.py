@@ -69,10 +69,12 @@ class Importer:
         *,
         after_line: int = 1,
         on_batch: BatchHook | None = None,
+        charset: str | None = None,
     ) -> Progress:
-        """Import a CSV byte stream (header first). Rows up to ``after_line`` are skipped
-        (to resume an interrupted import)."""
-        records = csv_records(chunks)
+        """Import a CSV byte stream (header first) in ``charset`` (as declared; None:
+        detected, see ``parse.CsvDecoder``). Rows up to ``after_line`` are skipped (to
+        resume an interrupted import)."""
+        records = csv_records(chunks, charset)
         first = await anext(records, None)
         if not first:
             raise Unprocessable("body", "the CSV is empty; expected a header row")

@@ -32,19 +32,26 @@ class ImportService:
             runtime.database, runtime.outbox, self._copies, runtime.settings.import_batch_size
         )
 
-    async def import_csv(self, chunks: AsyncIterator[bytes], *, after_line: int) -> ImportResult:
+    async def import_csv(
+        self, chunks: AsyncIterator[bytes], *, after_line: int, charset: str | None = None
+    ) -> ImportResult:
         """Import a CSV stream now: ``inbox`` contacts from the good rows, the bad ones
-        reported by line (the header is line 1)."""
-        progress = await self._importer().run(chunks, after_line=after_line)
+        reported by line (the header is line 1); ``charset`` as the request declares it."""
+        progress = await self._importer().run(chunks, after_line=after_line, charset=charset)
         return ImportResult.of(progress.created, progress.errors)
 
     async def start_job(
-        self, chunks: AsyncIterator[bytes], *, after_line: int, staff_id: str | None
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        after_line: int,
+        staff_id: str | None,
+        charset: str | None = None,
     ) -> ImportJob:
         """Store the body, check its header (422 now), and import it in the background."""
         file, lines = await spool(chunks)
         try:
-            read_header(file)
+            read_header(file, charset)
             job = await create_job(
                 self._runtime.database,
                 total=max(lines - after_line, 0),
@@ -54,7 +61,9 @@ class ImportService:
         except BaseException:
             file.close()
             raise
-        self._background.spawn(run_job(self._importer(), job, file), name=f"import-{job.id}")
+        self._background.spawn(
+            run_job(self._importer(), job, file, charset), name=f"import-{job.id}"
+        )
         return job
 
     async def job(self, job_id: str) -> ImportJobPublic:

@@ -15,6 +15,7 @@ from crm_interactions.interactions.schemas import (
     InteractionUpdate,
 )
 from crm_shared.auth import CurrentStaff
+from crm_shared.fields import PlainText
 
 router = APIRouter(prefix="/api/interactions", tags=["interactions"])
 
@@ -30,7 +31,7 @@ async def log_interaction(
 async def list_interactions(
     service: InteractionServiceDep,
     _: CurrentStaff,
-    contact_id: str | None = None,
+    contact_id: PlainText | None = None,
     kind: Literal["internal", "incoming", "outgoing"] | None = None,
     sort: InteractionSort = "occurred_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

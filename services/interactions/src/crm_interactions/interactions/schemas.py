@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from crm_interactions.models import ContactCopy, Interaction
 from crm_interactions.schemas import ContactOnInteraction, RecorderPublic, UtcDatetime
 from crm_shared.events import InteractionKind
+from crm_shared.fields import Day, Moment, NotNull, PlainText, Text
 
 InteractionSort = Literal["occurred_at", "recorded_by", "topic"]
 """Newest first, or by the recorder's name or the topic (then by id)."""
@@ -19,34 +20,37 @@ class InteractionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     contact_id: str = Field(min_length=1, max_length=36)
-    topic: str = Field(min_length=1, max_length=300)
+    topic: PlainText = Field(min_length=1, max_length=300)
     kind: InteractionKind
-    text: str = Field(min_length=1, max_length=100_000)
-    occurred_at: AwareDatetime | None = None
-    follow_up_on: date | None = None
+    text: Text = Field(min_length=1, max_length=100_000)
+    occurred_at: Moment | None = None
+    follow_up_on: Day | None = None
     recorded_by: str | None = Field(default=None, description="staff id; default: you")
-    contact_name: str | None = Field(default=None, max_length=300)
-    contact_phone: str | None = Field(default=None, max_length=64)
-    sales_contact: str | None = Field(default=None, max_length=200)
-    salesperson: str | None = Field(default=None, max_length=200)
-    reference: str | None = Field(default=None, max_length=200)
+    contact_name: PlainText | None = Field(default=None, max_length=300)
+    contact_phone: PlainText | None = Field(default=None, max_length=64)
+    sales_contact: PlainText | None = Field(default=None, max_length=200)
+    salesperson: PlainText | None = Field(default=None, max_length=200)
+    reference: PlainText | None = Field(default=None, max_length=200)
     reply_to: EmailStr | None = Field(
         default=None, description="reply-to address of the customer email; default: yours"
     )
 
 
 class InteractionUpdate(BaseModel):
+    """A partial change; ``null`` clears the follow-up and the optional texts, and is a
+    422 for topic, text and occurred_at (``NotNull``)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    topic: str | None = Field(default=None, min_length=1, max_length=300)
-    text: str | None = Field(default=None, min_length=1, max_length=100_000)
-    occurred_at: AwareDatetime | None = None
-    follow_up_on: date | None = None
-    contact_name: str | None = Field(default=None, max_length=300)
-    contact_phone: str | None = Field(default=None, max_length=64)
-    sales_contact: str | None = Field(default=None, max_length=200)
-    salesperson: str | None = Field(default=None, max_length=200)
-    reference: str | None = Field(default=None, max_length=200)
+    topic: NotNull[PlainText] = Field(default=None, min_length=1, max_length=300)
+    text: NotNull[Text] = Field(default=None, min_length=1, max_length=100_000)
+    occurred_at: NotNull[Moment] = None
+    follow_up_on: Day | None = None
+    contact_name: PlainText | None = Field(default=None, max_length=300)
+    contact_phone: PlainText | None = Field(default=None, max_length=64)
+    sales_contact: PlainText | None = Field(default=None, max_length=200)
+    salesperson: PlainText | None = Field(default=None, max_length=200)
+    reference: PlainText | None = Field(default=None, max_length=200)
 
 
 class InteractionPublic(BaseModel):

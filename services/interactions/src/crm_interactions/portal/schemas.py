@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from crm_interactions.models import ContactCopy, Interaction
 from crm_interactions.schemas import UtcDatetime
+from crm_shared.fields import PlainText, Text
 
 
 class LoginLinkRequest(BaseModel):
@@ -26,8 +27,8 @@ class PortalSessionRequest(BaseModel):
 class PortalMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    topic: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=20_000)
+    topic: PlainText = Field(min_length=1, max_length=300)
+    text: Text = Field(min_length=1, max_length=20_000)
 
 
 class PortalInteraction(BaseModel):

@@ -17,6 +17,7 @@ from crm_interactions.procedures.schemas import (
     ProcedureUpdate,
 )
 from crm_shared.auth import CurrentStaff
+from crm_shared.fields import PlainText
 
 router = APIRouter(prefix="/api/procedures", tags=["procedures"])
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api/procedures", tags=["procedures"])
 async def search_contacts(
     service: ProcedureServiceDep,
     _: CurrentStaff,
-    q: Annotated[str, Query(min_length=1, max_length=200)],
+    q: Annotated[PlainText, Query(min_length=1, max_length=200)],
     kind: Literal["person", "company"] | None = None,
 ) -> ContactMatches:
     """Autocomplete for the procedure form (seed 004): up to two terms, each must be in
@@ -45,9 +46,9 @@ async def plan_procedure(
 async def list_procedures(
     service: ProcedureServiceDep,
     _: CurrentStaff,
-    contact_id: str | None = None,
+    contact_id: PlainText | None = None,
     state: ProcedureState | None = None,
-    responsible_id: str | None = None,
+    responsible_id: PlainText | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ProcedurePage:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from crm_interactions.models import ContactCopy, Procedure
 from crm_interactions.schemas import ContactOnInteraction, RecorderPublic, UtcDatetime
+from crm_shared.fields import Moment, NotNull, PlainText, Text
 
 ProcedureType = Literal["call", "meeting", "email", "letter", "measure"]
 Direction = Literal["incoming", "outgoing"]
@@ -27,27 +28,29 @@ class ProcedureCreate(BaseModel):
     type: ProcedureType
     direction: Direction
     state: Literal["planned", "done"]
-    starts_at: AwareDatetime
+    starts_at: Moment
     duration_minutes: int = Field(ge=0, le=100_000)
     reminder: bool
-    subject: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=100_000)
+    subject: PlainText = Field(min_length=1, max_length=300)
+    description: Text | None = Field(default=None, max_length=100_000)
     campaign_id: str | None = Field(default=None, min_length=1, max_length=36)
 
 
 class ProcedureUpdate(BaseModel):
-    """Changes to a planned procedure; start, responsible and reminder reschedule it."""
+    """Changes to a planned procedure; start, responsible and reminder reschedule it.
+    ``null`` clears contact person, responsible, description and campaign, and is a 422
+    for the other fields (``NotNull``)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     contact_person_id: str | None = Field(default=None, min_length=1, max_length=36)
     responsible_id: str | None = Field(default=None, min_length=1, max_length=36)
-    type: ProcedureType | None = None
-    direction: Direction | None = None
-    starts_at: AwareDatetime | None = None
-    reminder: bool | None = None
-    subject: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=100_000)
+    type: NotNull[ProcedureType] = None
+    direction: NotNull[Direction] = None
+    starts_at: NotNull[Moment] = None
+    reminder: NotNull[bool] = None
+    subject: NotNull[PlainText] = Field(default=None, min_length=1, max_length=300)
+    description: Text | None = Field(default=None, max_length=100_000)
     campaign_id: str | None = Field(default=None, min_length=1, max_length=36)
 
 
@@ -56,8 +59,8 @@ class ProcedureComplete(BaseModel):
 
     outcome: Literal["done", "not_done"]
     duration_minutes: int | None = Field(default=None, ge=0, le=100_000)
-    starts_at: AwareDatetime | None = None
-    note: str | None = Field(default=None, max_length=100_000)
+    starts_at: Moment | None = None
+    note: Text | None = Field(default=None, max_length=100_000)
 
 
 class ProcedurePublic(BaseModel):

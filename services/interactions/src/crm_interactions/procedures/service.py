@@ -206,11 +206,6 @@ class ProcedureService:
                 f"the procedure is completed ({procedure.state}); only planned ones change",
                 field="state",
             )
-        if "subject" in changes and changes["subject"] is None:
-            raise Unprocessable("subject", "a procedure needs a subject")
-        for required in ("type", "direction", "starts_at", "reminder"):
-            if required in changes and changes[required] is None:
-                raise Unprocessable(required, "this field cannot be emptied")
         contact = await self._copies.contact(procedure.contact_id)
         if contact is None:
             raise NotFound("contact", procedure.contact_id)
