@@ -209,7 +209,7 @@ def email_of_login_link_request(body: bytes) -> str | None:
     (the service answers that one with its 422)."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested beyond reason
         return None
     email = data.get("email") if isinstance(data, dict) else None
     return email if isinstance(email, str) and email.strip() else None
