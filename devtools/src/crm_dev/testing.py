@@ -291,6 +291,9 @@ def stack(
                 "CRM_ADMIN_PASSWORD": "admin-test-pw",
                 "CRM_OUTBOX_SWEEP_SECONDS": "1",
                 "CRM_CONTACTS_IMPORT_BATCH_SIZE": str(IMPORT_BATCH_SIZE),
+                # the whole suite signs in from 127.0.0.1: the failed logins of the
+                # security and fuzz tests must not lock every other test out
+                "CRM_GATEWAY_LOGIN_FAILURES_PER_ADDRESS": "1000",
             },
         ),
         sink=to_file,
@@ -338,6 +341,9 @@ def sqlite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     "CRM_ADMIN_PASSWORD": "admin-test-pw",
                     "CRM_OUTBOX_SWEEP_SECONDS": "1",
                     "CRM_CONTACTS_IMPORT_BATCH_SIZE": str(IMPORT_BATCH_SIZE),
+                    # the whole suite signs in from 127.0.0.1: the failed logins of the
+                    # security and fuzz tests must not lock every other test out
+                    "CRM_GATEWAY_LOGIN_FAILURES_PER_ADDRESS": "1000",
                 },
             ),
         )

@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from starlette.types import ASGIApp
 
 from crm_dev.servers import free_port
 from crm_dev.testkit import eventually
@@ -20,7 +21,7 @@ from crm_gateway.upstream import Upstream
 from crm_shared.errors import install_problem_handlers
 
 
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+async def serve(app: ASGIApp) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """``app`` on a free port; the server, its task and its URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
@@ -43,3 +44,37 @@ def proxy_app(settings: Settings, redis: Redis) -> tuple[FastAPI, Any]:
     )
     app.state.deps = deps
     return app, deps
+
+
+class MemoryWindows:
+    """:class:`crm_gateway.limits.Windows` in memory, with a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.events: dict[str, list[float]] = {}
+
+    def _live(self, key: str, window: float) -> list[float]:
+        live = [t for t in self.events.get(key, []) if t > self.now - window]
+        self.events[key] = live
+        return live
+
+    def _wait(self, live: list[float], limit: int, window: float) -> float:
+        return 0 if len(live) < limit else live[len(live) - limit] + window - self.now
+
+    async def check(self, key: str, *, limit: int, window: float) -> float:
+        return self._wait(self._live(key, window), limit, window)
+
+    async def take(self, key: str, *, limit: int, window: float) -> float:
+        live = self._live(key, window)
+        if (wait := self._wait(live, limit, window)) > 0:
+            return wait
+        live.append(self.now)
+        return 0
+
+    async def hit(self, key: str, *, limit: int, window: float) -> float:
+        live = self._live(key, window)
+        live.append(self.now)
+        return self._wait(live, limit, window)
+
+    async def clear(self, key: str) -> None:
+        self.events.pop(key, None)

@@ -380,7 +380,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run a service app with uvicorn (the process entry point)."""
+    """Run a service app with uvicorn (the process entry point), without the ``server``
+    header (it names the server software and its version to anyone who asks)."""
     import uvicorn
 
     uvicorn.run(
@@ -390,4 +391,5 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        server_header=False,
     )

@@ -34,6 +34,7 @@ from crm_contacts.schemas import (
     SelectionRequest,
     StatusChange,
 )
+from crm_shared import paging
 from crm_shared.auth import CurrentStaff
 from crm_shared.csv_export import csv_response
 from crm_shared.errors import Problem
@@ -206,8 +207,15 @@ async def generate_customer_number(
 
 
 @ranges_router.get("", response_model=NumberRangePage)
-async def list_number_ranges(contacts: ContactServiceDep, _: CurrentStaff) -> NumberRangePage:
-    return await contacts.number_ranges()
+async def list_number_ranges(
+    contacts: ContactServiceDep,
+    _: CurrentStaff,
+    limit: paging.Limit = paging.MAX_LIMIT,
+    cursor: paging.Cursor = None,
+) -> NumberRangePage:
+    """The number ranges by name, a page at a time (``next_cursor``); by default the
+    largest page, all of them as before they were paged."""
+    return await contacts.number_ranges(cursor, limit)
 
 
 @ranges_router.post("", status_code=201, response_model=NumberRangePublic)

@@ -503,8 +503,15 @@ class ContactRepository:
 
     # --- number ranges --------------------------------------------------------------
 
-    async def number_ranges(self) -> Sequence[NumberRange]:
-        return (await self.session.scalars(select(NumberRange).order_by(NumberRange.name))).all()
+    async def number_ranges(
+        self, *, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[NumberRange]:
+        """Up to ``limit`` number ranges by (name, id), after the key ``after``."""
+        query = select(NumberRange)
+        if after is not None:
+            query = query.where(sa.tuple_(col(NumberRange.name), col(NumberRange.id)) > after)
+        query = query.order_by(col(NumberRange.name), col(NumberRange.id)).limit(limit)
+        return (await self.session.scalars(query)).all()
 
     async def take_next_value(self, range_id: str) -> tuple[NumberRange, int] | None:
         """Advance a range by one and return the value taken.

@@ -64,6 +64,7 @@ from crm_shared.events import (
     utcnow,
 )
 from crm_shared.outbox import Outbox
+from crm_shared.paging import page_of
 from crm_shared.selections import SelectedContact, SelectionEnd
 
 _BULK_CHUNK = 1000  # contacts a bulk action loads and locks per query
@@ -361,9 +362,13 @@ class ContactService:
 
     # --- customer numbers -----------------------------------------------------------
 
-    async def number_ranges(self) -> NumberRangePage:
+    async def number_ranges(self, cursor: str | None, limit: int) -> NumberRangePage:
+        """A page of the number ranges by (name, id), after ``cursor``."""
+        after = cursors.keyset(cursor, str, str)
+        rows = await self._repo.number_ranges(after=after, limit=limit + 1)
+        kept, next_cursor = page_of(rows, limit, lambda r: (r.name, r.id))
         return NumberRangePage(
-            items=[NumberRangePublic.of(r) for r in await self._repo.number_ranges()]
+            items=[NumberRangePublic.of(r) for r in kept], next_cursor=next_cursor
         )
 
     async def create_number_range(self, data: NumberRangeCreate) -> NumberRange:

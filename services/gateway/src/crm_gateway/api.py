@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from crm_gateway.deps import StaffServiceDep
+from crm_gateway.limits import client_address
 from crm_gateway.schemas import (
     CompetenceCreate,
     CompetencePage,
@@ -18,14 +20,32 @@ from crm_gateway.schemas import (
     TokenResponse,
 )
 from crm_shared.auth import AdminStaff, CurrentStaff
+from crm_shared.paging import Cursor, Limit
 
 router = APIRouter(tags=["auth and staff"])
 
 
-@router.post("/api/auth/token", response_model=TokenResponse)
-async def token(data: TokenRequest, staff_service: StaffServiceDep) -> TokenResponse:
-    access, ttl = await staff_service.login(data.username, data.password)
-    return TokenResponse(access_token=access, expires_in=ttl)
+REFERENCE_LIMIT = 500
+"""The default page of the short reference lists (staff, competences): all of them, as
+before they were paged, up to the maximum page."""
+
+
+@router.post(
+    "/api/auth/token",
+    response_model=TokenResponse,
+    responses={429: {"description": "too many failed sign-ins (see Retry-After)"}},
+)
+async def token(
+    data: TokenRequest, request: Request, staff_service: StaffServiceDep
+) -> JSONResponse:
+    """Sign in (the username in any case). After 10 failed attempts for one username
+    within 15 minutes (or too many from one address) 429 with ``Retry-After``, also for
+    the right password, until the window passes."""
+    access, ttl = await staff_service.login(data.username, data.password, client_address(request))
+    return JSONResponse(
+        TokenResponse(access_token=access, expires_in=ttl).model_dump(),
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},  # RFC 6749 5.1
+    )
 
 
 @router.get("/api/me", response_model=StaffPublic)
@@ -35,8 +55,14 @@ async def me(staff: CurrentStaff, staff_service: StaffServiceDep) -> StaffPublic
 
 
 @router.get("/api/staff", response_model=StaffPage)
-async def list_staff(staff_service: StaffServiceDep, _: CurrentStaff) -> StaffPage:
-    return await staff_service.page()
+async def list_staff(
+    staff_service: StaffServiceDep,
+    _: CurrentStaff,
+    limit: Limit = REFERENCE_LIMIT,
+    cursor: Cursor = None,
+) -> StaffPage:
+    """The staff by name, a page at a time (``next_cursor``)."""
+    return await staff_service.page(cursor, limit)
 
 
 @router.post("/api/staff", status_code=201, response_model=StaffPublic)
@@ -56,8 +82,14 @@ async def update_staff(
 
 
 @router.get("/api/competences", response_model=CompetencePage)
-async def list_competences(staff_service: StaffServiceDep, _: CurrentStaff) -> CompetencePage:
-    return await staff_service.competence_page()
+async def list_competences(
+    staff_service: StaffServiceDep,
+    _: CurrentStaff,
+    limit: Limit = REFERENCE_LIMIT,
+    cursor: Cursor = None,
+) -> CompetencePage:
+    """The competences by name, a page at a time (``next_cursor``)."""
+    return await staff_service.competence_page(cursor, limit)
 
 
 @router.post("/api/competences", status_code=201, response_model=CompetencePublic)

@@ -1,6 +1,7 @@
 """The gateway's dependencies, typed: the runtime, the client to the services, the
-callers' consistency tokens, the live notification hub, the browser sessions and what
-the pages share; the FastAPI aliases of the routes (``Deps``, ``StaffServiceDep``)."""
+callers' consistency tokens, the live notification hub, the browser sessions, the
+limits' counters and what the pages share; the FastAPI aliases of the routes (``Deps``,
+``StaffServiceDep``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from crm_gateway.consistency import CallerTokens
+from crm_gateway.limits import LoginLimits, LoginLinkLimit, RedisWindows
 from crm_gateway.service import StaffService
 from crm_gateway.sessions import SessionStore
 from crm_gateway.settings import Settings
@@ -35,11 +37,16 @@ class GatewayDeps(ServiceDeps[Settings]):
     hub: NotificationHub
     sessions: SessionStore
     ui: Ui
+    login_limits: LoginLimits
+    """Failed logins per username and address (counters in Redis)."""
+    login_link_limit: LoginLinkLimit
+    """Portal login links per email address (counters in Redis)."""
 
     @classmethod
     def build(cls, runtime: Runtime[Settings], app: FastAPI) -> GatewayDeps:
         settings = runtime.settings
         sessions = SessionStore(runtime.redis_client)
+        windows = RedisWindows(runtime.redis_client)
         return cls(
             runtime,
             upstream=Upstream(),
@@ -52,10 +59,16 @@ class GatewayDeps(ServiceDeps[Settings]):
                 token_ttl_seconds=settings.token_ttl_minutes * 60,
                 secure_cookies=settings.public_address.startswith("https://"),
             ),
+            login_limits=LoginLimits.of(windows, settings),
+            login_link_limit=LoginLinkLimit(
+                windows,
+                per_email=settings.login_links_per_email,
+                window_seconds=settings.login_link_window_seconds,
+            ),
         )
 
     def staff(self, session: AsyncSession) -> StaffService:
-        return StaffService(session, self.runtime.outbox, self.settings)
+        return StaffService(session, self.runtime.outbox, self.settings, limits=self.login_limits)
 
     async def start(self) -> None:
         try:

@@ -1,4 +1,5 @@
-"""The gateway: login and staff, one front door for the API, the dev mailbox, the pages."""
+"""The gateway: login and staff, one front door for the API, the dev mailbox (only with
+``CRM_ENV=dev``), the pages; the limits and headers around all of them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from crm_gateway.api import router
 from crm_gateway.consistency import caller_of_authorization
 from crm_gateway.deps import GatewayDeps, deps_of
 from crm_gateway.dev_mail import dev_router
+from crm_gateway.headers import ApiHeaders
+from crm_gateway.limits import BodyLimits, ClientAddress, staff_signed_in
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
 from crm_gateway.stream import router as stream_router
@@ -33,15 +36,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         caller = caller_of_authorization(authorization, settings.jwt_secret)
         await deps_of(scope["app"]).tokens.record(caller, token)
 
+    async def has_staff_session(session_id: str) -> bool:
+        return await deps_of(app).sessions.get(session_id) is not None
+
+    # /dev/mail shows every mail sent, login links too: it exists only in dev
+    dev_routers = [dev_router] if settings.env == "dev" else []
     app = create_service_app(
         settings,
         title="CRM gateway",
         on_written=remember_own_writes,
         # the stream route is matched before the proxy's catch-all /api/{rest:path}
-        routers=[router, dev_router, stream_router, proxy_router],
+        routers=[router, *dev_routers, stream_router, proxy_router],
         migrations_dir=MIGRATIONS,
         uses_redis=True,
         deps=build_deps,
     )
     install_ui(app)
+    # added last, so outermost: every answer gets the headers, even a 413
+    app.add_middleware(
+        BodyLimits,
+        max_public=settings.max_public_body_bytes,
+        max_body=settings.max_body_bytes,
+        max_import=settings.max_import_bytes,
+        signed_in=staff_signed_in(settings.jwt_secret, has_staff_session),
+    )
+    app.add_middleware(ClientAddress, header=settings.client_address_header)
+    app.add_middleware(ApiHeaders)
     return app

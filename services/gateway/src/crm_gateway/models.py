@@ -13,9 +13,13 @@ from crm_shared.events import utcnow
 
 
 class Staff(SQLModel, table=True):
-    """A staff member (Mitarbeiter) who can sign in."""
+    """A staff member (Mitarbeiter) who can sign in. A username is unique without regard
+    to case (``ADMIN`` is ``admin``): the unique index on ``lower(username)``."""
 
     __tablename__ = "staff"
+    __table_args__ = (
+        sa.Index("uq_staff_username_lower", sa.func.lower(sa.text("username")), unique=True),
+    )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     username: str = Field(max_length=100, unique=True)

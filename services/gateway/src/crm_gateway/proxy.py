@@ -13,12 +13,14 @@ import re
 from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from crm_gateway.consistency import caller_of
+from crm_gateway.limits import email_of_login_link_request
 from crm_gateway.sessions import browser_token
 from crm_gateway.settings import Settings
 from crm_gateway.upstream import Answer, UpstreamTimeout, UpstreamUnreachable
@@ -71,6 +73,11 @@ FORWARD_RESPONSE_HEADERS = (
 )
 # The portal has its own session (a cookie), checked by the service that owns it.
 PUBLIC_PREFIXES = ("/portal/",)
+LOGIN_LINK = "/portal/api/login-link"
+"""Counted per email address before it is forwarded (``limits.LoginLinkLimit``)."""
+PATH_SAFE = "/:@!$&'()*+,;=~"
+"""What stays as it is when a decoded path is encoded again for the upstream (RFC 3986
+``pchar`` and ``/``); everything else, ``%`` and control characters too, is escaped."""
 
 router = APIRouter(tags=["proxy"])
 
@@ -99,6 +106,13 @@ def owner_of(path: str) -> str | None:
         if pattern.match(path):
             return service
     return None
+
+
+def upstream_path(path: str) -> str:
+    """A decoded request path as sent upstream: encoded again, so ``/api/contacts/%00``
+    reaches the service as it came (and answers its 404), and ``%25`` stays a percent
+    sign instead of starting an escape."""
+    return quote(path, safe=PATH_SAFE)
 
 
 def service_at(path: str, settings: Settings) -> tuple[str, str]:
@@ -143,7 +157,7 @@ async def send_upstream(
         try:
             answer = await deps.upstream.send(
                 method,
-                url + path,
+                url + upstream_path(path),
                 params=params,
                 headers=outgoing,
                 body=content,
@@ -207,7 +221,7 @@ async def check_caller(request: Request) -> tuple[StaffClaims, str | None]:
     include_in_schema=False,
 )
 async def proxy(request: Request, rest: str) -> Response:
-    path = request.url.path
+    path: str = request.scope["path"]  # as sent (request.url drops tabs and line breaks)
     service_at(path, request.app.state.settings)  # 404 before 401: nothing is there
     headers = {
         k: v for k in (*FORWARD_REQUEST_HEADERS, TOKEN_HEADER) if (v := request.headers.get(k))
@@ -218,14 +232,20 @@ async def proxy(request: Request, rest: str) -> Response:
         caller = caller_of(staff)
         if authorization:
             headers["authorization"] = authorization
+    deps = request.app.state.deps
+    body: bytes | AsyncIterable[bytes] | None = request.stream() if _has_body(request) else None
+    if request.method == "POST" and path.rstrip("/") == LOGIN_LINK:
+        body = await request.body()  # small: BodyLimits bounds it
+        if email := email_of_login_link_request(body):
+            await deps.login_link_limit.take(email)  # 429 beyond the limit
     answer = await send_upstream(
-        request.app.state.deps,
+        deps,
         caller=caller,
         method=request.method,
         path=path,
         params=list(request.query_params.multi_items()),
         headers=headers,
-        content=request.stream() if _has_body(request) else None,
+        content=body,
     )
     forwarded = {k: v for k in FORWARD_RESPONSE_HEADERS if (v := answer.headers.get(k))}
     downstream: Response

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from crm_shared.auth import Role
-from crm_shared.fields import NotNull
+from crm_shared.fields import NotNull, PlainText
 
 if TYPE_CHECKING:
     from crm_gateway.models import Competence, Staff
@@ -24,13 +24,15 @@ def _staff_email(value: str | None) -> str | None:
     return value or None
 
 
-StaffEmail = Annotated[str | None, Field(max_length=320), AfterValidator(_staff_email)]
+StaffEmail = Annotated[PlainText | None, Field(max_length=320), AfterValidator(_staff_email)]
 """A staff member's address: any ``x@y``; empty means none."""
 
 
 class TokenRequest(BaseModel):
-    username: str = Field(min_length=1)
-    password: str = Field(min_length=1)
+    """A sign-in: the username in any case (``ADMIN`` signs in ``admin``)."""
+
+    username: PlainText = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
 
 
 class TokenResponse(BaseModel):
@@ -43,9 +45,10 @@ class StaffCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    """Unique without regard to case: ``ADMIN`` beside ``admin`` is a 409."""
     password: str = Field(min_length=8, max_length=200)
-    name: str = Field(min_length=1, max_length=200)
-    initials: str | None = Field(default=None, max_length=16)
+    name: PlainText = Field(min_length=1, max_length=200)
+    initials: PlainText | None = Field(default=None, max_length=16)
     email: StaffEmail = None
     roles: list[Role] = Field(default_factory=lambda: list[Role](["crm_user"]))
     language: Literal["de", "en"] = "de"
@@ -58,8 +61,8 @@ class StaffUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     password: NotNull[str] = Field(default=None, min_length=8, max_length=200)
-    name: NotNull[str] = Field(default=None, min_length=1, max_length=200)
-    initials: str | None = Field(default=None, max_length=16)
+    name: NotNull[PlainText] = Field(default=None, min_length=1, max_length=200)
+    initials: PlainText | None = Field(default=None, max_length=16)
     email: StaffEmail = None
     roles: NotNull[list[Role]] = Field(default=None, min_length=1)
     language: NotNull[Literal["de", "en"]] = None
@@ -89,7 +92,7 @@ class StaffPage(BaseModel):
 class CompetenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
     member_ids: list[str] = Field(default_factory=list)
 
 
@@ -99,7 +102,7 @@ class CompetenceUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: NotNull[str] = Field(default=None, min_length=1, max_length=200)
+    name: NotNull[PlainText] = Field(default=None, min_length=1, max_length=200)
     member_ids: NotNull[list[str]] = None
 
 

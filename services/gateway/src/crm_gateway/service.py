@@ -1,7 +1,10 @@
 """Staff, login and competences (the gateway owns login, so staff live here): the rules.
 Adds outbox events; never commits.
 
-- A username is taken once, exactly as written (``Anna`` and ``anna`` are two).
+- A username is taken once without regard to case (``Anna`` is ``anna``); login finds
+  it in any case.
+- After too many failed logins for a username or from an address, login answers 429
+  until the window passes, even for the right password (:mod:`crm_gateway.limits`).
 - The last active admin keeps the role and stays active (nobody could administer then).
 - A deactivated staff member cannot sign in, and a token of one no longer reads ``/api/me``.
 - A competence's name is taken once; its members must be staff members.
@@ -14,8 +17,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from pwdlib import PasswordHash
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_gateway.limits import LoginLimits
 from crm_gateway.models import Competence, Staff
 from crm_gateway.repository import StaffRepository
 from crm_gateway.schemas import (
@@ -29,10 +34,12 @@ from crm_gateway.schemas import (
     StaffUpdate,
 )
 from crm_gateway.settings import Settings
+from crm_shared import cursor as cursors
 from crm_shared.auth import StaffClaims, Unauthorized, issue_token
 from crm_shared.errors import Conflict, NotFound, Unprocessable
 from crm_shared.events import CompetenceChanged, StaffCreated, StaffData, StaffUpdated
 from crm_shared.outbox import Outbox
+from crm_shared.paging import page_of
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +66,36 @@ def staff_event(staff: Staff, cls: type[StaffCreated] | type[StaffUpdated]) -> S
 
 
 class StaffService:
-    def __init__(self, session: AsyncSession, outbox: Outbox, settings: Settings) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        settings: Settings,
+        *,
+        limits: LoginLimits | None = None,
+    ) -> None:
         self._session = session
         self._outbox = outbox
         self._settings = settings
+        self._limits = limits
         self._repo = StaffRepository(session)
 
     async def create(self, data: StaffCreate) -> Staff:
+        taken = Conflict(
+            f"username {data.username} is taken", field="username", code="username_taken"
+        )
         if await self._repo.by_username(data.username) is not None:
-            raise Conflict(
-                f"username {data.username} is taken", field="username", code="username_taken"
-            )
+            raise taken
         staff = Staff(
             **data.model_dump(exclude={"password", "roles"}),
             roles=list(data.roles),
             password_hash=passwords.hash(data.password),
         )
         self._repo.add(staff)
-        await self._repo.flush()
+        try:
+            await self._repo.flush()
+        except IntegrityError as exc:  # created at the same moment by another request
+            raise taken from exc
         self._outbox.emit(self._session, staff_event(staff, StaffCreated))
         return staff
 
@@ -116,18 +135,30 @@ class StaffService:
             self._outbox.emit(self._session, staff_event(staff, StaffUpdated))
         return staff
 
-    async def page(self) -> StaffPage:
-        """Every staff member by name, as one page (the list is not paged yet)."""
-        return StaffPage(items=[StaffPublic.of(row) for row in await self._repo.all_staff()])
+    async def page(self, cursor: str | None, limit: int) -> StaffPage:
+        """A page of the staff by (name, id), after ``cursor``."""
+        rows = await self._repo.staff_page(after=cursors.keyset(cursor, str, str), limit=limit + 1)
+        kept, next_cursor = page_of(rows, limit, lambda s: (s.name, s.id))
+        return StaffPage(items=[StaffPublic.of(row) for row in kept], next_cursor=next_cursor)
 
-    async def login(self, username: str, password: str) -> tuple[str, int]:
-        """A token for the staff member and its lifetime in seconds; 401 for a wrong
-        username or password or a deactivated staff member, taking as long either way."""
+    async def login(
+        self, username: str, password: str, address: str | None = None
+    ) -> tuple[str, int]:
+        """A token for the staff member (username in any case) and its lifetime in
+        seconds; 401 for a wrong username or password or a deactivated staff member,
+        taking as long either way. With limits: 429 while the username or the client
+        ``address`` has had too many failures, a failure counted for both."""
         settings = self._settings
+        if self._limits is not None:
+            await self._limits.refuse_when_blocked(username, address)
         staff = await self._repo.by_username(username)
         valid = passwords.verify(password, staff.password_hash if staff else _DUMMY_HASH)
         if staff is None or not valid or not staff.active:
+            if self._limits is not None:
+                await self._limits.failed(username, address)
             raise Unauthorized("wrong username or password")
+        if self._limits is not None:
+            await self._limits.succeeded(username)
         ttl = timedelta(minutes=settings.token_ttl_minutes)
         return issue_token(claims_of(staff), settings.jwt_secret, ttl=ttl), int(ttl.total_seconds())
 
@@ -151,10 +182,14 @@ class StaffService:
         self._outbox.emit(self._session, staff_event(admin, StaffCreated))
         log.info("created the first admin %r", settings.admin_username)
 
-    async def competence_page(self) -> CompetencePage:
-        """Every competence by name, as one page (the list is not paged yet)."""
-        rows = await self._repo.all_competences()
-        return CompetencePage(items=[CompetencePublic.of(row) for row in rows])
+    async def competence_page(self, cursor: str | None, limit: int) -> CompetencePage:
+        """A page of the competences by (name, id), after ``cursor``."""
+        after = cursors.keyset(cursor, str, str)
+        rows = await self._repo.competence_page(after=after, limit=limit + 1)
+        kept, next_cursor = page_of(rows, limit, lambda c: (c.name, c.id))
+        return CompetencePage(
+            items=[CompetencePublic.of(row) for row in kept], next_cursor=next_cursor
+        )
 
     async def create_competence(self, data: CompetenceCreate) -> Competence:
         await self._name_free(data.name)

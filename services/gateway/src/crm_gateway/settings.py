@@ -39,8 +39,21 @@ class Settings(ServiceSettings):
     # how long the gateway remembers what a caller has seen (its consistency token) after
     # the caller's last write; copies are never expected to stay behind that long
     consistency_ttl_seconds: int = Field(default=3600, ge=60)
-    # dev only: the SMTP sink's Maildir, shown at /dev/mail
+    # dev only (CRM_ENV=dev): the SMTP sink's Maildir, shown at /dev/mail
     dev_maildir: Path | None = None
+    # limits (limits.py): failed logins per username and per client address within the
+    # window, portal login links per email address within theirs, request body sizes
+    login_failures_per_username: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=100, ge=1)
+    login_window_seconds: float = Field(default=15 * 60, gt=0)
+    login_links_per_email: int = Field(default=5, ge=1)
+    login_link_window_seconds: float = Field(default=60 * 60, gt=0)
+    max_public_body_bytes: int = Field(default=256 << 10, ge=1024)
+    max_body_bytes: int = Field(default=8 << 20, ge=1024)
+    max_import_bytes: int = Field(default=64 << 20, ge=1024)
+    # behind a proxy: the header it writes the client's address into (X-Forwarded-For,
+    # X-Real-IP; the last address in it counts); none: the TCP peer's address
+    client_address_header: str | None = None
 
     @model_validator(mode="after")
     def _refuse_dev_admin_password(self) -> Self:
