@@ -168,8 +168,10 @@ async def update_contact(
 
 
 @router.delete("/{contact_id}", status_code=204)
-async def delete_contact(contact_id: str, contacts: ContactServiceDep, _: CurrentStaff) -> Response:
-    await contacts.delete(contact_id)
+async def delete_contact(
+    contact_id: str, contacts: ContactServiceDep, staff: CurrentStaff
+) -> Response:
+    await contacts.delete(contact_id, staff)
     return Response(status_code=204)
 
 

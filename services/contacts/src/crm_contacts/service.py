@@ -223,7 +223,9 @@ class ContactService:
         except IntegrityError as exc:  # a concurrent writer took the number first
             raise rules.number_taken() from exc
         await self._repo.set_crm_rows(contact.id, crm)
-        self._outbox.emit(self._session, ContactCreated(**snapshot(contact)))
+        self._outbox.emit(
+            self._session, ContactCreated(**snapshot(contact), actor=staff_ref(staff))
+        )
         if assignment.mode != "all":
             self._emit_assigned(contact, notify, staff)
         return contact
@@ -275,7 +277,10 @@ class ContactService:
             return contact
         self._next_version(contact)
         await self._flush()
-        self._outbox.emit(self._session, ContactUpdated(**snapshot(contact), changed=changed))
+        self._outbox.emit(
+            self._session,
+            ContactUpdated(**snapshot(contact), changed=changed, actor=staff_ref(staff)),
+        )
         if notify is not None:
             self._emit_assigned(contact, notify, staff)
         return contact
@@ -312,28 +317,37 @@ class ContactService:
         )
         # The snapshot too: consumers keeping a copy (interactions) follow the status.
         self._next_version(contact)
-        self._outbox.emit(self._session, ContactUpdated(**snapshot(contact), changed=["status"]))
+        self._outbox.emit(
+            self._session,
+            ContactUpdated(**snapshot(contact), changed=["status"], actor=staff_ref(staff)),
+        )
         return True
 
-    async def delete(self, contact_id: str) -> None:
+    async def delete(self, contact_id: str, staff: StaffClaims | None = None) -> None:
         contact = await self.get(contact_id, for_update=True)
-        await self._delete(contact)
+        await self._delete(contact, staff)
 
-    async def _delete(self, contact: Contact) -> None:
+    async def _delete(self, contact: Contact, staff: StaffClaims | None = None) -> None:
         if contact.kind == "company":
             # Its contact persons stay, without the company.
             for person in await self._repo.persons_of(contact.id):
                 person.company_id = None
                 self._next_version(person)
                 self._outbox.emit(
-                    self._session, ContactUpdated(**snapshot(person), changed=["company_id"])
+                    self._session,
+                    ContactUpdated(
+                        **snapshot(person), changed=["company_id"], actor=staff_ref(staff)
+                    ),
                 )
         # its memberships end first, in its own order (same key), then the contact
         for group in await self._repo.groups_of(contact.id):
             self._emit_group(group, "members_removed", contact.id)
         await self._repo.delete(contact)
         self._outbox.emit(
-            self._session, ContactDeleted(contact_id=contact.id, version=contact.version + 1)
+            self._session,
+            ContactDeleted(
+                contact_id=contact.id, version=contact.version + 1, actor=staff_ref(staff)
+            ),
         )
 
     async def export_csv(self, f: ContactFilter, db: Database) -> AsyncIterator[str]:
@@ -539,7 +553,9 @@ class ContactService:
                     version=row.version - 1,
                 )
             )
-            events.append(ContactUpdated(**snapshot(row), changed=["status"]))
+            events.append(
+                ContactUpdated(**snapshot(row), changed=["status"], actor=staff_ref(staff))
+            )
         await self._outbox.emit_many(self._session, events)
         return len(rows)
 
@@ -564,7 +580,7 @@ class ContactService:
         else:
             for start in range(0, len(ids), _BULK_CHUNK):
                 for contact in await self._repo.locked(ids[start : start + _BULK_CHUNK]):
-                    await self._delete(contact)
+                    await self._delete(contact, staff)
                     changed += 1
         await self.used_selection(request.selection)
         return BulkResult(action=request.action, selected=len(ids), changed=changed)
