@@ -35,7 +35,7 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
     for p, service in [
         (r"^/api/contacts/[^/]+/(history|timeline)(/|$)", "history"),
         (r"^/api/(contacts|number-ranges|groups)(/|$)", "contacts"),
-        (r"^/api/(history|jobs)(/|$)", "history"),
+        (r"^/api/(history|jobs|audit)(/|$)", "history"),
         (r"^/api/(interactions|procedures)(/|$)", "interactions"),
         (r"^/api/(campaigns|opportunities|crm|dashboard)(/|$)", "campaigns"),
         (r"^/api/reminders(/|$)", "reminders"),

@@ -22,6 +22,7 @@ from crm_gateway.proxy import owner_of
         ("/api/reminders/rules", "reminders"),
         ("/api/notifications/stream", "notifier"),
         ("/api/jobs/j1", "history"),
+        ("/api/audit", "history"),
     ],
 )
 def test_owner(path: str, service: str) -> None:

@@ -10,6 +10,7 @@ from starlette.background import BackgroundTask
 
 from crm_history.deps import Deps, HistoryServiceDep
 from crm_history.schemas import (
+    AuditPage,
     BulkEntryRequest,
     EntryCreate,
     EntryPage,
@@ -27,6 +28,7 @@ from crm_shared.consistency import HEADER as TOKEN_HEADER
 history = APIRouter(prefix="/api/history", tags=["history"])
 contacts = APIRouter(prefix="/api/contacts/{contact_id}", tags=["history"])
 jobs = APIRouter(prefix="/api/jobs", tags=["jobs"])
+audit = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
 # --- settings -------------------------------------------------------------------------
@@ -150,4 +152,22 @@ async def timeline(
     return await service.timeline(contact_id, cursor=cursor, limit=limit)
 
 
-routers = [history, contacts, jobs]
+# --- audit trail ----------------------------------------------------------------------
+
+
+@audit.get("", response_model=AuditPage)
+async def audit_trail(
+    service: HistoryServiceDep,
+    _: AdminStaff,
+    contact_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> AuditPage:
+    """Who changed what and when (admin): contacts created, changed (the names of the
+    changed fields), their status, their assignment and their permanent delete, newest
+    first, of one contact (``contact_id``) or of all. Kept after a delete, without the
+    person's data."""
+    return await service.audit(contact_id, cursor=cursor, limit=limit)
+
+
+routers = [history, contacts, jobs, audit]

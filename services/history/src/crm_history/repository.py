@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
 from crm_history.models import (
+    AuditEntry,
     ContactCopy,
     HistoryEntry,
     HistorySettings,
@@ -211,6 +212,26 @@ class HistoryRepository:
 
     async def clear_timeline(self) -> None:
         await self.session.execute(sa.delete(TimelineItem))
+
+    # --- audit trail -------------------------------------------------------------------
+
+    async def audit_page(
+        self, contact_id: str | None, *, after: tuple[datetime, str] | None, limit: int
+    ) -> Sequence[AuditEntry]:
+        """Audit rows newest first by (time, id), of one contact or of all."""
+        query = select(AuditEntry)
+        if contact_id is not None:
+            query = query.where(col(AuditEntry.contact_id) == contact_id)
+        if after is not None:
+            at, entry_id = after
+            query = query.where(
+                sa.or_(
+                    col(AuditEntry.at) < at,
+                    sa.and_(col(AuditEntry.at) == at, col(AuditEntry.id) < entry_id),
+                )
+            )
+        query = query.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+        return (await self.session.scalars(query.limit(limit))).all()
 
     # --- GDPR --------------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_history.audit import audit_row_of
 from crm_history.mailings import Mailing, compile_template
 from crm_history.models import (
+    AuditEntry,
     ContactCopy,
     HistoryEntry,
     HistorySettings,
@@ -23,6 +25,7 @@ from crm_history.models import (
 )
 from crm_history.repository import DELETED, HistoryRepository
 from crm_history.schemas import (
+    AuditPage,
     BulkEntryRequest,
     EntryCreate,
     EntryFields,
@@ -667,6 +670,25 @@ class HistoryService:
         rows = await self._repo.timeline_page(contact_id, after=after, limit=limit + 1)
         last = rows[limit - 1] if len(rows) > limit else None
         return TimelinePage.of(rows[:limit], cursors.encode(last.at, last.id) if last else None)
+
+    # --- audit trail -------------------------------------------------------------------
+
+    async def record_audit(self, events: Sequence[tuple[CloudEvent, EventData]]) -> None:
+        """The audit rows of contact events (created, updated, status, assigned,
+        deleted), in one insert; a redelivered event adds nothing. Kept after a
+        permanent delete: they hold no personal data (``crm_history.audit``)."""
+        rows = [row for event, data in events if (row := audit_row_of(event, data))]
+        await self._repo.insert_ignoring_duplicates(AuditEntry, rows)
+
+    async def audit(self, contact_id: str | None, *, cursor: str | None, limit: int) -> AuditPage:
+        """A page of the audit trail, of one contact or of all, newest first, keyset-paged
+        by (time, row id), read no older than what the caller has seen."""
+        keys = [contact_id] if contact_id is not None else None
+        await wait_for_copy(self._runtime, Topic.CONTACTS, keys=keys)
+        after = cursors.keyset(cursor, dt.datetime, str)
+        rows = await self._repo.audit_page(contact_id, after=after, limit=limit + 1)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return AuditPage.of(rows[:limit], cursors.encode(last.at, last.id) if last else None)
 
     async def clear_timeline(self) -> None:
         """Remove every item (the replay rebuilds them from the topics)."""
