@@ -19,6 +19,7 @@ from crm_contacts.schemas import (
     ContactCreate,
     ContactFilter,
     ContactPage,
+    ContactPersonalData,
     ContactPublic,
     ContactUpdate,
     CustomerNumberRequest,
@@ -34,7 +35,7 @@ from crm_contacts.schemas import (
     SelectionRequest,
     StatusChange,
 )
-from crm_shared.auth import CurrentStaff
+from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.errors import Problem
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
@@ -180,6 +181,15 @@ async def change_status(
     contact_id: str, data: StatusChange, contacts: ContactServiceDep, staff: CurrentStaff
 ) -> ContactPublic:
     return ContactPublic.of(await contacts.change_status(contact_id, data, staff))
+
+
+@router.get("/{contact_id}/personal-data/contacts", response_model=ContactPersonalData)
+async def personal_data(
+    contact_id: str, contacts: ContactServiceDep, _: AdminStaff
+) -> ContactPersonalData:
+    """What this service holds about the contact (admin), the contacts service's part of
+    the gateway's ``GET /api/contacts/{id}/personal-data``."""
+    return await contacts.personal_data(contact_id)
 
 
 @router.post("/{contact_id}/customer-number", response_model=ContactPublic)

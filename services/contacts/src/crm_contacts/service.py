@@ -28,6 +28,7 @@ from crm_contacts.schemas import (
     ContactCreate,
     ContactFilter,
     ContactPage,
+    ContactPersonalData,
     ContactPublic,
     ContactUpdate,
     CrmIn,
@@ -126,6 +127,15 @@ class ContactService:
         if contact is None:
             raise NotFound("contact", contact_id)
         return contact
+
+    async def personal_data(self, contact_id: str) -> ContactPersonalData:
+        """Everything this service holds about a contact (GDPR Art. 15/20); 404 for an
+        unknown or deleted one."""
+        contact = await self.get(contact_id)
+        groups = await self._repo.groups_of(contact.id)
+        return ContactPersonalData(
+            contact=ContactPublic.of(contact), groups=[GroupPublic.of(g) for g in groups]
+        )
 
     async def page(self, f: ContactFilter, cursor: str | None, limit: int) -> ContactPage:
         """A page of the contacts matching ``f`` in list order (lower(name), id), after

@@ -16,6 +16,7 @@ from crm_history.schemas import (
     EntryPage,
     EntryPublic,
     EntryUpdate,
+    HistoryPersonalData,
     HistorySettingsBody,
     JobAccepted,
     JobPublic,
@@ -150,6 +151,15 @@ async def timeline(
     cursor: str | None = None,
 ) -> TimelinePage:
     return await service.timeline(contact_id, cursor=cursor, limit=limit)
+
+
+@contacts.get("/personal-data/history", response_model=HistoryPersonalData)
+async def personal_data(
+    contact_id: str, service: HistoryServiceDep, _: AdminStaff
+) -> HistoryPersonalData:
+    """What this service holds about the contact (admin): the history service's part of
+    the gateway's ``GET /api/contacts/{id}/personal-data``."""
+    return await service.personal_data(contact_id)
 
 
 # --- audit trail ----------------------------------------------------------------------

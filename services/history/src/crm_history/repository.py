@@ -178,6 +178,17 @@ class HistoryRepository:
         )
         return rows.all(), int(total or 0)
 
+    async def entries_of(self, contact_id: str) -> Sequence[HistoryEntry]:
+        """Every entry of a contact, newest first (the order of the pager)."""
+        query = (
+            select(HistoryEntry)
+            .where(col(HistoryEntry.contact_id) == contact_id)
+            .order_by(
+                col(HistoryEntry.date).desc(), col(HistoryEntry.seq).desc(), col(HistoryEntry.id)
+            )
+        )
+        return (await self.session.scalars(query)).all()
+
     # --- jobs --------------------------------------------------------------------------
 
     async def job(self, job_id: str, *, lock: bool = False) -> Job | None:
@@ -192,6 +203,14 @@ class HistoryRepository:
 
     async def selection(self, job_id: str) -> JobSelection | None:
         return await self.session.get(JobSelection, job_id)
+
+    async def forget_selection(self, job_id: str) -> None:
+        """A finished job's selection goes: it holds each contact's name and address as
+        of the job's start, needed only while the job runs (a resumed job reads it), and
+        must not outlive a contact's permanent delete."""
+        await self.session.execute(
+            sa.delete(JobSelection).where(col(JobSelection.job_id) == job_id)
+        )
 
     # --- timeline ----------------------------------------------------------------------
 
@@ -209,6 +228,15 @@ class HistoryRepository:
             )
         query = query.order_by(col(TimelineItem.at).desc(), col(TimelineItem.id).desc())
         return (await self.session.scalars(query.limit(limit))).all()
+
+    async def timeline_of(self, contact_id: str) -> Sequence[TimelineItem]:
+        """A contact's whole timeline, newest first."""
+        query = (
+            select(TimelineItem)
+            .where(col(TimelineItem.contact_id) == contact_id)
+            .order_by(col(TimelineItem.at).desc(), col(TimelineItem.id).desc())
+        )
+        return (await self.session.scalars(query)).all()
 
     async def clear_timeline(self) -> None:
         await self.session.execute(sa.delete(TimelineItem))

@@ -276,3 +276,12 @@ class AuditPage(BaseModel):
     @classmethod
     def of(cls, rows: Sequence[AuditEntry], next_cursor: str | None) -> AuditPage:
         return cls(items=[AuditEntryPublic.of(r) for r in rows], next_cursor=next_cursor)
+
+
+class HistoryPersonalData(BaseModel):
+    """What the history service holds about a contact (its part of ``GET
+    /api/contacts/{id}/personal-data``): every history entry, newest first, and the
+    whole CRM timeline, newest first."""
+
+    history: list[EntryPublic]
+    timeline: list[TimelineItemPublic]

@@ -30,9 +30,12 @@ from crm_history.schemas import (
     EntryCreate,
     EntryFields,
     EntryPage,
+    EntryPublic,
     EntryUpdate,
+    HistoryPersonalData,
     HistorySettingsBody,
     MailingRequest,
+    TimelineItemPublic,
     TimelinePage,
 )
 from crm_history.selections import Selections, Target, as_row, of_row
@@ -472,13 +475,14 @@ class HistoryService:
         if not targets:
             job.state, job.finished_at = "done", utcnow()
         self._session.add(job)
-        self._session.add(
-            JobSelection(
-                job_id=job.id,
-                contact_ids=[t.id for t in targets],
-                contacts=[as_row(t) for t in targets],
+        if targets:  # kept while the job runs (see HistoryRepository.forget_selection)
+            self._session.add(
+                JobSelection(
+                    job_id=job.id,
+                    contact_ids=[t.id for t in targets],
+                    contacts=[as_row(t) for t in targets],
+                )
             )
-        )
         await self._session.flush()
         return job
 
@@ -557,6 +561,7 @@ class HistoryService:
             job.skipped += len(chunk) - len(written)
         if job.done >= job.total:
             job.state, job.finished_at = "done", utcnow()
+            await self._repo.forget_selection(job.id)
             log.info("job %s done: %d contacts, %d skipped", job.id, job.total, job.skipped)
         # the batch's own positions in its own transaction: a job seen done has them
         plan.token.merge(await self._runtime.database.stamp(self._session))
@@ -568,6 +573,7 @@ class HistoryService:
         job = await self._repo.job(job_id, lock=True)
         if job is not None and job.state == "running":
             job.state, job.error, job.finished_at = "failed", error[:2000], utcnow()
+            await self._repo.forget_selection(job.id)
 
     async def _job_targets(self, job_id: str) -> list[Target]:
         """The contacts of a job; a job from before selections were kept with their data
@@ -689,6 +695,18 @@ class HistoryService:
         rows = await self._repo.audit_page(contact_id, after=after, limit=limit + 1)
         last = rows[limit - 1] if len(rows) > limit else None
         return AuditPage.of(rows[:limit], cursors.encode(last.at, last.id) if last else None)
+
+    async def personal_data(self, contact_id: str) -> HistoryPersonalData:
+        """Everything this service holds about a contact (GDPR Art. 15/20): its entries
+        and its timeline, read no older than what the caller has seen (empty once the
+        contact was deleted)."""
+        await wait_for_copy(self._runtime, _COPIED_TOPICS, keys=[contact_id])
+        entries = await self._repo.entries_of(contact_id)
+        items = await self._repo.timeline_of(contact_id)
+        return HistoryPersonalData(
+            history=[EntryPublic.of(e) for e in entries],
+            timeline=[TimelineItemPublic.of(i) for i in items],
+        )
 
     async def clear_timeline(self) -> None:
         """Remove every item (the replay rebuilds them from the topics)."""

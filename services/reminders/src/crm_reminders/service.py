@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_reminders.models import CLEARED, OPEN, Reminder, ReminderRule, StaffCopy
 from crm_reminders.repository import ReminderRepository
 from crm_reminders.schedule import Claim, ReminderSchedule, Stage
-from crm_reminders.schemas import ReminderPage, ReminderPublic, ReminderRules
+from crm_reminders.schemas import (
+    ReminderPage,
+    ReminderPublic,
+    ReminderRecord,
+    ReminderRules,
+    RemindersPersonalData,
+)
 from crm_shared.after_commit import after_commit
 from crm_shared.cursor import encode, keyset
 from crm_shared.db import Database
@@ -106,6 +112,12 @@ class ReminderService:
             items=[ReminderPublic.of(row) for row in rows[:limit]],
             next_cursor=encode(last.due_at, last.id) if last else None,
         )
+
+    async def personal_data(self, contact_id: str) -> RemindersPersonalData:
+        """Every reminder about a contact, open or cleared, soonest due first (GDPR Art.
+        15/20; after the contact's delete only cleared ones without subject remain)."""
+        rows = sorted(await self._repo.for_contact(contact_id), key=lambda r: (r.due_at, r.id))
+        return RemindersPersonalData(reminders=[ReminderRecord.of(row) for row in rows])
 
     # --- reminders ----------------------------------------------------------------------
 

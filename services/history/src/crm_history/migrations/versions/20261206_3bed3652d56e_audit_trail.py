@@ -1,4 +1,5 @@
-"""audit trail: who changed what and when about a contact (no personal data in it)
+"""audit trail: who changed what and when about a contact (no personal data in it);
+finished jobs keep no selection
 
 Revision ID: 3bed3652d56e
 Revises: fe81997a1b01
@@ -35,6 +36,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_entry_contact_at', ['contact_id', 'at', 'id'], unique=False)
 
     # ### end Alembic commands ###
+    # Finished jobs keep no selection any more (names and addresses as of their start):
+    # drop those finished before.
+    op.execute(
+        "DELETE FROM job_selection WHERE job_id NOT IN (SELECT id FROM job WHERE state = 'running')"
+    )
 
 
 def downgrade() -> None:
