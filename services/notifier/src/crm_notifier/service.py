@@ -80,7 +80,10 @@ class NotificationService:
         language: str | None = None,
     ) -> list[Notification]:
         """Store a notification per staff member (once per cause), announce each as
-        NotificationPushed and publish them live after the commit."""
+        NotificationPushed and publish them live after the commit; none about a contact
+        deleted for good."""
+        if contact_id is not None and await self._is_erased(contact_id):
+            return []  # an event about a contact deleted meanwhile (from another topic)
         staff_ids = list(dict.fromkeys(s for s in staff_ids if s))
         languages = await self._copies.languages(staff_ids) if language is None else {}
         stored: list[Notification] = []
@@ -240,6 +243,11 @@ class NotificationService:
             await self._copies.delete(copy)
         await self._copies.flush()
 
+    async def _is_erased(self, contact_id: str) -> bool:
+        """Whether the contact was deleted for good (the mark the push group sets when it
+        sees ``ContactDeleted``, before it erases)."""
+        return self._erased is not None and await self._erased.holds(contact_id)
+
     # --- the mails sent to a contact ------------------------------------------------------
 
     async def record_email(self, event: EmailSent | EmailFailed, at: datetime) -> None:
@@ -248,7 +256,7 @@ class NotificationService:
         mark), nor a mail to staff (a reminder)."""
         if event.contact_id is None or event.template in STAFF_TEMPLATES:
             return
-        if self._erased is not None and await self._erased.holds(event.contact_id):
+        if await self._is_erased(event.contact_id):
             return
         message_id = (
             event.message_id

@@ -16,10 +16,10 @@ from crm_dev.testing import RulesDb
 from crm_notifier.mail import ErasedContacts
 from crm_notifier.mailer import Email, guard_key, legacy_guard_key, message_id_of
 from crm_notifier.main import MIGRATIONS
-from crm_notifier.models import SentEmail
+from crm_notifier.models import Notification, SentEmail
 from crm_notifier.service import NotificationService
 from crm_shared.db import Database, table_of
-from crm_shared.events import EmailFailed, EmailSent
+from crm_shared.events import EmailFailed, EmailSent, PortalMessageReceived
 from crm_shared.outbox import Outbox
 
 ADDRESS = "Zora.Zettel@example.com"
@@ -104,3 +104,30 @@ def test_the_send_once_guard_names_no_address() -> None:
     # the same recipient in another spelling is the same mail
     assert guard_key(Email("cause", "c1", "interaction_outgoing", ADDRESS.lower(), "", "")) == key
     assert ADDRESS in legacy_guard_key(email)  # only read, for mails sent before
+
+
+async def test_no_notification_names_a_contact_deleted_meanwhile(rules_db: RulesDb) -> None:
+    """A portal message processed after the contact's delete (another topic) stores
+    nothing that names it."""
+    db, contact = await rules_db(MIGRATIONS), str(uuid.uuid4())
+    message = PortalMessageReceived(
+        interaction_id="i1",
+        contact_id=contact,
+        contact_name="Zora Zettel",
+        topic="Frage",
+        text="…",
+        received_at=AT,
+    )
+    async with notifier(db, Erased(contact)) as service:
+        await service.erase_contact(contact)
+        stored = await service.push(
+            ["anna"],
+            kind="portal_message",
+            cause_event_id="c",
+            fields={"name": "Zora Zettel", "topic": "Frage"},
+            contact_id=contact,
+        )
+        await service.portal_message(message, "cause")
+    assert stored == []
+    async with db.sessionmaker() as session:
+        assert (await session.execute(sa.select(table_of(Notification)))).all() == []

@@ -131,7 +131,10 @@ class ReminderService:
         procedure_id: str | None = None,
         interaction_id: str | None = None,
         cause_event_id: str,
-    ) -> Reminder:
+    ) -> Reminder | None:
+        """A new reminder; none for a contact deleted for good (None)."""
+        if await self._repo.is_erased(contact_id):
+            return None
         rule = await self._repo.rule()
         reminder = Reminder(
             # derived from the cause, so a replayed event cannot create a second reminder
@@ -305,7 +308,9 @@ class ReminderService:
         await self.clear(await self._repo.open_for_interaction(interaction_id), "deleted")
 
     async def erase_contact(self, contact_id: str) -> None:
-        """GDPR: a deleted contact's reminders are cleared and lose their subject."""
+        """GDPR: a deleted contact's reminders are cleared and lose their subject, and it
+        gets no new one (a procedure's event may still be on its way)."""
+        await self._repo.mark_erased(contact_id)
         reminders = await self._repo.for_contact(contact_id)
         await self.clear(reminders, "contact_deleted")
         for reminder in reminders:
