@@ -612,8 +612,14 @@ class ContactService:
         """Keep the filterable fields of a run of created or updated entries (the last of
         each entry wins); one upsert for the run: a bulk job writes 100,000 entries in a
         row, and a read and a write per entry kept the history filters minutes behind."""
+        # none for a contact deleted meanwhile (its entries' events may come after it)
+        known = set(await self._repo.existing_ids(list({e.contact_id for e in entries})))
         await self._repo.upsert_history_entries(
-            [{name: getattr(entry, name) for name in HISTORY_COPY_FIELDS} for entry in entries]
+            [
+                {name: getattr(entry, name) for name in HISTORY_COPY_FIELDS}
+                for entry in entries
+                if entry.contact_id in known
+            ]
         )
 
     async def forget_history_entry(self, entry_id: str) -> None:

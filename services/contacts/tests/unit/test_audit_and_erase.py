@@ -1,14 +1,18 @@
 """Every contact event of a staff member's request names that staff member (``actor``,
-``changed_by``, ``assigned_by``): the audit trail's "who" (issue 19)."""
+``changed_by``, ``assigned_by``): the audit trail's "who"; and a deleted contact's data
+does not come back with a late event (issue 19)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from crm_contacts.copies import ContactCopies
 from crm_contacts.main import MIGRATIONS
+from crm_contacts.models import HistoryEntryCopy
 from crm_contacts.schemas import (
     BulkRequest,
     ContactCreate,
@@ -22,7 +26,7 @@ from crm_dev.rules import emitted
 from crm_dev.testing import RulesDb
 from crm_shared.auth import StaffClaims
 from crm_shared.db import Database
-from crm_shared.events import Topic
+from crm_shared.events import HistoryEntryCreated, Topic
 from crm_shared.outbox import Outbox
 from crm_shared.service import Runtime
 
@@ -84,3 +88,22 @@ async def test_without_a_staff_member_there_is_no_actor(
     await run(rules, "delete", contact.id)
     for e in await emitted(rules[0]):
         assert e.data["actor"] is None  # type: ignore[index]
+
+
+async def test_a_late_history_entry_of_a_deleted_contact_is_not_copied(
+    rules: tuple[Database, ContactCopies, Outbox],
+) -> None:
+    """The history filters' copy of an entry whose event comes after the contact's
+    delete (another topic) is not kept: nothing of the person comes back (issue 19)."""
+    kept = await run(rules, "create", ContactCreate(kind="person", name="Bleibt"), ANNA)
+    gone = await run(rules, "create", ContactCreate(kind="person", name="Geht"), ANNA)
+    await run(rules, "delete", gone.id, ANNA)
+    entries = [
+        HistoryEntryCreated(entry_id=f"e-{c.id}", contact_id=c.id, date=date(2026, 12, 1),
+                            field1="Zora Zettel")
+        for c in (kept, gone)
+    ]  # fmt: skip
+    await run(rules, "apply_history_entries", entries)
+    async with rules[0].sessionmaker() as session:
+        copied = (await session.scalars(sa.select(HistoryEntryCopy.contact_id))).all()
+    assert copied == [kept.id]
