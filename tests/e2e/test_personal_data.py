@@ -312,7 +312,7 @@ async def test_the_export_holds_everything_and_a_delete_forgets_the_person_every
         return not await traces(stack, person.needles)
 
     try:
-        await kit.eventually(forgotten, "no trace of the person in any store", timeout=30)
+        await kit.eventually(forgotten, "no trace of the person in any store", 30, every=1)
     except AssertionError:
         raise AssertionError(f"left behind: {await traces(stack, person.needles)}") from None
 

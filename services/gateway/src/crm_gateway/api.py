@@ -87,8 +87,8 @@ async def personal_data(
     contact_id: str, request: Request, personal_data: PersonalDataServiceDep
 ) -> Any:
     """Everything every service holds about the contact, one JSON document (admin; GDPR
-    Art. 15/20); 404 for a contact deleted for good. Signed in by token or, for the
-    pages' download, by the browser's session."""
+    Art. 15/20); 404 for a contact deleted for good. Signed in by token or, as every
+    ``GET`` of the API, by the browser's staff session."""
     staff, authorization = await check_caller(request)
     if not staff.is_admin:
         raise Problem(403, "admin role required")
