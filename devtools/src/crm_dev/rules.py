@@ -10,10 +10,12 @@ in the real-server suite.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from crm_shared.consumer import Delivery, EventConsumer
 from crm_shared.db import Database, table_of
 from crm_shared.events import CloudEvent, parse_cloudevent
 from crm_shared.migrations import upgrade
@@ -51,3 +53,16 @@ async def emitted(db: Database, *names: str) -> list[CloudEvent]:
         bodies = await session.scalars(sa.select(outbox.c.body).order_by(outbox.c.seq))
         events = [parse_cloudevent(body) for body in bodies]
     return [e for e in events if not names or e.name in names]
+
+
+async def deliver(db: Database, consumers: Sequence[EventConsumer], event: CloudEvent) -> None:
+    """Hand ``event`` to the handler each of ``consumers`` (a service's, as
+    ``handlers.consumers(deps)`` builds them) has for it on its topic, in a unit of work
+    of its own: the wiring of the handlers, without Kafka and without deduplication."""
+    topic = event.payload().kafka_topic.value
+    for consumer in consumers:
+        handler = consumer.handler_of(event.type) if consumer.topic == topic else None
+        if handler is None:
+            continue
+        async with db.unit_of_work() as session:
+            await handler(Delivery(event=event, payload=event.payload(), session=session))

@@ -371,6 +371,12 @@ class EventConsumer:
         """Events of this many keys applied at once, each key's events in order (for a
         handler that waits on a slow server, such as the notifier's mail)."""
 
+    def handler_of(self, cloudevent_type: str) -> Handler | None:
+        """The handler of an event type (``crm.<Name>.v1``), or None when this consumer
+        ignores it (for tests of a service's wiring without Kafka)."""
+        handled = self._handled.get(cloudevent_type)
+        return handled[0] if handled else None
+
     def register(self, broker: KafkaBroker) -> None:
         """Attach a subscriber for this consumer alone (see :func:`register_consumers`)."""
         register_consumers(broker, [self])

@@ -88,7 +88,7 @@ def test_make_event_builds_a_cloudevents_1_0_envelope() -> None:
     assert event.time.tzinfo is not None and event.time.utcoffset() == timedelta(0)
     assert before <= event.time <= after
     assert event.datacontenttype == "application/json"
-    assert event.data == {"contact_id": CONTACT_ID, "version": None}
+    assert event.data == {"contact_id": CONTACT_ID, "version": None, "actor": None}
     assert event.key == CONTACT_ID.encode()
 
 

@@ -15,6 +15,7 @@ from crm_campaigns.dashboard.facts import fill_missing_facts
 from crm_campaigns.dashboard.rollup import Compactor
 from crm_campaigns.dashboard.service import DashboardService
 from crm_campaigns.opportunities.service import OpportunityService
+from crm_campaigns.personal_data.service import PersonalDataService
 from crm_campaigns.settings import Settings
 from crm_shared.service import Runtime, ServiceDeps, SessionDep, deps_dependency
 
@@ -62,7 +63,12 @@ async def _dashboard_service(session: SessionDep, deps: Deps) -> DashboardServic
     return DashboardService(session, deps.runtime)
 
 
+async def _personal_data_service(session: SessionDep, deps: Deps) -> PersonalDataService:
+    return PersonalDataService(session, deps.runtime)
+
+
 CampaignServiceDep = Annotated[CampaignService, Depends(_campaign_service)]
 OpportunityServiceDep = Annotated[OpportunityService, Depends(_opportunity_service)]
 CrmSettingsServiceDep = Annotated[CrmSettingsService, Depends(_crm_settings_service)]
 DashboardServiceDep = Annotated[DashboardService, Depends(_dashboard_service)]
+PersonalDataServiceDep = Annotated[PersonalDataService, Depends(_personal_data_service)]

@@ -12,6 +12,7 @@ from crm_campaigns.dashboard.api import router as dashboard_router
 from crm_campaigns.deps import CampaignsDeps
 from crm_campaigns.handlers import consumers
 from crm_campaigns.opportunities.api import router as opportunities_router
+from crm_campaigns.personal_data.api import router as personal_data_router
 from crm_campaigns.settings import Settings
 from crm_shared.service import create_service_app
 
@@ -22,7 +23,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings or Settings(),
         title="CRM campaigns",
-        routers=[campaigns_router, crm_settings_router, opportunities_router, dashboard_router],
+        routers=[
+            campaigns_router,
+            crm_settings_router,
+            opportunities_router,
+            dashboard_router,
+            personal_data_router,
+        ],
         migrations_dir=MIGRATIONS,
         deps=CampaignsDeps.build,
         consumers=consumers,

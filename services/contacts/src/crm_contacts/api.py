@@ -19,6 +19,7 @@ from crm_contacts.schemas import (
     ContactCreate,
     ContactFilter,
     ContactPage,
+    ContactPersonalData,
     ContactPublic,
     ContactUpdate,
     CustomerNumberRequest,
@@ -35,7 +36,7 @@ from crm_contacts.schemas import (
     StatusChange,
 )
 from crm_shared import paging
-from crm_shared.auth import CurrentStaff
+from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.csv_export import csv_response
 from crm_shared.errors import Problem
 
@@ -183,8 +184,10 @@ async def update_contact(
 
 
 @router.delete("/{contact_id}", status_code=204)
-async def delete_contact(contact_id: str, contacts: ContactServiceDep, _: CurrentStaff) -> Response:
-    await contacts.delete(contact_id)
+async def delete_contact(
+    contact_id: str, contacts: ContactServiceDep, staff: CurrentStaff
+) -> Response:
+    await contacts.delete(contact_id, staff)
     return Response(status_code=204)
 
 
@@ -193,6 +196,15 @@ async def change_status(
     contact_id: str, data: StatusChange, contacts: ContactServiceDep, staff: CurrentStaff
 ) -> ContactPublic:
     return ContactPublic.of(await contacts.change_status(contact_id, data, staff))
+
+
+@router.get("/{contact_id}/personal-data/contacts", response_model=ContactPersonalData)
+async def personal_data(
+    contact_id: str, contacts: ContactServiceDep, _: AdminStaff
+) -> ContactPersonalData:
+    """What this service holds about the contact (admin), the contacts service's part of
+    the gateway's ``GET /api/contacts/{id}/personal-data``."""
+    return await contacts.personal_data(contact_id)
 
 
 @router.post("/{contact_id}/customer-number", response_model=ContactPublic)

@@ -313,6 +313,15 @@ class GroupPage(BaseModel):
     next_cursor: str | None
 
 
+class ContactPersonalData(BaseModel):
+    """What the contacts service holds about a contact (its part of ``GET
+    /api/contacts/{id}/personal-data``): the contact with its CRM properties, and the
+    static and temporary groups it is a member of."""
+
+    contact: ContactPublic
+    groups: list[GroupPublic]
+
+
 class MembersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

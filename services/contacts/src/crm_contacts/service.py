@@ -28,6 +28,7 @@ from crm_contacts.schemas import (
     ContactCreate,
     ContactFilter,
     ContactPage,
+    ContactPersonalData,
     ContactPublic,
     ContactUpdate,
     CrmIn,
@@ -128,6 +129,15 @@ class ContactService:
             raise NotFound("contact", contact_id)
         return contact
 
+    async def personal_data(self, contact_id: str) -> ContactPersonalData:
+        """Everything this service holds about a contact (GDPR Art. 15/20); 404 for an
+        unknown or deleted one."""
+        contact = await self.get(contact_id)
+        groups = await self._repo.groups_of(contact.id)
+        return ContactPersonalData(
+            contact=ContactPublic.of(contact), groups=[GroupPublic.of(g) for g in groups]
+        )
+
     async def page(self, f: ContactFilter, cursor: str | None, limit: int) -> ContactPage:
         """A page of the contacts matching ``f`` in list order (lower(name), id), after
         ``cursor``."""
@@ -224,7 +234,9 @@ class ContactService:
         except IntegrityError as exc:  # a concurrent writer took the number first
             raise rules.number_taken() from exc
         await self._repo.set_crm_rows(contact.id, crm)
-        self._outbox.emit(self._session, ContactCreated(**snapshot(contact)))
+        self._outbox.emit(
+            self._session, ContactCreated(**snapshot(contact), actor=staff_ref(staff))
+        )
         if assignment.mode != "all":
             self._emit_assigned(contact, notify, staff)
         return contact
@@ -276,7 +288,10 @@ class ContactService:
             return contact
         self._next_version(contact)
         await self._flush()
-        self._outbox.emit(self._session, ContactUpdated(**snapshot(contact), changed=changed))
+        self._outbox.emit(
+            self._session,
+            ContactUpdated(**snapshot(contact), changed=changed, actor=staff_ref(staff)),
+        )
         if notify is not None:
             self._emit_assigned(contact, notify, staff)
         return contact
@@ -313,28 +328,37 @@ class ContactService:
         )
         # The snapshot too: consumers keeping a copy (interactions) follow the status.
         self._next_version(contact)
-        self._outbox.emit(self._session, ContactUpdated(**snapshot(contact), changed=["status"]))
+        self._outbox.emit(
+            self._session,
+            ContactUpdated(**snapshot(contact), changed=["status"], actor=staff_ref(staff)),
+        )
         return True
 
-    async def delete(self, contact_id: str) -> None:
+    async def delete(self, contact_id: str, staff: StaffClaims | None = None) -> None:
         contact = await self.get(contact_id, for_update=True)
-        await self._delete(contact)
+        await self._delete(contact, staff)
 
-    async def _delete(self, contact: Contact) -> None:
+    async def _delete(self, contact: Contact, staff: StaffClaims | None = None) -> None:
         if contact.kind == "company":
             # Its contact persons stay, without the company.
             for person in await self._repo.persons_of(contact.id):
                 person.company_id = None
                 self._next_version(person)
                 self._outbox.emit(
-                    self._session, ContactUpdated(**snapshot(person), changed=["company_id"])
+                    self._session,
+                    ContactUpdated(
+                        **snapshot(person), changed=["company_id"], actor=staff_ref(staff)
+                    ),
                 )
         # its memberships end first, in its own order (same key), then the contact
         for group in await self._repo.groups_of(contact.id):
             self._emit_group(group, "members_removed", contact.id)
         await self._repo.delete(contact)
         self._outbox.emit(
-            self._session, ContactDeleted(contact_id=contact.id, version=contact.version + 1)
+            self._session,
+            ContactDeleted(
+                contact_id=contact.id, version=contact.version + 1, actor=staff_ref(staff)
+            ),
         )
 
     async def export_csv(self, f: ContactFilter, db: Database) -> AsyncIterator[str]:
@@ -545,7 +569,9 @@ class ContactService:
                     version=row.version - 1,
                 )
             )
-            events.append(ContactUpdated(**snapshot(row), changed=["status"]))
+            events.append(
+                ContactUpdated(**snapshot(row), changed=["status"], actor=staff_ref(staff))
+            )
         await self._outbox.emit_many(self._session, events)
         return len(rows)
 
@@ -570,7 +596,7 @@ class ContactService:
         else:
             for start in range(0, len(ids), _BULK_CHUNK):
                 for contact in await self._repo.locked(ids[start : start + _BULK_CHUNK]):
-                    await self._delete(contact)
+                    await self._delete(contact, staff)
                     changed += 1
         await self.used_selection(request.selection)
         return BulkResult(action=request.action, selected=len(ids), changed=changed)
@@ -592,8 +618,14 @@ class ContactService:
         """Keep the filterable fields of a run of created or updated entries (the last of
         each entry wins); one upsert for the run: a bulk job writes 100,000 entries in a
         row, and a read and a write per entry kept the history filters minutes behind."""
+        # none for a contact deleted meanwhile (its entries' events may come after it)
+        known = set(await self._repo.existing_ids(list({e.contact_id for e in entries})))
         await self._repo.upsert_history_entries(
-            [{name: getattr(entry, name) for name in HISTORY_COPY_FIELDS} for entry in entries]
+            [
+                {name: getattr(entry, name) for name in HISTORY_COPY_FIELDS}
+                for entry in entries
+                if entry.contact_id in known
+            ]
         )
 
     async def forget_history_entry(self, entry_id: str) -> None:

@@ -1,17 +1,22 @@
-"""The gateway's own routes: login, staff, competences."""
+"""The gateway's own routes: login, staff, competences, the personal-data export."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from crm_gateway.deps import StaffServiceDep
+from crm_gateway.consistency import caller_of
+from crm_gateway.deps import PersonalDataServiceDep, StaffServiceDep
 from crm_gateway.limits import client_address
+from crm_gateway.proxy import check_caller
 from crm_gateway.schemas import (
     CompetenceCreate,
     CompetencePage,
     CompetencePublic,
     CompetenceUpdate,
+    PersonalDataDocument,
     StaffCreate,
     StaffPage,
     StaffPublic,
@@ -20,6 +25,7 @@ from crm_gateway.schemas import (
     TokenResponse,
 )
 from crm_shared.auth import AdminStaff, CurrentStaff
+from crm_shared.errors import Problem
 from crm_shared.paging import Cursor, Limit
 
 router = APIRouter(tags=["auth and staff"])
@@ -106,3 +112,20 @@ async def update_competence(
     """Rename a competence or set its members (admin): ``member_ids`` is the whole new
     list. Contacts assigned to it go to the new members from then on."""
     return CompetencePublic.of(await staff_service.update_competence(competence_id, data))
+
+
+@router.get("/api/contacts/{contact_id}/personal-data", response_model=PersonalDataDocument)
+async def personal_data(
+    contact_id: str, request: Request, personal_data: PersonalDataServiceDep
+) -> Any:
+    """Everything every service holds about the contact, one JSON document (admin; GDPR
+    Art. 15/20); 404 for a contact deleted for good. Signed in by token or, as every
+    ``GET`` of the API, by the browser's staff session."""
+    staff, authorization = await check_caller(request)
+    if not staff.is_admin:
+        raise Problem(403, "admin role required")
+    return await personal_data.export(
+        contact_id,
+        caller=caller_of(staff),
+        authorization=authorization or request.headers.get("authorization", ""),
+    )

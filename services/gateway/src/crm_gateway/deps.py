@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from crm_gateway.consistency import CallerTokens
 from crm_gateway.limits import LoginLimits, LoginLinkLimit, RedisWindows
+from crm_gateway.personal_data import PersonalDataService
 from crm_gateway.service import StaffService
 from crm_gateway.sessions import SessionStore
 from crm_gateway.settings import Settings
@@ -114,3 +115,10 @@ async def staff_service(session: SessionDep, deps: Deps) -> StaffService:
 
 
 StaffServiceDep = Annotated[StaffService, Depends(staff_service)]
+
+
+async def personal_data_service(deps: Deps) -> PersonalDataService:
+    return PersonalDataService(deps)
+
+
+PersonalDataServiceDep = Annotated[PersonalDataService, Depends(personal_data_service)]

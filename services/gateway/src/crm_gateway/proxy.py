@@ -38,8 +38,13 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p), service)
     for p, service in [
         (r"^/api/contacts/[^/]+/(history|timeline)(/|$)", "history"),
+        # each service's part of a contact's personal data (the gateway assembles them)
+        *(
+            (rf"^/api/contacts/[^/]+/personal-data/{part}$", part)
+            for part in ("history", "interactions", "campaigns", "reminders", "notifier")
+        ),
         (r"^/api/(contacts|number-ranges|groups)(/|$)", "contacts"),
-        (r"^/api/(history|jobs)(/|$)", "history"),
+        (r"^/api/(history|jobs|audit)(/|$)", "history"),
         (r"^/api/(interactions|procedures)(/|$)", "interactions"),
         (r"^/api/(campaigns|opportunities|crm|dashboard)(/|$)", "campaigns"),
         (r"^/api/reminders(/|$)", "reminders"),

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -119,3 +120,26 @@ class CompetencePublic(BaseModel):
 class CompetencePage(BaseModel):
     items: list[CompetencePublic]
     next_cursor: str | None = None
+
+
+class PersonalDataDocument(BaseModel):
+    """Everything every service holds about one contact (GDPR Art. 15/20), each list
+    newest first: the contact and its groups (contacts), its customer history and CRM
+    timeline (history), interactions, procedures and portal sessions (interactions),
+    campaign memberships and opportunities (campaigns), reminders (reminders), the mails
+    sent to it and the staff notifications naming it (notifier)."""
+
+    contact_id: str
+    exported_at: datetime
+    contact: dict[str, Any]
+    groups: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    interactions: list[dict[str, Any]]
+    procedures: list[dict[str, Any]]
+    portal_sessions: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]]
+    opportunities: list[dict[str, Any]]
+    reminders: list[dict[str, Any]]
+    emails: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]

@@ -22,6 +22,13 @@ from crm_gateway.proxy import owner_of
         ("/api/reminders/rules", "reminders"),
         ("/api/notifications/stream", "notifier"),
         ("/api/jobs/j1", "history"),
+        ("/api/audit", "history"),
+        ("/api/contacts/abc/personal-data/contacts", "contacts"),
+        ("/api/contacts/abc/personal-data/history", "history"),
+        ("/api/contacts/abc/personal-data/interactions", "interactions"),
+        ("/api/contacts/abc/personal-data/campaigns", "campaigns"),
+        ("/api/contacts/abc/personal-data/reminders", "reminders"),
+        ("/api/contacts/abc/personal-data/notifier", "notifier"),
     ],
 )
 def test_owner(path: str, service: str) -> None:

@@ -10,11 +10,13 @@ from starlette.background import BackgroundTask
 
 from crm_history.deps import Deps, HistoryServiceDep
 from crm_history.schemas import (
+    AuditPage,
     BulkEntryRequest,
     EntryCreate,
     EntryPage,
     EntryPublic,
     EntryUpdate,
+    HistoryPersonalData,
     HistorySettingsBody,
     JobAccepted,
     JobPublic,
@@ -28,6 +30,7 @@ from crm_shared.fields import Count
 history = APIRouter(prefix="/api/history", tags=["history"])
 contacts = APIRouter(prefix="/api/contacts/{contact_id}", tags=["history"])
 jobs = APIRouter(prefix="/api/jobs", tags=["jobs"])
+audit = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
 # --- settings -------------------------------------------------------------------------
@@ -151,4 +154,31 @@ async def timeline(
     return await service.timeline(contact_id, cursor=cursor, limit=limit)
 
 
-routers = [history, contacts, jobs]
+@contacts.get("/personal-data/history", response_model=HistoryPersonalData)
+async def personal_data(
+    contact_id: str, service: HistoryServiceDep, _: AdminStaff
+) -> HistoryPersonalData:
+    """What this service holds about the contact (admin): the history service's part of
+    the gateway's ``GET /api/contacts/{id}/personal-data``."""
+    return await service.personal_data(contact_id)
+
+
+# --- audit trail ----------------------------------------------------------------------
+
+
+@audit.get("", response_model=AuditPage)
+async def audit_trail(
+    service: HistoryServiceDep,
+    _: AdminStaff,
+    contact_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> AuditPage:
+    """Who changed what and when (admin): contacts created, changed (the names of the
+    changed fields), their status, their assignment and their permanent delete, newest
+    first, of one contact (``contact_id``) or of all. Kept after a delete, without the
+    person's data."""
+    return await service.audit(contact_id, cursor=cursor, limit=limit)
+
+
+routers = [history, contacts, jobs, audit]

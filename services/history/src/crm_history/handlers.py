@@ -1,7 +1,7 @@
 """Kafka subscribers of the history service (thin: rules live in the service).
 
-One consumer group (``history``) per topic: contact events keep the local contact copy;
-every event about a contact adds its timeline item. The
+One consumer group (``history``) per topic: contact events keep the local contact copy
+and the audit trail; every event about a contact adds its timeline item. The
 history service's own events are not consumed: their timeline items are written in the
 transaction of the entry itself (the replay reads ``crm.history`` too).
 """
@@ -32,23 +32,33 @@ def consumers(deps: HistoryDeps) -> Sequence[EventConsumer]:
     async def on_timeline_event(delivery: Delivery) -> None:
         await service(delivery).project(delivery.event, delivery.payload)
 
+    async def audit(delivery: Delivery) -> None:
+        await service(delivery).record_audit([(delivery.event, delivery.payload)])
+
     async def on_contacts(deliveries: Sequence[Delivery]) -> None:
         events = [(d.event, d.payload_as(ContactSnapshot)) for d in deliveries]
         await service(deliveries[0]).apply_contacts(events)
+        await service(deliveries[0]).record_audit([(d.event, d.payload) for d in deliveries])
 
     async def on_status(delivery: Delivery) -> None:
         await service(delivery).apply_status(delivery.payload_as(ContactStatusChanged))
         await on_timeline_event(delivery)
+        await audit(delivery)
+
+    async def on_assigned(delivery: Delivery) -> None:
+        await on_timeline_event(delivery)
+        await audit(delivery)
 
     async def on_contact_deleted(delivery: Delivery) -> None:
         await service(delivery).erase_contact(delivery.payload_as(ContactDeleted).contact_id)
+        await audit(delivery)  # the fact of the delete stays, without the person
 
     on_contact = Bulk(on_contacts)
     special: dict[str, Handler] = {
         "ContactCreated": on_contact,
         "ContactUpdated": on_contact,
         "ContactStatusChanged": on_status,
-        "ContactAssigned": on_timeline_event,
+        "ContactAssigned": on_assigned,
         "ContactDeleted": on_contact_deleted,
     }
     by_topic: dict[Topic, dict[str, Handler]] = {t: {} for t in TIMELINE_TOPICS}

@@ -127,3 +127,26 @@ class TimelineItem(SQLModel, table=True):
     source: str = Field(max_length=64)
     summary: str = Field(max_length=500)
     ref_id: str | None = Field(default=None, max_length=64)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One row of the audit trail: who changed what and when about a contact (created,
+    updated, status, assigned, deleted), keyed by the id of the event it came from.
+
+    It holds no personal data of the contact (field names, statuses and ids only, see
+    ``crm_history.audit``), so a permanent delete keeps it: the fact stays, the person
+    does not."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        sa.Index("ix_audit_entry_contact_at", "contact_id", "at", "id"),
+        sa.Index("ix_audit_entry_at", "at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    contact_id: str = Field(max_length=36)
+    at: datetime = Field(sa_column=moment_column())
+    action: str = Field(max_length=16)
+    actor_id: str | None = Field(default=None, max_length=36)
+    actor_name: str | None = Field(default=None, max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=_json())

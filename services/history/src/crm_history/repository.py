@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
 from crm_history.models import (
+    AuditEntry,
     ContactCopy,
     HistoryEntry,
     HistorySettings,
@@ -177,6 +178,17 @@ class HistoryRepository:
         )
         return rows.all(), int(total or 0)
 
+    async def entries_of(self, contact_id: str) -> Sequence[HistoryEntry]:
+        """Every entry of a contact, newest first (the order of the pager)."""
+        query = (
+            select(HistoryEntry)
+            .where(col(HistoryEntry.contact_id) == contact_id)
+            .order_by(
+                col(HistoryEntry.date).desc(), col(HistoryEntry.seq).desc(), col(HistoryEntry.id)
+            )
+        )
+        return (await self.session.scalars(query)).all()
+
     # --- jobs --------------------------------------------------------------------------
 
     async def job(self, job_id: str, *, lock: bool = False) -> Job | None:
@@ -191,6 +203,14 @@ class HistoryRepository:
 
     async def selection(self, job_id: str) -> JobSelection | None:
         return await self.session.get(JobSelection, job_id)
+
+    async def forget_selection(self, job_id: str) -> None:
+        """A finished job's selection goes: it holds each contact's name and address as
+        of the job's start, needed only while the job runs (a resumed job reads it), and
+        must not outlive a contact's permanent delete."""
+        await self.session.execute(
+            sa.delete(JobSelection).where(col(JobSelection.job_id) == job_id)
+        )
 
     # --- timeline ----------------------------------------------------------------------
 
@@ -209,8 +229,37 @@ class HistoryRepository:
         query = query.order_by(col(TimelineItem.at).desc(), col(TimelineItem.id).desc())
         return (await self.session.scalars(query.limit(limit))).all()
 
+    async def timeline_of(self, contact_id: str) -> Sequence[TimelineItem]:
+        """A contact's whole timeline, newest first."""
+        query = (
+            select(TimelineItem)
+            .where(col(TimelineItem.contact_id) == contact_id)
+            .order_by(col(TimelineItem.at).desc(), col(TimelineItem.id).desc())
+        )
+        return (await self.session.scalars(query)).all()
+
     async def clear_timeline(self) -> None:
         await self.session.execute(sa.delete(TimelineItem))
+
+    # --- audit trail -------------------------------------------------------------------
+
+    async def audit_page(
+        self, contact_id: str | None, *, after: tuple[datetime, str] | None, limit: int
+    ) -> Sequence[AuditEntry]:
+        """Audit rows newest first by (time, id), of one contact or of all."""
+        query = select(AuditEntry)
+        if contact_id is not None:
+            query = query.where(col(AuditEntry.contact_id) == contact_id)
+        if after is not None:
+            at, entry_id = after
+            query = query.where(
+                sa.or_(
+                    col(AuditEntry.at) < at,
+                    sa.and_(col(AuditEntry.at) == at, col(AuditEntry.id) < entry_id),
+                )
+            )
+        query = query.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+        return (await self.session.scalars(query.limit(limit))).all()
 
     # --- GDPR --------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crm_history.models import HistoryEntry, HistorySettings, Job, TimelineItem
+from crm_history.models import AuditEntry, HistoryEntry, HistorySettings, Job, TimelineItem
 from crm_shared.fields import Day, NotNull, PlainText, Text
 
 FIELD_NAMES = ("field1", "field2", "field3", "field4", "field5", "field6")
@@ -233,3 +233,52 @@ class TimelinePage(BaseModel):
     @classmethod
     def of(cls, rows: Sequence[TimelineItem], next_cursor: str | None) -> TimelinePage:
         return cls(items=[TimelineItemPublic.of(r) for r in rows], next_cursor=next_cursor)
+
+
+class AuditActor(BaseModel):
+    staff_id: str
+    name: str | None
+
+
+class AuditEntryPublic(BaseModel):
+    """Who changed what and when about a contact: ``action`` is created, updated (with
+    ``detail.changed``: the names of the changed fields), status (``old_status``,
+    ``status``), assigned (``mode``, ``staff_id``, ``competence_id``) or deleted;
+    ``actor`` is null where no staff member acted (an import)."""
+
+    id: str
+    at: dt.datetime
+    contact_id: str
+    action: str
+    actor: AuditActor | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: AuditEntry) -> AuditEntryPublic:
+        actor = AuditActor(staff_id=row.actor_id, name=row.actor_name) if row.actor_id else None
+        return cls(
+            id=row.id,
+            at=row.at,
+            contact_id=row.contact_id,
+            action=row.action,
+            actor=actor,
+            detail=row.detail,
+        )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryPublic]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, rows: Sequence[AuditEntry], next_cursor: str | None) -> AuditPage:
+        return cls(items=[AuditEntryPublic.of(r) for r in rows], next_cursor=next_cursor)
+
+
+class HistoryPersonalData(BaseModel):
+    """What the history service holds about a contact (its part of ``GET
+    /api/contacts/{id}/personal-data``): every history entry, newest first, and the
+    whole CRM timeline, newest first."""
+
+    history: list[EntryPublic]
+    timeline: list[TimelineItemPublic]

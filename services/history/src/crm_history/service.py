@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_history.audit import audit_row_of
 from crm_history.mailings import Mailing, compile_template
 from crm_history.models import (
+    AuditEntry,
     ContactCopy,
     HistoryEntry,
     HistorySettings,
@@ -23,13 +25,17 @@ from crm_history.models import (
 )
 from crm_history.repository import DELETED, HistoryRepository
 from crm_history.schemas import (
+    AuditPage,
     BulkEntryRequest,
     EntryCreate,
     EntryFields,
     EntryPage,
+    EntryPublic,
     EntryUpdate,
+    HistoryPersonalData,
     HistorySettingsBody,
     MailingRequest,
+    TimelineItemPublic,
     TimelinePage,
 )
 from crm_history.selections import Selections, Target, as_row, of_row
@@ -469,13 +475,14 @@ class HistoryService:
         if not targets:
             job.state, job.finished_at = "done", utcnow()
         self._session.add(job)
-        self._session.add(
-            JobSelection(
-                job_id=job.id,
-                contact_ids=[t.id for t in targets],
-                contacts=[as_row(t) for t in targets],
+        if targets:  # kept while the job runs (see HistoryRepository.forget_selection)
+            self._session.add(
+                JobSelection(
+                    job_id=job.id,
+                    contact_ids=[t.id for t in targets],
+                    contacts=[as_row(t) for t in targets],
+                )
             )
-        )
         await self._session.flush()
         return job
 
@@ -554,6 +561,7 @@ class HistoryService:
             job.skipped += len(chunk) - len(written)
         if job.done >= job.total:
             job.state, job.finished_at = "done", utcnow()
+            await self._repo.forget_selection(job.id)
             log.info("job %s done: %d contacts, %d skipped", job.id, job.total, job.skipped)
         # the batch's own positions in its own transaction: a job seen done has them
         plan.token.merge(await self._runtime.database.stamp(self._session))
@@ -565,6 +573,7 @@ class HistoryService:
         job = await self._repo.job(job_id, lock=True)
         if job is not None and job.state == "running":
             job.state, job.error, job.finished_at = "failed", error[:2000], utcnow()
+            await self._repo.forget_selection(job.id)
 
     async def _job_targets(self, job_id: str) -> list[Target]:
         """The contacts of a job; a job from before selections were kept with their data
@@ -667,6 +676,37 @@ class HistoryService:
         rows = await self._repo.timeline_page(contact_id, after=after, limit=limit + 1)
         last = rows[limit - 1] if len(rows) > limit else None
         return TimelinePage.of(rows[:limit], cursors.encode(last.at, last.id) if last else None)
+
+    # --- audit trail -------------------------------------------------------------------
+
+    async def record_audit(self, events: Sequence[tuple[CloudEvent, EventData]]) -> None:
+        """The audit rows of contact events (created, updated, status, assigned,
+        deleted), in one insert; a redelivered event adds nothing. Kept after a
+        permanent delete: they hold no personal data (``crm_history.audit``)."""
+        rows = [row for event, data in events if (row := audit_row_of(event, data))]
+        await self._repo.insert_ignoring_duplicates(AuditEntry, rows)
+
+    async def audit(self, contact_id: str | None, *, cursor: str | None, limit: int) -> AuditPage:
+        """A page of the audit trail, of one contact or of all, newest first, keyset-paged
+        by (time, row id), read no older than what the caller has seen."""
+        keys = [contact_id] if contact_id is not None else None
+        await wait_for_copy(self._runtime, Topic.CONTACTS, keys=keys)
+        after = cursors.keyset(cursor, dt.datetime, str)
+        rows = await self._repo.audit_page(contact_id, after=after, limit=limit + 1)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return AuditPage.of(rows[:limit], cursors.encode(last.at, last.id) if last else None)
+
+    async def personal_data(self, contact_id: str) -> HistoryPersonalData:
+        """Everything this service holds about a contact (GDPR Art. 15/20): its entries
+        and its timeline, read no older than what the caller has seen (empty once the
+        contact was deleted)."""
+        await wait_for_copy(self._runtime, _COPIED_TOPICS, keys=[contact_id])
+        entries = await self._repo.entries_of(contact_id)
+        items = await self._repo.timeline_of(contact_id)
+        return HistoryPersonalData(
+            history=[EntryPublic.of(e) for e in entries],
+            timeline=[TimelineItemPublic.of(i) for i in items],
+        )
 
     async def clear_timeline(self) -> None:
         """Remove every item (the replay rebuilds them from the topics)."""

@@ -10,6 +10,7 @@ import pytest
 from history_support import STAFF, History
 
 from crm_dev.rules import emitted
+from crm_history.repository import HistoryRepository
 from crm_history.schemas import BulkEntryRequest, EntryFields, MailingRequest, Selection
 from crm_history.selections import Target
 from crm_history.service import HistoryService, JobPlan, job_entry_id
@@ -160,3 +161,19 @@ async def test_an_empty_selection_is_a_job_done_at_once(history: History) -> Non
     async with history.service() as service:
         job = await service.start_bulk_entry(request, STAFF, "Bearer x")
     assert (job.state, job.total) == ("done", 0)
+
+
+async def test_a_finished_job_keeps_no_names_or_addresses(history: History) -> None:
+    """The selection (each contact's name and address as of the job's start) is kept
+    while the job runs, then dropped: it must not outlive a contact's permanent delete
+    (issue 19)."""
+    one, two = target(), target()
+    selection = await given(history, one, two)
+    request = MailingRequest(selection=selection, subject="Hallo {{ name }}", body="…")
+    async with history.service() as service:
+        job = await service.start_mailing(request, STAFF, "Bearer x")
+    async with history.db.sessionmaker() as session:
+        assert await HistoryRepository(session).selection(job.id) is not None
+    await run(history, job.id)
+    async with history.db.sessionmaker() as session:
+        assert await HistoryRepository(session).selection(job.id) is None

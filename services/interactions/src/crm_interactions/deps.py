@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_interactions.copies.service import CopyService
 from crm_interactions.interactions.service import InteractionService
+from crm_interactions.personal_data.service import PersonalDataService
 from crm_interactions.portal.service import PortalService
 from crm_interactions.procedures.service import ProcedureService
 from crm_interactions.settings import Settings
@@ -37,6 +38,9 @@ class InteractionsDeps(ServiceDeps[Settings]):
 
     def procedure_service(self, session: AsyncSession) -> ProcedureService:
         return ProcedureService(session, self.runtime.outbox, self.copy_service(session))
+
+    def personal_data_service(self, session: AsyncSession) -> PersonalDataService:
+        return PersonalDataService(session, self.copy_service(session))
 
     def portal_service(self, session: AsyncSession) -> PortalService:
         return PortalService(
@@ -78,6 +82,11 @@ async def portal_service(session: SessionDep, deps: Deps) -> PortalService:
     return deps.portal_service(session)
 
 
+async def personal_data_service(session: SessionDep, deps: Deps) -> PersonalDataService:
+    return deps.personal_data_service(session)
+
+
 InteractionServiceDep = Annotated[InteractionService, Depends(interaction_service)]
 ProcedureServiceDep = Annotated[ProcedureService, Depends(procedure_service)]
 PortalServiceDep = Annotated[PortalService, Depends(portal_service)]
+PersonalDataServiceDep = Annotated[PersonalDataService, Depends(personal_data_service)]

@@ -10,12 +10,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from crm_notifier.deps import PUSH_GROUP, PUSH_TOPICS, NotificationServiceDep
-from crm_notifier.schemas import NotificationPage, NotificationPublic, ReadAll
-from crm_shared.auth import CurrentStaff
+from crm_notifier.schemas import (
+    NotificationPage,
+    NotificationPublic,
+    NotifierPersonalData,
+    ReadAll,
+)
+from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.copies import wait_for_copy
+from crm_shared.events import Topic
 from crm_shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+contacts = APIRouter(prefix="/api/contacts", tags=["personal data"])
 
 
 @router.get("", response_model=NotificationPage)
@@ -45,3 +52,18 @@ async def read_one(
 ) -> NotificationPublic:
     """Mark one of your notifications as read."""
     return NotificationPublic.of(await notifications.mark_read(staff.staff_id, notification_id))
+
+
+@contacts.get("/{contact_id}/personal-data/notifier", response_model=NotifierPersonalData)
+async def personal_data(
+    contact_id: str,
+    notifications: NotificationServiceDep,
+    runtime: RuntimeDep,
+    _: AdminStaff,
+) -> NotifierPersonalData:
+    """What the notifier holds about the contact (admin): the mails sent to it and the
+    notifications naming it, those caused by what the caller has just done included;
+    the notifier's part of the gateway's ``GET /api/contacts/{id}/personal-data``."""
+    topics = [*PUSH_TOPICS, Topic.NOTIFICATIONS.value]
+    await wait_for_copy(runtime, topics, keys=[contact_id], group=PUSH_GROUP)
+    return await notifications.personal_data(contact_id)

@@ -33,16 +33,18 @@ class NotifierDeps(ServiceDeps[Settings]):
     mailer: Mailer
     mail: MailService
     live: LiveChannels
+    erased: ErasedContacts
 
     @classmethod
     def build(cls, runtime: Runtime[Settings]) -> NotifierDeps:
         """Nothing connects yet: the mailer opens SMTP connections when it first sends."""
         mailer = Mailer(runtime.settings, runtime.redis_client, runtime.producer)
-        mail = MailService(mailer, ErasedContacts(runtime.redis_client), Templates())
-        return cls(runtime, mailer, mail, LiveChannels(runtime.redis_client))
+        erased = ErasedContacts(runtime.redis_client)
+        mail = MailService(mailer, erased, Templates())
+        return cls(runtime, mailer, mail, LiveChannels(runtime.redis_client), erased)
 
     def notifications(self, session: AsyncSession) -> NotificationService:
-        return NotificationService(session, self.runtime.outbox, self.live)
+        return NotificationService(session, self.runtime.outbox, self.live, self.erased)
 
     async def stop(self) -> None:
         await self.mailer.close()

@@ -15,7 +15,9 @@ from crm_shared.events import (
     ContactAssigned,
     ContactDeleted,
     ContactSnapshot,
+    EmailFailed,
     EmailRequested,
+    EmailSent,
     InteractionLogged,
     PortalMessageReceived,
     ReminderDue,
@@ -80,6 +82,14 @@ def consumers(deps: NotifierDeps) -> Sequence[EventConsumer]:
         event = delivery.payload_as(ReminderDue)
         await notifications(delivery).reminder_due(event, delivery.event.id)
 
+    async def on_email_sent(delivery: Delivery) -> None:
+        event = delivery.payload_as(EmailSent)
+        await notifications(delivery).record_email(event, delivery.event.time)
+
+    async def on_email_failed(delivery: Delivery) -> None:
+        event = delivery.payload_as(EmailFailed)
+        await notifications(delivery).record_email(event, delivery.event.time)
+
     async def on_competence(delivery: Delivery) -> None:
         await notifications(delivery).apply_competence(delivery.payload_as(CompetenceChanged))
 
@@ -101,6 +111,11 @@ def consumers(deps: NotifierDeps) -> Sequence[EventConsumer]:
             },
         ),
         consumer(Topic.INTERACTIONS, PUSH_GROUP, {"PortalMessageReceived": on_portal_message}),
+        consumer(
+            Topic.NOTIFICATIONS,
+            PUSH_GROUP,
+            {"EmailSent": on_email_sent, "EmailFailed": on_email_failed},
+        ),
         consumer(Topic.REMINDERS, PUSH_GROUP, {"ReminderDue": on_reminder_due}),
         consumer(
             Topic.STAFF,

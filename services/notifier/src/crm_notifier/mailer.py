@@ -12,6 +12,7 @@ system can drop such a duplicate too.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -46,9 +47,28 @@ class Email:
 
     @property
     def message_id(self) -> str:
-        return (
-            f"<{derived_event_id('mail', self.cause_event_id, self.template, self.recipient)}@crm>"
-        )
+        return message_id_of(self.cause_event_id, self.template, self.recipient)
+
+
+def message_id_of(cause_event_id: str, template: str, recipient: str) -> str:
+    """The Message-ID of the mail a cause event sends with a template to a recipient:
+    the same on every attempt, so a receiver can drop a duplicate."""
+    return f"<{derived_event_id('mail', cause_event_id, template, recipient)}@crm>"
+
+
+def guard_key(email: Email) -> str:
+    """The send-once guard of a mail in Redis. It names the recipient only by a digest:
+    the key outlives a permanent delete of the contact (60 days), and their address
+    must not (issue 19)."""
+    digest = hashlib.sha256(email.recipient.lower().encode()).hexdigest()[:32]
+    return f"crm:notifier:sent:{email.cause_event_id}:{email.template}:{digest}"
+
+
+def legacy_guard_key(email: Email) -> str:
+    """The guard as it was written before it named the recipient by a digest (read only,
+    so a mail sent before the upgrade is not sent again on redelivery; gone within
+    ``SENT_TTL_SECONDS``)."""
+    return f"crm:notifier:sent:{email.cause_event_id}:{email.template}:{email.recipient}"
 
 
 class Mailer:
@@ -74,9 +94,6 @@ class Mailer:
     async def close(self) -> None:
         await self.pool.close()
 
-    def _guard_key(self, email: Email) -> str:
-        return f"crm:notifier:sent:{email.cause_event_id}:{email.template}:{email.recipient}"
-
     def _message(self, email: Email) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self._settings.smtp_from
@@ -101,8 +118,8 @@ class Mailer:
 
     async def send_once(self, email: Email) -> bool:
         """Send unless already sent; retries while the server is down. False if skipped."""
-        key = self._guard_key(email)
-        if await self._redis.exists(key):
+        key = guard_key(email)
+        if await self._redis.exists(key, legacy_guard_key(email)):
             log.info("mail %s already sent; skipping", email.message_id)
             return False
         message = self._message(email)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from crm_notifier.api import router
+from crm_notifier.api import contacts, router
 from crm_notifier.deps import NotifierDeps
 from crm_notifier.handlers import consumers
 from crm_notifier.settings import Settings
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings or Settings(),
         title="CRM notifier",
-        routers=[router],
+        routers=[router, contacts],
         migrations_dir=MIGRATIONS,
         uses_redis=True,
         deps=NotifierDeps.build,

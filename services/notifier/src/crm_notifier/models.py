@@ -62,3 +62,20 @@ class StaffCopy(SQLModel, table=True):
     staff_id: str = Field(primary_key=True, max_length=36)
     language: str = Field(default="de", max_length=2)
     active: bool = True
+
+
+class SentEmail(SQLModel, table=True):
+    """A mail the notifier sent (or gave up on) to or about a contact, from its own
+    ``EmailSent``/``EmailFailed``: what the personal-data export shows under ``emails``.
+    Erased with the contact (``ContactDeleted``)."""
+
+    __tablename__ = "sent_email"
+
+    message_id: str = Field(primary_key=True, max_length=200)
+    contact_id: str = Field(max_length=36, index=True)
+    cause_event_id: str = Field(max_length=64)
+    template: str = Field(max_length=100)
+    recipient: str = Field(max_length=320)
+    status: str = Field(max_length=16)
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    at: datetime = Field(sa_column=moment_column())

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, or_, select
 
-from crm_notifier.models import CompetenceCopy, ContactCopy, Notification, StaffCopy
+from crm_notifier.models import CompetenceCopy, ContactCopy, Notification, SentEmail, StaffCopy
 from crm_shared.copies import keep_newest
 from crm_shared.db import table_of
 
@@ -72,6 +72,44 @@ class NotificationRepository:
     async def delete_about(self, contact_id: str) -> None:
         await self._session.execute(
             sa.delete(Notification).where(col(Notification.contact_id) == contact_id)
+        )
+
+    async def about(self, contact_id: str) -> Sequence[Notification]:
+        """The notifications naming a contact, newest first (any staff member's)."""
+        query = (
+            select(Notification)
+            .where(col(Notification.contact_id) == contact_id)
+            .order_by(col(Notification.created_at).desc(), col(Notification.id))
+        )
+        return (await self._session.scalars(query)).all()
+
+
+class SentEmailRepository:
+    """The mails sent to or about each contact."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, message_id: str) -> SentEmail | None:
+        return await self._session.get(SentEmail, message_id)
+
+    def add(self, row: SentEmail) -> None:
+        self._session.add(row)
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    async def of_contact(self, contact_id: str) -> Sequence[SentEmail]:
+        query = (
+            select(SentEmail)
+            .where(col(SentEmail.contact_id) == contact_id)
+            .order_by(col(SentEmail.at).desc(), col(SentEmail.message_id))
+        )
+        return (await self._session.scalars(query)).all()
+
+    async def delete_of(self, contact_id: str) -> None:
+        await self._session.execute(
+            sa.delete(SentEmail).where(col(SentEmail.contact_id) == contact_id)
         )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from crm_notifier.models import Notification
+    from crm_notifier.models import Notification, SentEmail
 
 
 class NotificationPublic(BaseModel):
@@ -36,3 +36,30 @@ class NotificationPage(BaseModel):
 
 class ReadAll(BaseModel):
     updated: int
+
+
+class SentEmailPublic(BaseModel):
+    """A mail the notifier sent to or about a contact (``status`` sent), or gave up on
+    (``failed``, with the ``error``)."""
+
+    message_id: str
+    template: str
+    recipient: str
+    status: str
+    error: str | None = None
+    at: datetime
+
+    @classmethod
+    def of(cls, row: SentEmail) -> SentEmailPublic:
+        return cls.model_validate(row.model_dump())
+
+
+class NotifierPersonalData(BaseModel):
+    """What the notifier holds about a contact (its part of ``GET
+    /api/contacts/{id}/personal-data``): the mails sent to it (interactions, mailings,
+    portal login links), newest first, and the staff notifications that name it. The
+    mail bodies are not kept: the interactions and history entries they came from are
+    in the other services' parts."""
+
+    emails: list[SentEmailPublic]
+    notifications: list[NotificationPublic]

@@ -16,9 +16,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_notifier.live import LiveChannels
-from crm_notifier.models import CompetenceCopy, ContactCopy, Notification, StaffCopy
-from crm_notifier.repository import CopyRepository, NotificationRepository
-from crm_notifier.schemas import NotificationPage, NotificationPublic
+from crm_notifier.mail import ErasedContacts
+from crm_notifier.mailer import message_id_of
+from crm_notifier.models import CompetenceCopy, ContactCopy, Notification, SentEmail, StaffCopy
+from crm_notifier.repository import CopyRepository, NotificationRepository, SentEmailRepository
+from crm_notifier.schemas import (
+    NotificationPage,
+    NotificationPublic,
+    NotifierPersonalData,
+    SentEmailPublic,
+)
 from crm_notifier.texts import DUE_TEXT, local_time, title
 from crm_shared.after_commit import after_commit
 from crm_shared.cursor import encode, keyset
@@ -27,6 +34,8 @@ from crm_shared.events import (
     CompetenceChanged,
     ContactAssigned,
     ContactSnapshot,
+    EmailFailed,
+    EmailSent,
     NotificationPushed,
     PortalMessageReceived,
     ReminderDue,
@@ -36,14 +45,25 @@ from crm_shared.events import (
 )
 from crm_shared.outbox import Outbox
 
+STAFF_TEMPLATES = frozenset({"reminder_email"})
+"""Mails to a staff member about a contact, not to the contact: not in its ``emails``."""
+
 
 class NotificationService:
-    def __init__(self, session: AsyncSession, outbox: Outbox, live: LiveChannels) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        live: LiveChannels,
+        erased: ErasedContacts | None = None,
+    ) -> None:
         self._session = session
         self._outbox = outbox
         self._live = live
+        self._erased = erased
         self._notifications = NotificationRepository(session)
         self._copies = CopyRepository(session)
+        self._emails = SentEmailRepository(session)
 
     # --- pushing ----------------------------------------------------------------------
 
@@ -60,7 +80,10 @@ class NotificationService:
         language: str | None = None,
     ) -> list[Notification]:
         """Store a notification per staff member (once per cause), announce each as
-        NotificationPushed and publish them live after the commit."""
+        NotificationPushed and publish them live after the commit; none about a contact
+        deleted for good."""
+        if contact_id is not None and await self._is_erased(contact_id):
+            return []  # an event about a contact deleted meanwhile (from another topic)
         staff_ids = list(dict.fromkeys(s for s in staff_ids if s))
         languages = await self._copies.languages(staff_ids) if language is None else {}
         stored: list[Notification] = []
@@ -211,12 +234,63 @@ class NotificationService:
         await self._copies.flush()
 
     async def erase_contact(self, contact_id: str) -> None:
-        """GDPR: a deleted contact leaves no name in copies or notifications."""
+        """GDPR: a deleted contact leaves no name in copies or notifications, nor an
+        address in the mails kept for it."""
         await self._notifications.delete_about(contact_id)
+        await self._emails.delete_of(contact_id)
         copy = await self._copies.contact(contact_id)
         if copy is not None:
             await self._copies.delete(copy)
         await self._copies.flush()
+
+    async def _is_erased(self, contact_id: str) -> bool:
+        """Whether the contact was deleted for good (the mark the push group sets when it
+        sees ``ContactDeleted``, before it erases)."""
+        return self._erased is not None and await self._erased.holds(contact_id)
+
+    # --- the mails sent to a contact ------------------------------------------------------
+
+    async def record_email(self, event: EmailSent | EmailFailed, at: datetime) -> None:
+        """Keep a mail the notifier sent to a contact (or gave up on), for its
+        personal-data export; not for a contact deleted meanwhile (the mail group's
+        mark), nor a mail to staff (a reminder)."""
+        if event.contact_id is None or event.template in STAFF_TEMPLATES:
+            return
+        if await self._is_erased(event.contact_id):
+            return
+        message_id = (
+            event.message_id
+            if isinstance(event, EmailSent)
+            else message_id_of(event.cause_event_id, event.template, event.recipient)
+        )
+        row = await self._emails.get(message_id)
+        if row is None:
+            row = SentEmail(
+                message_id=message_id,
+                contact_id=event.contact_id,
+                cause_event_id=event.cause_event_id,
+                template=event.template,
+                recipient=event.recipient,
+                status="",
+                at=at,
+            )
+            self._emails.add(row)
+        elif row.status == "sent":
+            return  # sent once is sent: a late failure report changes nothing
+        row.status = "sent" if isinstance(event, EmailSent) else "failed"
+        row.error = event.error if isinstance(event, EmailFailed) else None
+        row.at = at
+        await self._emails.flush()
+
+    async def personal_data(self, contact_id: str) -> NotifierPersonalData:
+        """The mails sent to a contact and the notifications naming it (GDPR Art. 15/20;
+        empty once the contact was deleted)."""
+        emails = await self._emails.of_contact(contact_id)
+        notifications = await self._notifications.about(contact_id)
+        return NotifierPersonalData(
+            emails=[SentEmailPublic.of(row) for row in emails],
+            notifications=[NotificationPublic.of(row) for row in notifications],
+        )
 
     # --- reading --------------------------------------------------------------------------
 

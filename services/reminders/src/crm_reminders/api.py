@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from crm_reminders.deps import ReminderServiceDep
-from crm_reminders.schemas import ReminderPage, ReminderRules
+from crm_reminders.schemas import ReminderPage, ReminderRules, RemindersPersonalData
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.events import Topic
@@ -15,6 +15,7 @@ from crm_shared.fields import PlainText
 from crm_shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/reminders", tags=["reminders"])
+contacts = APIRouter(prefix="/api/contacts", tags=["personal data"])
 
 
 @router.get("", response_model=ReminderPage)
@@ -51,3 +52,15 @@ async def dismiss_reminder(
     """Dismiss one of your reminders (admins: anyone's); emits ReminderCleared."""
     await service.dismiss(reminder_id, staff.staff_id, staff.is_admin)
     return Response(status_code=204)
+
+
+@contacts.get("/{contact_id}/personal-data/reminders", response_model=RemindersPersonalData)
+async def personal_data(
+    contact_id: str, service: ReminderServiceDep, runtime: RuntimeDep, _: AdminStaff
+) -> RemindersPersonalData:
+    """What this service holds about the contact (admin), the reminders of the
+    procedures and follow-ups the caller has just written included: the reminders
+    service's part of the gateway's ``GET /api/contacts/{id}/personal-data``."""
+    topics = [Topic.PROCEDURES.value, Topic.INTERACTIONS.value, Topic.CONTACTS.value]
+    await wait_for_copy(runtime, topics, keys=[contact_id])
+    return await service.personal_data(contact_id)

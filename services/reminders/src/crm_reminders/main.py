@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from crm_reminders.api import router
+from crm_reminders.api import contacts, router
 from crm_reminders.deps import RemindersDeps
 from crm_reminders.handlers import consumers
 from crm_reminders.settings import Settings
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings or Settings(),
         title="CRM reminders",
-        routers=[router],
+        routers=[router, contacts],
         migrations_dir=MIGRATIONS,
         uses_redis=True,
         deps=RemindersDeps.build,

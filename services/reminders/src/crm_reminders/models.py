@@ -68,3 +68,14 @@ class ReminderRule(SQLModel, table=True):
     clear_on_completion: bool = True
     email_lead_hours: int = 24
     updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+
+
+class ErasedContact(SQLModel, table=True):
+    """A contact deleted for good (``ContactDeleted``): no reminder is made for it any
+    more, whatever procedure or follow-up event still arrives for it (they come on other
+    topics, so they may be processed after the delete)."""
+
+    __tablename__ = "reminder_erased_contact"
+
+    contact_id: str = Field(primary_key=True, max_length=36)
+    erased_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())

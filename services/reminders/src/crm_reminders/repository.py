@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, or_, select
 
-from crm_reminders.models import OPEN, Reminder, ReminderRule, StaffCopy
+from crm_reminders.models import OPEN, ErasedContact, Reminder, ReminderRule, StaffCopy
 
 
 class ReminderRepository:
@@ -39,6 +39,14 @@ class ReminderRepository:
     async def for_contact(self, contact_id: str) -> Sequence[Reminder]:
         query = select(Reminder).where(col(Reminder.contact_id) == contact_id)
         return (await self.session.scalars(query)).all()
+
+    async def is_erased(self, contact_id: str) -> bool:
+        return await self.session.get(ErasedContact, contact_id) is not None
+
+    async def mark_erased(self, contact_id: str) -> None:
+        if not await self.is_erased(contact_id):
+            self.session.add(ErasedContact(contact_id=contact_id))
+            await self.session.flush()
 
     async def for_update(self, ids: Sequence[str], *, lock: bool) -> dict[str, Reminder]:
         query = select(Reminder).where(col(Reminder.id).in_(ids))

@@ -30,6 +30,23 @@ class ReminderPublic(BaseModel):
         )
 
 
+class ReminderRecord(ReminderPublic):
+    """A reminder as the personal-data export shows it: open or cleared, and why."""
+
+    state: str
+    cleared_reason: str | None = None
+    created_at: datetime
+    cleared_at: datetime | None = None
+
+
+class RemindersPersonalData(BaseModel):
+    """What the reminders service holds about a contact (its part of ``GET
+    /api/contacts/{id}/personal-data``): every reminder about it, open or cleared,
+    soonest due first."""
+
+    reminders: list[ReminderRecord]
+
+
 class ReminderPage(BaseModel):
     items: list[ReminderPublic]
     next_cursor: str | None = None

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_reminders.models import CLEARED, OPEN, Reminder, ReminderRule, StaffCopy
 from crm_reminders.repository import ReminderRepository
 from crm_reminders.schedule import Claim, ReminderSchedule, Stage
-from crm_reminders.schemas import ReminderPage, ReminderPublic, ReminderRules
+from crm_reminders.schemas import (
+    ReminderPage,
+    ReminderPublic,
+    ReminderRecord,
+    ReminderRules,
+    RemindersPersonalData,
+)
 from crm_shared.after_commit import after_commit
 from crm_shared.cursor import encode, keyset
 from crm_shared.db import Database
@@ -107,6 +113,12 @@ class ReminderService:
             next_cursor=encode(last.due_at, last.id) if last else None,
         )
 
+    async def personal_data(self, contact_id: str) -> RemindersPersonalData:
+        """Every reminder about a contact, open or cleared, soonest due first (GDPR Art.
+        15/20; after the contact's delete only cleared ones without subject remain)."""
+        rows = sorted(await self._repo.for_contact(contact_id), key=lambda r: (r.due_at, r.id))
+        return RemindersPersonalData(reminders=[ReminderRecord.of(row) for row in rows])
+
     # --- reminders ----------------------------------------------------------------------
 
     async def create(
@@ -119,7 +131,10 @@ class ReminderService:
         procedure_id: str | None = None,
         interaction_id: str | None = None,
         cause_event_id: str,
-    ) -> Reminder:
+    ) -> Reminder | None:
+        """A new reminder; none for a contact deleted for good (None)."""
+        if await self._repo.is_erased(contact_id):
+            return None
         rule = await self._repo.rule()
         reminder = Reminder(
             # derived from the cause, so a replayed event cannot create a second reminder
@@ -293,7 +308,9 @@ class ReminderService:
         await self.clear(await self._repo.open_for_interaction(interaction_id), "deleted")
 
     async def erase_contact(self, contact_id: str) -> None:
-        """GDPR: a deleted contact's reminders are cleared and lose their subject."""
+        """GDPR: a deleted contact's reminders are cleared and lose their subject, and it
+        gets no new one (a procedure's event may still be on its way)."""
+        await self._repo.mark_erased(contact_id)
         reminders = await self._repo.for_contact(contact_id)
         await self.clear(reminders, "contact_deleted")
         for reminder in reminders:

@@ -337,3 +337,17 @@ async def test_a_deleted_contact_leaves_no_reminder_and_no_subject(rules_db: Rul
     async with db.sessionmaker() as session:
         erased = await session.get(Reminder, cleared.data["reminder_id"])  # type: ignore[index]
     assert erased is not None and erased.subject == ""
+
+
+async def test_a_deleted_contact_gets_no_new_reminder_from_a_late_event(rules_db: RulesDb) -> None:
+    """A procedure planned just before the contact's delete, whose event is processed
+    after it (another topic): no reminder with its subject comes back (issue 19)."""
+    db = await rules_db(MIGRATIONS)
+    plan = planned()
+    async with reminders(db, Schedule()) as service:
+        await service.erase_contact(plan.contact_id)
+    async with reminders(db, Schedule()) as service:
+        await service.apply_procedure(plan, "cause-late")
+        data = await service.personal_data(plan.contact_id)
+    assert data.reminders == []
+    assert await emitted(db, "ReminderCreated") == []

@@ -64,9 +64,17 @@ class ContactSnapshot(EventData):
     )
 
 
+ACTOR_DESCRIPTION = (
+    "the staff member whose request caused the event (the audit trail's who); absent "
+    "where no staff member acted (an import, a consumer) and on events from before it"
+)
+
+
 @event("ContactCreated", Topic.CONTACTS)
 class ContactCreated(ContactSnapshot):
     """A contact was created."""
+
+    actor: StaffRef | None = Field(default=None, description=ACTOR_DESCRIPTION)
 
 
 @event("ContactUpdated", Topic.CONTACTS)
@@ -74,6 +82,7 @@ class ContactUpdated(ContactSnapshot):
     """A contact's data changed; carries the whole new state and the changed fields."""
 
     changed: list[str] = Field(default_factory=list)
+    actor: StaffRef | None = Field(default=None, description=ACTOR_DESCRIPTION)
 
 
 @event("ContactStatusChanged", Topic.CONTACTS)
@@ -107,6 +116,7 @@ class ContactDeleted(EventData):
 
     contact_id: str
     version: int | None = Field(default=None, description="the contact's last version")
+    actor: StaffRef | None = Field(default=None, description=ACTOR_DESCRIPTION)
 
 
 @event("GroupChanged", Topic.CONTACTS)

@@ -74,6 +74,7 @@ def created_event(
         "crm": {**_NO_CRM, **contact["crm"]},
         "address": contact["address"],
         "version": 1,
+        "actor": None,  # an import names no staff member (the job keeps who started it)
     }
     return serialize_checked_data(
         ContactCreated, data, subject=contact["id"], source=source, event_id=event_id, time=time

@@ -14,6 +14,7 @@ from crm_interactions.models import (
     CampaignCopy,
     ContactCopy,
     Interaction,
+    PortalLinkRequest,
     PortalSession,
     PortalToken,
     Procedure,
@@ -71,3 +72,9 @@ class CopyRepository:
             (PortalSession, col(PortalSession.contact_id)),
         ):
             await self.session.execute(sa.delete(table).where(column == contact_id))
+
+    async def forget_link_requests(self, email: str) -> None:
+        """Login links asked for an address and not sent yet (kept lower case)."""
+        await self.session.execute(
+            sa.delete(PortalLinkRequest).where(col(PortalLinkRequest.email) == email.lower())
+        )

@@ -166,9 +166,12 @@ class CopyService:
 
     async def erase_contact(self, contact_id: str) -> None:
         """GDPR: a deleted contact leaves no personal data here (interactions, procedures,
-        portal tokens and sessions go), only a tombstone id."""
+        portal tokens, sessions and login links waiting for its address go), only a
+        tombstone id."""
         await self._repo.erase_contact_rows(contact_id)
         copy = await self._repo.contact(contact_id)
+        if copy is not None and copy.email:  # a login link asked for and not sent yet
+            await self._repo.forget_link_requests(copy.email)
         if copy is None:
             copy = ContactCopy(contact_id=contact_id, name="", status=DELETED)
             self._session.add(copy)

@@ -86,6 +86,7 @@ class ContactData:
             ),
             "campaigns": lambda: api.get("/api/campaigns", limit=500),
             "timeline": lambda: _or_none(api.get(f"/api/contacts/{cid}/timeline", limit=100)),
+            "audit": lambda: self._audit(),
             "unread": lambda: api.get("/api/notifications", limit=1),
         }
         names = [p for p in parts if p not in self.values]
@@ -106,6 +107,13 @@ class ContactData:
             values["unread"] = values["unread"]["unread"]
         return values
 
+    async def _audit(self) -> Any:
+        """Who changed what and when (the audit trail): for admins only, under Verlauf."""
+        staff = self.page.staff
+        if staff is None or not staff.is_admin:
+            return None
+        return await _or_none(self.page.api.get("/api/audit", contact_id=self.contact_id, limit=50))
+
 
 EVERYTHING = (
     "contact",
@@ -121,6 +129,7 @@ EVERYTHING = (
     "memberships",
     "campaigns",
     "timeline",
+    "audit",
     "unread",
 )
 SECTION_NEEDS: dict[str, tuple[str, ...]] = {
@@ -131,7 +140,7 @@ SECTION_NEEDS: dict[str, tuple[str, ...]] = {
     "interaktionen": ("contact", "interactions", "staff_list"),
     "kontaktvorgaenge": ("contact", "procedures", "staff_list", "campaigns", "persons"),
     "kampagnen": ("contact", "memberships", "campaigns"),
-    "verlauf": ("contact", "timeline"),
+    "verlauf": ("contact", "timeline", "audit"),
 }
 
 

@@ -1,0 +1,1 @@
+"""What the interactions service holds about one contact (GDPR Art. 15/20)."""
