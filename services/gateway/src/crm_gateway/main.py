@@ -10,6 +10,8 @@ from crm_gateway.api import router
 from crm_gateway.consistency import caller_of_authorization
 from crm_gateway.deps import GatewayDeps, deps_of
 from crm_gateway.dev_mail import dev_router
+from crm_gateway.openapi import install_api_document
+from crm_gateway.openapi import router as api_document_router
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
 from crm_gateway.stream import router as stream_router
@@ -37,11 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="CRM gateway",
         on_written=remember_own_writes,
-        # the stream route is matched before the proxy's catch-all /api/{rest:path}
-        routers=[router, dev_router, stream_router, proxy_router],
+        # the stream and document routes are matched before the proxy's /api/{rest:path}
+        routers=[router, dev_router, stream_router, api_document_router, proxy_router],
         migrations_dir=MIGRATIONS,
         uses_redis=True,
         deps=build_deps,
     )
+    install_api_document(app)
     install_ui(app)
     return app
