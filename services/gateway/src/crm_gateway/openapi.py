@@ -370,13 +370,13 @@ class _Fetched:
 class ApiDocument:
     """The assembled document of one gateway, from the services' documents as fetched
     last (each again after ``ttl`` seconds; a service that does not answer then keeps
-    its last one)."""
+    its last one), assembled again only when one of them changed."""
 
     def __init__(self, ttl: float = DOCUMENT_TTL_SECONDS) -> None:
         self.ttl = ttl
         self._fetched: dict[str, _Fetched] = {}
         self._lock = asyncio.Lock()
-        self._rendered: tuple[tuple[int, ...], bytes] | None = None
+        self._rendered: bytes | None = None
 
     async def body(self, app: FastAPI, client: httpx.AsyncClient, urls: Mapping[str, str]) -> bytes:
         """The document as JSON bytes; 503 while a routed service never answered."""
@@ -389,8 +389,12 @@ class ApiDocument:
             ]
             results = await asyncio.gather(*(self._fetch(client, urls[name]) for name in due))
             for name, document in zip(due, results, strict=True):
-                if document is not None:
-                    self._fetched[name] = _Fetched(document, now)
+                if document is None:
+                    continue
+                known = self._fetched.get(name)
+                if known is None or known.document != document:
+                    self._rendered = None  # a service's routes changed: assemble again
+                self._fetched[name] = _Fetched(document, now)
             missing = sorted(set(urls) - set(self._fetched))
             if missing:
                 raise Problem(
@@ -398,13 +402,11 @@ class ApiDocument:
                     f"the API document of {', '.join(missing)} is not available yet; try again",
                     headers={"Retry-After": "2"},
                 )
-            sources = {name: self._fetched[name].document for name in urls}
-            key = tuple(id(sources[name]) for name in sorted(sources))
-            if self._rendered is None or self._rendered[0] != key:
-                documents = {GATEWAY: app.openapi(), **sources}
-                whole = assemble(documents, api_version=_gateway_version())
-                self._rendered = (key, json.dumps(whole, ensure_ascii=False).encode())
-            return self._rendered[1]
+            if self._rendered is None:
+                sources = {name: self._fetched[name].document for name in urls}
+                whole = assemble({GATEWAY: app.openapi(), **sources}, api_version=_version())
+                self._rendered = json.dumps(whole, ensure_ascii=False).encode()
+            return self._rendered
 
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> JSONDict | None:
         try:
@@ -417,7 +419,7 @@ class ApiDocument:
         return document if isinstance(document, dict) else None
 
 
-def _gateway_version() -> str:
+def _version() -> str:
     try:
         return version("crm-gateway")
     except PackageNotFoundError:  # pragma: no cover - run from a source tree
