@@ -21,9 +21,11 @@ from crm_gateway.upstream import Upstream
 from crm_shared.errors import install_problem_handlers
 
 
-async def serve(app: ASGIApp) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    """``app`` on a free port; the server, its task and its URL."""
-    port = free_port()
+async def serve(
+    app: ASGIApp, port: int | None = None
+) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """``app`` on ``port`` (a free one by default); the server, its task and its URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, f"a test server on port {port}", every=0.02)

@@ -13,6 +13,8 @@ from crm_gateway.deps import GatewayDeps, deps_of
 from crm_gateway.dev_mail import dev_router
 from crm_gateway.headers import ApiHeaders
 from crm_gateway.limits import BodyLimits, ClientAddress, staff_signed_in
+from crm_gateway.openapi import install_api_document
+from crm_gateway.openapi import router as api_document_router
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
 from crm_gateway.stream import router as stream_router
@@ -45,12 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="CRM gateway",
         on_written=remember_own_writes,
-        # the stream route is matched before the proxy's catch-all /api/{rest:path}
-        routers=[router, *dev_routers, stream_router, proxy_router],
+        # the stream and document routes are matched before the proxy's /api/{rest:path}
+        routers=[router, *dev_routers, stream_router, api_document_router, proxy_router],
         migrations_dir=MIGRATIONS,
         uses_redis=True,
         deps=build_deps,
     )
+    install_api_document(app)
     install_ui(app)
     # added last, so outermost: every answer gets the headers, even a 413
     app.add_middleware(

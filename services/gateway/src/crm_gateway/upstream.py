@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -116,6 +117,18 @@ class Upstream:
         async with self._session.get(url, timeout=timeout) as response:
             if response.status != 200:
                 raise UpstreamUnreachable(f"{url}: {response.status}")
+
+    async def get_json(self, url: str, *, seconds: float) -> Any:
+        """The JSON ``url`` answers with 200 in ``seconds`` (a service's API document);
+        raises :class:`UpstreamUnreachable` otherwise."""
+        timeout = aiohttp.ClientTimeout(total=seconds)
+        try:
+            async with self._session.get(url, timeout=timeout) as response:
+                if response.status != 200:
+                    raise UpstreamUnreachable(f"{url}: {response.status}")
+                return await response.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise UpstreamUnreachable(f"{url}: {exc!r}") from exc
 
     async def close(self) -> None:
         await self._session.close()

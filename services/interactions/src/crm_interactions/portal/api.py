@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Query, Response
+from fastapi import APIRouter, Cookie, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from crm_interactions.deps import Deps, PortalServiceDep
@@ -25,6 +25,17 @@ COOKIE_PATH = "/portal"
 router = APIRouter(prefix="/portal/api", tags=["portal"])
 
 PortalCookie = Annotated[str | None, Cookie(alias=COOKIE)]
+
+
+async def signed_in(service: PortalServiceDep, crm_portal: PortalCookie = None) -> str | None:
+    """The session cookie, checked before the body is read: a request without a portal
+    session is a 401 and learns nothing, not even what the body should hold (FastAPI
+    runs dependencies before it validates the body)."""
+    await service.contact_of(crm_portal)
+    return crm_portal
+
+
+SignedIn = Annotated[str | None, Depends(signed_in)]
 
 
 @router.post("/login-link", status_code=202)
@@ -100,7 +111,7 @@ async def get_interaction(
 
 @router.post("/messages", status_code=201, response_model=PortalInteraction)
 async def write_message(
-    data: PortalMessage, service: PortalServiceDep, crm_portal: PortalCookie = None
+    data: PortalMessage, service: PortalServiceDep, crm_portal: SignedIn
 ) -> PortalInteraction:
     """A message from the customer: an ``incoming`` interaction for the staff."""
     return await service.write_message(crm_portal, data)
