@@ -30,6 +30,8 @@ The counters are sliding windows: a sorted set per key (the moments of the event
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -308,7 +310,7 @@ class BodyLimits:
         if declared.isdigit() and int(declared) > limit:
             limit = await self.staff_limit(scope)
             if int(declared) > limit:
-                await _too_large(limit)(scope, receive, send)
+                await _refuse(limit, scope, receive, send)
                 return
         read = 0
         raised = False
@@ -335,7 +337,7 @@ class BodyLimits:
             if exceeded:  # whatever the app makes of the broken body, the answer is 413
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await _too_large(limit)(scope, receive, send)
+                    await _refuse(limit, scope, receive, send)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -347,7 +349,29 @@ class BodyLimits:
             if not exceeded:
                 raise
             if not started:
-                await _too_large(limit)(scope, receive, send)
+                await _refuse(limit, scope, receive, send)
+
+
+DRAIN_BYTES = 64 << 20
+DRAIN_SECONDS = 5.0
+
+
+async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    """The 413, after reading what the client still sends (up to ``DRAIN_BYTES`` or
+    ``DRAIN_SECONDS``, discarded), as nginx's lingering close does: a server that
+    answers and closes with the body unread resets the connection, and the client sees
+    a broken connection instead of the 413."""
+    drained = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while drained <= DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+    await _too_large(limit)(scope, receive, send)
 
 
 def _too_large(limit: int) -> ASGIApp:

@@ -20,7 +20,13 @@ from gateway_support import MemoryWindows, serve
 from pydantic import BaseModel
 
 from crm_gateway.headers import ApiHeaders
-from crm_gateway.limits import BodyLimits, ClientAddress, LoginLinkLimit, client_address
+from crm_gateway.limits import (
+    DRAIN_BYTES,
+    BodyLimits,
+    ClientAddress,
+    LoginLinkLimit,
+    client_address,
+)
 from crm_gateway.main import create_app
 from crm_gateway.proxy import router as proxy_router
 from crm_gateway.settings import Settings
@@ -172,13 +178,16 @@ def body_app() -> tuple[Any, list[int]]:
 
 
 async def test_a_declared_body_over_the_limit_is_refused_before_it_is_read() -> None:
+    """The route never sees a byte; the door reads and discards what the client sends
+    (so it gets the 413 instead of a reset connection), but never more than
+    ``DRAIN_BYTES``."""
     app, read = body_app()
     receives = 0
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> dict[str, Any]:  # a client that never stops sending
         nonlocal receives
         receives += 1
-        return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
 
     sent: list[dict[str, Any]] = []
 
@@ -189,13 +198,15 @@ async def test_a_declared_body_over_the_limit_is_refused_before_it_is_read() -> 
         "type": "http",
         "method": "POST",
         "path": "/api/contacts/import",
-        "headers": [(b"content-length", str(30 << 20).encode())],
+        "headers": [(b"content-length", str(300 << 20).encode())],
         "query_string": b"",
     }
     await app(scope, receive, send)
-    assert receives == 0, "not a byte of the 30 MB read"
-    assert sent[0]["status"] == 413 and read == []
+    assert read == [], "the route read nothing"
+    assert receives * 65536 <= DRAIN_BYTES + 65536, "discarded up to DRAIN_BYTES, then cut"
+    assert sent[0]["status"] == 413
     assert (b"content-type", PROBLEM_JSON.encode()) in sent[0]["headers"]
+    assert (b"connection", b"close") in sent[0]["headers"]
 
 
 async def test_bodies_are_limited_by_route_kind_and_sign_in() -> None:
