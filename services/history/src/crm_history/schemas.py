@@ -197,11 +197,12 @@ class JobAccepted(BaseModel):
 class JobPublic(BaseModel):
     """``total``: the contacts the selection held when the job started; ``done`` of them
     are through, ``skipped`` of those got nothing (in the inbox or archived, deleted
-    since, or for a mailing without an email address)."""
+    since, or for a mailing without an email address). A ``paused`` job keeps its cursor
+    until it is resumed."""
 
     id: str
     kind: Literal["bulk_entry", "mailing"]
-    state: Literal["running", "done", "failed"]
+    state: Literal["running", "paused", "done", "failed"]
     total: int
     done: int
     skipped: int
