@@ -140,6 +140,23 @@ async def get_job(
     return JobPublic.of(job)
 
 
+@jobs.post("/{job_id}/pause", response_model=JobPublic)
+async def pause_job(job_id: str, service: HistoryServiceDep, staff: CurrentStaff) -> JobPublic:
+    """Pause a running job (its starter or an admin): the batch in flight ends, no further
+    one starts, also after a restart, until it is resumed; 409 for a job not running."""
+    return JobPublic.of(await service.pause_job(job_id, staff))
+
+
+@jobs.post("/{job_id}/resume", response_model=JobPublic)
+async def resume_job(
+    job_id: str, service: HistoryServiceDep, deps: Deps, staff: CurrentStaff
+) -> JSONResponse:
+    """Resume a paused job from its cursor (its starter or an admin); 409 for a job not
+    paused. The runner is woken after the response, i.e. after the commit."""
+    job = JobPublic.of(await service.resume_job(job_id, staff))
+    return JSONResponse(job.model_dump(mode="json"), background=BackgroundTask(deps.jobs.kick))
+
+
 # --- timeline -------------------------------------------------------------------------
 
 

@@ -12,6 +12,12 @@ Entry and event ids are derived from (job, contact) as a second guard.
 
 Jobs left ``running`` by a crashed process are picked up when the service starts. A
 batch that fails 5 times marks the job ``failed`` with the error.
+
+A job paused by staff (``POST /api/jobs/{id}/pause``, the rule in
+:func:`crm_history.service.job_transition`) is not ``running``: the batch in flight
+ends, the next finds the job paused and the runner lets go of it; nor is it taken up at
+a start. Resuming sets it ``running`` again and kicks the runner, which goes on from
+``done``.
 """
 
 from __future__ import annotations

@@ -201,6 +201,17 @@ class HistoryRepository:
         query = select(col(Job.id)).where(col(Job.state) == "running").order_by(col(Job.created_at))
         return list(await self.session.scalars(query))
 
+    async def move_job(self, job_id: str, before: str, after: str) -> bool:
+        """Set the job's state to ``after`` if it is still ``before`` (one conditional
+        update, so a batch committing meanwhile is never overwritten); False if not."""
+        result = await self.session.execute(
+            sa.update(Job)
+            .where(col(Job.id) == job_id, col(Job.state) == before)
+            .values(state=after)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
     async def selection(self, job_id: str) -> JobSelection | None:
         return await self.session.get(JobSelection, job_id)
 

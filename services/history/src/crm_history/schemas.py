@@ -194,24 +194,36 @@ class JobAccepted(BaseModel):
     job_id: str
 
 
+class JobStarter(BaseModel):
+    staff_id: str
+    name: str
+
+
 class JobPublic(BaseModel):
     """``total``: the contacts the selection held when the job started; ``done`` of them
     are through, ``skipped`` of those got nothing (in the inbox or archived, deleted
-    since, or for a mailing without an email address)."""
+    since, or for a mailing without an email address). A ``paused`` job keeps its cursor
+    until it is resumed."""
 
     id: str
     kind: Literal["bulk_entry", "mailing"]
-    state: Literal["running", "done", "failed"]
+    state: Literal["running", "paused", "done", "failed"]
     total: int
     done: int
     skipped: int
     error: str | None
     created_at: dt.datetime
     finished_at: dt.datetime | None
+    created_by: JobStarter | None = Field(
+        default=None, description="who started it: they (or an admin) may pause and resume it"
+    )
 
     @classmethod
     def of(cls, job: Job) -> JobPublic:
-        return cls.model_validate(job.model_dump())
+        values = job.model_dump()
+        if not values["created_by"].get("staff_id"):
+            values["created_by"] = None
+        return cls.model_validate(values)
 
 
 class TimelineItemPublic(BaseModel):

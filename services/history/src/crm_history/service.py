@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,7 +47,7 @@ from crm_shared.consistency import Token
 from crm_shared.contact_status import check_not_restricted, is_restricted
 from crm_shared.copies import keep_newest, wait_for_copy
 from crm_shared.db import table_of
-from crm_shared.errors import NotFound, Unprocessable
+from crm_shared.errors import Conflict, NotFound, Problem, Unprocessable
 from crm_shared.events import (
     CloudEvent,
     ContactSnapshot,
@@ -134,6 +134,35 @@ def batch_size_for(total: int, largest: int) -> int:
     most ``largest`` (``CRM_HISTORY_JOB_BATCH_SIZE``): a job of 1,000 goes in ten
     batches of 100 instead of one of 1,000, one of 10,000 or more in batches of 1,000."""
     return min(largest, max(MIN_BATCH, -(-total // PROGRESS_STEPS)))
+
+
+JobAction = Literal["pause", "resume"]
+
+JOB_TRANSITIONS: dict[JobAction, tuple[str, str]] = {
+    "pause": ("running", "paused"),
+    "resume": ("paused", "running"),
+}
+"""What staff may do to a job, from which state to which; anything else is a 409. A
+job's other moves (running → done | failed) are the runner's, never a request's."""
+
+
+def job_transition(job: Job, action: JobAction, staff: StaffClaims) -> tuple[str, str]:
+    """The (from, to) states of ``action`` on ``job`` by ``staff``: only the staff member
+    who started the job or an admin may pause or resume it (403), and only a running job
+    can be paused, only a paused one resumed (409 naming its state)."""
+    if job.created_by.get("staff_id") != staff.staff_id and not staff.is_admin:
+        raise Problem(403, "only the staff member who started the job or an admin may steer it")
+    before, after = JOB_TRANSITIONS[action]
+    if job.state != before:
+        raise job_refused(job, action)
+    return before, after
+
+
+def job_refused(job: Job, action: JobAction) -> Conflict:
+    before = JOB_TRANSITIONS[action][0]
+    return Conflict(
+        f"only a {before} job can be {action}d; job {job.id} is {job.state}", state=job.state
+    )
 
 
 @dataclass
@@ -492,6 +521,26 @@ class HistoryService:
             raise NotFound("job", job_id)
         return job
 
+    async def pause_job(self, job_id: str, staff: StaffClaims) -> Job:
+        """Pause a running job: a batch in flight ends (it is one transaction), and the
+        runner takes no further batch of it, also after a restart, until it is resumed."""
+        return await self._steer_job(job_id, "pause", staff)
+
+    async def resume_job(self, job_id: str, staff: StaffClaims) -> Job:
+        """A paused job runs again from its cursor (the caller wakes the runner)."""
+        return await self._steer_job(job_id, "resume", staff)
+
+    async def _steer_job(self, job_id: str, action: JobAction, staff: StaffClaims) -> Job:
+        job = await self.get_job(job_id)
+        before, after = job_transition(job, action, staff)
+        # compare and set: on PostgreSQL it waits for a batch in flight (which holds the
+        # row), and a batch that finished the job meanwhile makes it a 409
+        if not await self._repo.move_job(job.id, before, after):
+            await self._session.refresh(job)
+            raise job_refused(job, action)
+        await self._session.refresh(job)
+        return job
+
     # --- bulk entries and mailings: running a job (for the job runner) ------------------
 
     async def running_job_ids(self) -> list[str]:
@@ -499,7 +548,8 @@ class HistoryService:
         return await self._repo.running_job_ids()
 
     async def job_plan(self, job_id: str) -> JobPlan | None:
-        """What a running job is made of, or None when it is not running (any more)."""
+        """What a running job is made of, or None when it is not running (finished or
+        paused)."""
         job = await self._repo.job(job_id)
         if job is None or job.state != "running":
             return None
@@ -519,7 +569,9 @@ class HistoryService:
 
     async def write_job_batch(self, plan: JobPlan, largest: int) -> bool:
         """The job's next batch (:func:`batch_size_for`), its cursor moved in the same
-        transaction; returns True when the job is finished.
+        transaction; returns True when the runner is through with it: the job is
+        finished, or paused (a pause waits for the batch in flight, then the next call
+        finds the job not running and writes nothing).
 
         Contacts in the inbox or archived, deleted since the job started, or for a mailing
         without an address, are counted in ``skipped``. On PostgreSQL the job row is locked,

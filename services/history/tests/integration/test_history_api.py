@@ -6,6 +6,7 @@ to Kafka as the contract defines them: a real integration test of the consumers.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -571,6 +572,85 @@ async def test_bulk_job_killed_midway_resumes_without_duplicates(
     assert (job["state"], job["total"], job["done"]) == ("done", 25, 25)
     for contact_id in ids:
         assert (await history(api, contact_id))["total"] == 1
+
+    seen: dict[str, int] = {}
+
+    def of_job(record: Any) -> bool:
+        value = json.loads(record.value)
+        if value["data"].get("job_id") == job_id:
+            entry_id = value["data"]["entry_id"]
+            seen[entry_id] = seen.get(entry_id, 0) + 1
+        return False  # read everything there is
+
+    await read_topic(kafka_bootstrap, "crm.history", of_job, timeout=8)
+    assert len(seen) == 25
+    assert set(seen.values()) == {1}
+
+
+async def test_a_paused_mailing_stays_paused_across_a_restart_and_resumes_once_each(
+    api: httpx.AsyncClient, stack: Stack, kafka_bootstrap: str, mail: Mailbox
+) -> None:
+    """Issue 17: a mailing paused mid-way ends the batch it is in and takes no more (also
+    after the service restarts), then resumed goes on from its cursor: every contact
+    gets one mail and one entry."""
+    await put_settings(api)
+    contacts = [await create_contact(api, name=f"Pause {i:02d}") for i in range(25)]
+    ids = [c["id"] for c in contacts]
+    for contact_id in ids:
+        await wait_known(api, contact_id)
+    slow = {"CRM_HISTORY_JOB_BATCH_SIZE": "5", "CRM_HISTORY_FAULT_JOB_PAUSE_SECONDS": "2"}
+    restart(stack, "history", slow)  # five batches of five, two seconds apart
+    try:
+        response = await api.post(
+            "/api/history/mailings",
+            json={
+                "selection": {"contact_ids": ids},
+                "subject": "Pause für {{ name }}",
+                "body": "Hallo {{ name }}",
+            },
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["job_id"]
+
+        async def under_way() -> dict[str, Any] | None:
+            job = await job_state(api, job_id)
+            return job if job["done"] >= 5 else None
+
+        await eventually(under_way, "the mailing's first batch", 30)
+        paused = await api.post(f"/api/jobs/{job_id}/pause")
+        assert paused.status_code == 200, paused.text
+        assert paused.json()["state"] == "paused"
+        assert 5 <= paused.json()["done"] < 25
+        again = await api.post(f"/api/jobs/{job_id}/pause")
+        assert again.status_code == 409
+        assert again.headers["content-type"].startswith("application/problem+json")
+        assert again.json()["state"] == "paused"
+
+        # longer than a batch and the pause after it: nothing moves, also after a restart
+        await asyncio.sleep(3)
+        job = await job_state(api, job_id)
+        assert (job["state"], job["done"]) == ("paused", paused.json()["done"])
+        restart(stack, "history", slow)
+        await asyncio.sleep(3)
+        job = await job_state(api, job_id)
+        assert (job["state"], job["done"]) == ("paused", paused.json()["done"])
+
+        resumed = await api.post(f"/api/jobs/{job_id}/resume")
+        assert resumed.status_code == 200, resumed.text
+        assert resumed.json()["state"] == "running"
+        job = await wait_job(api, job_id, timeout=60)
+    finally:
+        restart(stack, "history")
+    assert (job["state"], job["total"], job["done"], job["skipped"]) == ("done", 25, 25, 0)
+    assert (await api.post(f"/api/jobs/{job_id}/resume")).status_code == 409
+    assert (await api.post(f"/api/jobs/{uuid.uuid4()}/pause")).status_code == 404
+
+    for contact in contacts:
+        assert len(mail.wait_for(contact["email"], timeout=20)) >= 1
+        assert (await history(api, contact["id"]))["total"] == 1
+    await asyncio.sleep(2)  # a second mail would be on its way by now
+    for contact in contacts:
+        assert len(mail.messages(contact["email"])) == 1, contact["name"]
 
     seen: dict[str, int] = {}
 

@@ -24,6 +24,7 @@ from crm_gateway.ui.forms import FormErrors, form_data, form_errors
 router = APIRouter(include_in_schema=False)
 
 Kind = Literal["history", "mailing"]
+Steer = Literal["pause", "resume"]
 POLL_SECONDS = 1
 
 
@@ -98,10 +99,32 @@ async def run(request: Request, kind: Kind, page: StaffPage) -> Response:
 @router.get("/ui/jobs/{job_id}")
 async def job_page(job_id: str, page: StaffPage) -> Response:
     job = await page.api.get(f"/api/jobs/{job_id}")
+    starter = (job.get("created_by") or {}).get("staff_id")
+    staff = page.staff
     return page.render(
         "contacts/job.html",
         block="progress" if page.htmx else None,
         job=job,
+        # the history service decides (403 for anyone else); the page offers what it allows
+        may_steer=staff is not None and (staff.is_admin or staff.staff_id == starter),
         poll=POLL_SECONDS,
         section="contacts",
     )
+
+
+@router.post("/ui/jobs/{job_id}/{action}")
+async def steer_job(request: Request, job_id: str, action: Steer, page: StaffPage) -> Response:
+    """The buttons "Pausieren" / "Fortsetzen": the job's page again, in its new state; a job that
+    moved on meanwhile (done while the button was shown) is said above its state."""
+    try:
+        await page.api.post(f"/api/jobs/{job_id}/{action}")
+    except ApiError as problem:
+        if problem.status != 409:
+            raise
+        refused = (
+            page._("Der Auftrag läuft nicht mehr und kann nicht pausiert werden.")
+            if action == "pause"
+            else page._("Der Auftrag ist nicht pausiert und kann nicht fortgesetzt werden.")
+        )
+        await page.flash(refused, kind="error")
+    return redirect(request, f"/ui/jobs/{job_id}")
