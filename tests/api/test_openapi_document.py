@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from crm_dev.stack import IMPLEMENTED, Stack
+from crm_gateway.headers import CONTENT_SECURITY_POLICY
 from crm_gateway.openapi import METHODS, PROBLEM_JSON
 from crm_gateway.proxy import owner_of
-from crm_gateway.ui.security import CONTENT_SECURITY_POLICY
 
 SERVICES = [name for name in IMPLEMENTED if name != "gateway"]
 

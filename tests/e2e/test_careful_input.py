@@ -51,7 +51,7 @@ def procedure(cid: str, **fields: Any) -> dict[str, Any]:
         "direction": "outgoing",
         "state": "planned",
         "starts_at": "2031-01-02T09:00:00+01:00",
-        "duration_minutes": 5,
+        "duration_minutes": 0,  # planned: 0 until it is done
         "reminder": True,
         "subject": "S",
         **fields,

@@ -36,6 +36,7 @@ from crm_shared.consumer import (
 from crm_shared.db import Database
 from crm_shared.errors import install_problem_handlers
 from crm_shared.kafka import EventProducer, create_broker, ensure_topics
+from crm_shared.lag import CaughtUp
 from crm_shared.logs import configure_logging
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.settings import ServiceSettings
@@ -61,6 +62,9 @@ class Runtime(Generic[SettingsT]):
     consumed: set[tuple[str, str]] = field(default_factory=set)
     """(consumer group, topic) of every consumer this service runs: the copies
     ``wait_for_copy`` can wait for."""
+    caught_up: CaughtUp | None = None
+    """Asks Kafka whether one of this service's groups has caught up (``wait_for_copy``,
+    before it calls a row missing)."""
 
     @property
     def database(self) -> Database:
@@ -255,6 +259,7 @@ async def _start_runtime(
         client = runtime.redis = Redis.from_url(settings.redis_url)
         await _retry("redis", client.ping)
     await _retry("kafka", producer.start)
+    runtime.caught_up = CaughtUp(settings.kafka_bootstrap)
     if settings.env != "prod":  # in Kubernetes, Strimzi KafkaTopic resources do this
         await ensure_topics(settings.kafka_bootstrap)
     if runtime.db is not None:
@@ -272,6 +277,8 @@ async def _start_runtime(
 async def _stop_runtime(runtime: Runtime[Any]) -> None:
     if runtime.relay is not None:
         await runtime.relay.stop()
+    if runtime.caught_up is not None:
+        await runtime.caught_up.close()
     await runtime.producer.stop()
     if runtime.redis is not None:
         await runtime.redis.aclose()

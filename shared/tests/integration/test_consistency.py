@@ -10,12 +10,15 @@ partition; a consumer's recorded position is the last record it processed.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from crm_shared import consistency
 from crm_shared.consistency import POSITION_HEADER, CopyBehind, RequestTokens, Token
@@ -24,6 +27,7 @@ from crm_shared.copies import CopyPositions, wait_for_copy
 from crm_shared.db import POSITIONS, Database
 from crm_shared.events import ContactDeleted, Topic
 from crm_shared.kafka import EventProducer, partition_for
+from crm_shared.lag import CaughtUp
 from crm_shared.outbox import Outbox, OutboxMessage, OutboxRelay
 from crm_shared.service import Runtime
 from crm_shared.settings import ServiceSettings
@@ -240,3 +244,54 @@ async def test_skipped_records_move_the_position_too(
     await asyncio.sleep(positions.WRITE_SKIPPED_AFTER + 0.5)
     positions._known.clear()  # another process: only the database tells
     assert await positions.behind(group, [(entry, position)]) == []
+
+
+async def test_a_missing_row_is_missing_once_the_consumer_has_caught_up(
+    database: Database, producer: EventProducer, kafka_bootstrap: str
+) -> None:
+    """A read of a row not in the copy waits for it (it may be on its way) until the
+    deadline; but once the group's committed offsets reach the ends of the key's
+    partitions, every event published before is in the copy: missing, at once."""
+    topic = f"test.caught-up.{uuid.uuid4().hex[:8]}"  # the services' groups never see it
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    group = f"reader-{uuid.uuid4().hex[:6]}"
+    settings = ServiceSettings(service_name=group, copy_wait_seconds=2.0)
+    runtime = Runtime(settings=settings, producer=producer, outbox=Outbox(SOURCE), db=database)
+    runtime.consumed = {(group, topic)}
+    caught_up = runtime.caught_up = CaughtUp(kafka_bootstrap)
+    missing = str(uuid.uuid4())
+    await producer.send(topic, b"{}", key=missing.encode(), headers=[])  # not processed
+
+    async def read() -> tuple[Any, float]:
+        started = time.monotonic()
+        rows = await wait_for_copy(runtime, topic, keys=[missing], load=_nothing)
+        return rows, time.monotonic() - started
+
+    try:
+        rows, took = await read()
+        assert rows is None and took >= 2.0, "behind: the whole wait, in case it comes"
+
+        partitions = [TopicPartition(topic, p) for p in await producer.partitions(topic)]
+        committer = AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await committer.start()
+        try:
+            committer.assign(partitions)
+            ends = await committer.end_offsets(partitions)
+            await committer.commit(dict(ends))
+        finally:
+            await committer.stop()
+        rows, took = await read()
+        assert rows is None and took < 1.5, f"caught up: missing after {took:.2f} s"
+    finally:
+        await caught_up.close()
+
+
+async def _nothing(session: Any) -> None:
+    return None

@@ -582,11 +582,12 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
     )
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result["created"] == 3
-    assert [e["row"] for e in result["errors"]] == [3, 5, 6, 7, 9]
+    assert result["created"] == 2
+    # a line break in a name is refused as in the API (names are one line)
+    assert [e["row"] for e in result["errors"]] == [3, 5, 6, 7, 8, 9]
     assert "kind" in result["errors"][0]["message"]
     assert "already used" in result["errors"][1]["message"]
-    assert "'Zauberstab' is not in the admin list of products" in result["errors"][4]["message"]
+    assert "'Zauberstab' is not in the admin list of products" in result["errors"][5]["message"]
 
     imported = (
         await any_api.get("/api/contacts", params={"data_source": source, "limit": 500})
@@ -594,7 +595,6 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
     assert sorted(c["name"] for c in imported) == [
         "Anna Import",
         'Firma, mit Komma "GmbH"',
-        "Zeile\nmit Umbruch",
     ]
     assert {c["status"] for c in imported} == {"inbox"}
     assert next(c for c in imported if c["name"] == "Anna Import")["crm"]["products"] == [

@@ -1,13 +1,17 @@
-"""Headers of every API answer of the gateway (its own routes and the proxied ones).
+"""The response headers of every answer of the gateway, by what it is.
 
-- ``X-Content-Type-Options: nosniff``: a JSON answer is never run as a script or page.
-- ``Referrer-Policy: no-referrer``: no API URL (with its ids and filters) leaks onward.
-- ``Cache-Control: no-store`` unless the answer says otherwise (the notification stream
-  says ``no-cache``): answers hold personal data and tokens, no cache keeps them.
+- Every answer: ``X-Content-Type-Options: nosniff`` (a JSON answer is never run as a
+  script or page) and ``X-Frame-Options: DENY``.
+- API answers (``/api/``, ``/portal/api/``, ``/dev/``): ``Referrer-Policy: no-referrer``
+  (no API URL, with its ids and filters, leaks onward) and ``Cache-Control: no-store``
+  unless the answer says otherwise (the notification stream says ``no-cache``): they
+  hold personal data and tokens, no cache keeps them.
+- Pages (``/ui``, ``/portal``): ``Referrer-Policy: same-origin``, the Content Security
+  Policy below and ``no-store``; their static files are cached as they say.
 
-The pages get their own (``ui/security.py``: CSP, ``no-store``); uvicorn's ``server``
-header is off in every service (``crm_shared.service.serve``). A plain ASGI middleware,
-so streamed answers pass through untouched.
+uvicorn's ``server`` header is off in every service (``crm_shared.service.serve``). A
+plain ASGI middleware (not ``BaseHTTPMiddleware``), so streamed answers pass through
+untouched.
 """
 
 from __future__ import annotations
@@ -15,31 +19,72 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-API_PREFIXES = ("/api/", "/portal/api/", "/dev/")
-API_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+EVERY_ANSWER = {"x-content-type-options": "nosniff", "x-frame-options": "DENY"}
+API_ANSWER = {"referrer-policy": "no-referrer", "cache-control": "no-store"}
+PAGE = {
+    "referrer-policy": "same-origin",
+    "content-security-policy": CONTENT_SECURITY_POLICY,
     "cache-control": "no-store",
 }
+STATIC_FILE = {"referrer-policy": "same-origin"}
+OTHER = {"referrer-policy": "same-origin"}
+
+API_PREFIXES = ("/api/", "/portal/api/", "/dev/")
+PAGE_PREFIXES = ("/ui", "/portal")
+"""Paths of pages (HTML); ``/portal/api`` is the portal's JSON API, not a page."""
 
 
 def is_api(path: str) -> bool:
     return path.startswith(API_PREFIXES) or path in ("/api", "/portal/api")
 
 
-class ApiHeaders:
+def is_page(path: str) -> bool:
+    return path == "/" or (path.startswith(PAGE_PREFIXES) and not is_api(path))
+
+
+def headers_for(path: str) -> dict[str, str]:
+    """The headers an answer at ``path`` gets, unless it set them itself."""
+    if is_api(path):
+        kind = API_ANSWER
+    elif path.startswith("/ui/static/"):
+        kind = STATIC_FILE
+    elif is_page(path):
+        kind = PAGE
+    else:
+        kind = OTHER
+    return {**EVERY_ANSWER, **kind}
+
+
+class SecurityHeaders:
+    """Adds :func:`headers_for` the path to every answer (an answer's own header wins)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_api(scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        added = headers_for(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in API_HEADERS.items():
+                for name, value in added.items():
                     headers.setdefault(name, value)
             await send(message)
 

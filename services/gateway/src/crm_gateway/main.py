@@ -11,7 +11,7 @@ from crm_gateway.api import router
 from crm_gateway.consistency import caller_of_authorization
 from crm_gateway.deps import GatewayDeps, deps_of
 from crm_gateway.dev_mail import dev_router
-from crm_gateway.headers import ApiHeaders
+from crm_gateway.headers import SecurityHeaders
 from crm_gateway.limits import BodyLimits, ClientAddress, staff_signed_in
 from crm_gateway.openapi import install_api_document
 from crm_gateway.openapi import router as api_document_router
@@ -64,5 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signed_in=staff_signed_in(settings.jwt_secret, has_staff_session),
     )
     app.add_middleware(ClientAddress, header=settings.client_address_header)
-    app.add_middleware(ApiHeaders)
+    app.add_middleware(SecurityHeaders)
     return app

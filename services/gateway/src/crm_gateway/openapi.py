@@ -36,8 +36,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from crm_gateway.headers import CONTENT_SECURITY_POLICY
 from crm_gateway.proxy import owner_of
-from crm_gateway.ui.security import CONTENT_SECURITY_POLICY
 from crm_gateway.ui.static import static
 from crm_gateway.upstream import Upstream, UpstreamUnreachable
 from crm_shared.errors import PROBLEM_JSON, Problem

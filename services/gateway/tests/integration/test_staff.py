@@ -86,7 +86,7 @@ async def test_staff_changes_are_checked(api: httpx.AsyncClient, stack: Stack) -
         ({"email": "kein-at"}, "email"),
         ({"username": "neu"}, "username"),
         ({"roles": []}, "roles"),
-        ({"name": None}, "body"),
+        ({"name": None}, "name"),
     ):
         bad = await api.patch(f"/api/staff/{staff['id']}", json=body)
         assert bad.status_code == 422, (body, bad.text)

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from gateway_support import MemoryWindows, serve
 from pydantic import BaseModel
 
-from crm_gateway.headers import ApiHeaders
+from crm_gateway.headers import SecurityHeaders
 from crm_gateway.limits import (
     DRAIN_BYTES,
     BodyLimits,
@@ -284,7 +284,7 @@ async def test_api_answers_carry_the_security_headers() -> None:
 
         return PlainTextResponse("", headers={"Cache-Control": "no-cache"})
 
-    async with client(ApiHeaders(app)) as gateway:
+    async with client(SecurityHeaders(app)) as gateway:
         answer = await gateway.get("/api/thing")
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "no-referrer"

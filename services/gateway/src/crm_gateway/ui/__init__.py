@@ -21,7 +21,6 @@ from crm_gateway.ui import (
 )
 from crm_gateway.ui.compression import PageCompression
 from crm_gateway.ui.context import install_page_errors
-from crm_gateway.ui.security import SecurityHeaders
 from crm_gateway.ui.static import PREFIX, static_files
 
 ROUTERS = [
@@ -43,7 +42,6 @@ ROUTERS = [
 def install_ui(app: FastAPI) -> None:
     """Add the pages, their static files, headers and error pages to the gateway app."""
     app.add_middleware(PageCompression)
-    app.add_middleware(SecurityHeaders)
     app.mount(PREFIX, static_files(), name="ui-static")
     install_page_errors(app)
     for router in ROUTERS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crm_gateway.ui.security import is_page
+from crm_gateway.headers import is_page
 
 
 class PageCompression:

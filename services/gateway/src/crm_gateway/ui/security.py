@@ -1,4 +1,4 @@
-"""What protects the pages: response headers, and a check against cross-site requests.
+"""What protects the pages from cross-site requests (their headers: ``crm_gateway.headers``).
 
 CSRF: every page sets a random ``crm_csrf`` cookie (HttpOnly, SameSite=Strict) and
 writes the same value into its forms (``csrf_token``) and into htmx's request header
@@ -13,10 +13,8 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_shared.errors import Problem
 
@@ -24,61 +22,6 @@ CSRF_COOKIE = "crm_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PAGE_PREFIXES = ("/ui", "/portal")
-"""Paths of pages (HTML); ``/portal/api`` is the portal's JSON API, not a page."""
-
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ]
-)
-EVERY_RESPONSE = {
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "same-origin",
-}
-
-
-def is_page(path: str) -> bool:
-    return path == "/" or (path.startswith(PAGE_PREFIXES) and not path.startswith("/portal/api"))
-
-
-class SecurityHeaders:
-    """Adds the headers above to every answer, and the CSP and ``no-store`` to pages.
-
-    A plain ASGI middleware (not ``BaseHTTPMiddleware``), so streamed answers such as the
-    notification stream pass through untouched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        page = is_page(scope["path"])
-        static = scope["path"].startswith("/ui/static/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in EVERY_RESPONSE.items():
-                    headers.setdefault(name, value)
-                if page and not static:
-                    headers.setdefault("content-security-policy", CONTENT_SECURITY_POLICY)
-                    headers.setdefault("cache-control", "no-store")
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def csrf_token(request: Request) -> str:
