@@ -145,10 +145,12 @@ def main() -> None:
     saved = _remembered_ports(data_dir)
     servers: list[Any] = []
     stack: Stack | None = None
-    stopping = threading.Event()
+    signals: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
-        stopping.set()
+        # only a list append: a signal handler that takes a lock (Event.set) can
+        # deadlock with the main thread inside the same lock (Event.wait)
+        signals.append(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -210,8 +212,8 @@ def main() -> None:
             "  — Ctrl-C stops everything",
         )
         stack.watch()  # a service that dies is started again, with backoff, as in Kubernetes
-        while not stopping.wait(1.0):
-            pass
+        while not signals:
+            time.sleep(0.2)
     except Exception as exc:
         say("supervisor", f"failed: {exc}")
         raise SystemExit(1) from exc

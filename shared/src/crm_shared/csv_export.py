@@ -66,9 +66,16 @@ def csv_text(rows: Iterable[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
-def csv_response(lines: Iterable[str] | AsyncIterable[str], filename: str) -> StreamingResponse:
+class CsvResponse(StreamingResponse):
+    """A streamed CSV download; as a route's ``response_class`` it documents the route's
+    answer as ``text/csv`` in the OpenAPI document."""
+
+    media_type = "text/csv"
+
+
+def csv_response(lines: Iterable[str] | AsyncIterable[str], filename: str) -> CsvResponse:
     """A streamed CSV download named ``filename``."""
-    return StreamingResponse(
+    return CsvResponse(
         lines,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},

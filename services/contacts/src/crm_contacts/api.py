@@ -37,7 +37,7 @@ from crm_contacts.schemas import (
 )
 from crm_shared import paging
 from crm_shared.auth import AdminStaff, CurrentStaff
-from crm_shared.csv_export import csv_response
+from crm_shared.csv_export import CsvResponse, csv_response
 from crm_shared.errors import Problem
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
@@ -160,7 +160,7 @@ async def import_job(job_id: str, imports: ImportServiceDep, _: CurrentStaff) ->
     return await imports.job(job_id)
 
 
-@router.get("/export")
+@router.get("/export", response_class=CsvResponse)
 async def export_contacts(
     request: Request, contacts: ContactServiceDep, deps: Deps, _: CurrentStaff
 ) -> Response:

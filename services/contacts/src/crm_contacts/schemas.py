@@ -334,7 +334,7 @@ class Selection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     contact_ids: list[str] | None = Field(default=None, max_length=100000)
-    group_id: str | None = None
+    group_id: PlainText | None = None
     filter: ContactFilter | None = None
 
     @model_validator(mode="after")
@@ -359,7 +359,7 @@ class BulkRequest(BaseModel):
 
     selection: Selection
     action: Literal["archive", "delete", "add_to_group", "accept"]
-    group_id: str | None = None
+    group_id: PlainText | None = None
 
     @model_validator(mode="after")
     def _group_for_add(self) -> BulkRequest:

@@ -111,7 +111,16 @@ async def _stream_staff(request: Request, access_token: str | None) -> StaffClai
     return claims
 
 
-@router.get("/api/notifications/stream")
+@router.get(
+    "/api/notifications/stream",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "server-sent events: ``ready``, then ``notification``",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def notification_stream(
     request: Request, access_token: str | None = None
 ) -> EventSourceResponse:

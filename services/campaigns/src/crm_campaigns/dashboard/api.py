@@ -9,7 +9,7 @@ from crm_campaigns.dashboard.schemas import Dashboard, GroupBy
 from crm_campaigns.deps import DashboardServiceDep
 from crm_campaigns.opportunities.schemas import FilterDep
 from crm_shared.auth import CurrentStaff
-from crm_shared.csv_export import csv_response
+from crm_shared.csv_export import CsvResponse, csv_response
 
 router = APIRouter(prefix="/api/dashboard", tags=["opportunities"])
 
@@ -21,7 +21,7 @@ async def dashboard(
     return await service.dashboard(flt, group_by)
 
 
-@router.get("/export")
+@router.get("/export", response_class=CsvResponse)
 async def export_dashboard(
     flt: FilterDep, service: DashboardServiceDep, _: CurrentStaff, group_by: GroupBy = None
 ) -> StreamingResponse:

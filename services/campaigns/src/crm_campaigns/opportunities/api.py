@@ -16,7 +16,7 @@ from crm_campaigns.opportunities.schemas import (
     OpportunityUpdate,
 )
 from crm_shared.auth import CurrentStaff
-from crm_shared.csv_export import csv_response
+from crm_shared.csv_export import CsvResponse, csv_response
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
 
@@ -39,7 +39,7 @@ async def list_opportunities(
     return await opportunities.page(flt, cursor, limit)
 
 
-@router.get("/export")
+@router.get("/export", response_class=CsvResponse)
 async def export_opportunities(
     flt: FilterDep, opportunities: OpportunityServiceDep, deps: Deps, _: CurrentStaff
 ) -> StreamingResponse:
