@@ -117,7 +117,19 @@ async def _stream_staff(request: Request, access_token: str | None) -> StaffClai
     responses={
         200: {
             "description": "server-sent events: ``ready``, then ``notification``",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "text/event-stream": {
+                    "schema": {  # each event (schemathesis reads it so)
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string", "enum": ["ready", "notification"]},
+                            "data": {"type": "string", "description": "JSON"},
+                            "id": {"type": "string"},
+                        },
+                        "required": ["event", "data"],
+                    }
+                }
+            },
         }
     },
 )
