@@ -38,11 +38,11 @@ PACKAGES = {p.name: p for p in ROOT.glob("*/src/crm_*")} | {
     p.name: p for p in ROOT.glob("services/*/src/crm_*")
 }
 # names of files in other projects (the patterns we copy), of the team's shared documents
-# beside the repository (../shared/), or made at run time
+# beside the repository (../shared/), made at run time, or paths the services serve
 ELSEWHERE = re.compile(
     r"^(\.\./shared/|backend/|server/|kit/|polar/|docs_src/|packages/|examples/|addons/|bootstrap\.py$|"
     r"service_layer/|package-lock\.json$|/tmp/|\.crm/|~|values-.*\.yaml$|my-values\.yaml$|"
-    r"FILE|app\.py$)"
+    r"FILE|app\.py$|/(api/)?openapi\.json$)"
 )
 
 

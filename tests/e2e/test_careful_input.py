@@ -105,7 +105,7 @@ async def test_every_time_in_the_answers_of_every_service_has_its_offset(
     await send("POST", "/api/groups", {"name": f"Gruppe {tag()}", "contact_ids": [cid]})
     await send("POST", "/api/interactions", interaction(cid, follow_up_on="2031-01-02"))
     await send("POST", "/api/procedures", procedure(cid))
-    await send("POST", f"/api/contacts/{cid}/history", {"action": "Anruf", "text": "x"})
+    await send("POST", f"/api/contacts/{cid}/history", {"text": "x"})
     bulk = {"selection": {"contact_ids": [cid]}, "entry": {"text": "alle"}}
     job = await send("POST", "/api/history/bulk", bulk, 202)
     period = {"starts_on": "2030-01-01", "ends_on": "2031-12-31"}
@@ -182,7 +182,7 @@ async def test_null_for_a_field_no_patch_can_empty_is_a_422_naming_it(
         "procedure": "/api/procedures/"
         + await created("/api/procedures", procedure(cid, **details)),
         "history entry": "/api/history/"
-        + await created(f"/api/contacts/{cid}/history", {"action": "A"}),
+        + await created(f"/api/contacts/{cid}/history", {"text": "A"}),
         "opportunity": "/api/opportunities/"
         + await created("/api/opportunities", opportunity(cid, expected_users=3)),
         "staff member": f"/api/staff/{staff['id']}",

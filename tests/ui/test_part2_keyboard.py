@@ -14,9 +14,15 @@ from playwright.async_api import Locator, Page, expect
 from test_accessibility import violations
 from ui_support import Browse, create_contact, sign_in, tag
 
+FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]"
 
-async def tab_to(page: Page, target: Locator, most: int = 150) -> int:
-    """Press Tab until ``target`` has the focus (failing after ``most``); the presses."""
+
+async def tab_to(page: Page, target: Locator, most: int | None = None) -> int:
+    """Press Tab until ``target`` has the focus; the presses. It fails after ``most``, by
+    default as many as the page has focusable elements (the filters grow with the staff
+    and campaigns the session made): past them the focus would only come round again."""
+    if most is None:
+        most = await page.locator(FOCUSABLE).count() + 5
     for presses in range(1, most + 1):
         await page.keyboard.press("Tab")
         if await target.evaluate("el => el === document.activeElement"):

@@ -147,10 +147,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         if _unstorable_character(exc):  # a NUL in an id or a filter no type checked
+            message = "a value holds a character no text may hold (NUL, U+0000)"
             return problem_response(
                 422,
-                "a value holds a character no text may hold (NUL, U+0000); nothing was saved",
+                f"{message}; nothing was saved",
                 title="Validation failed",
+                # which value is not known here: the request as a whole
+                errors=[{"field": "request", "message": message, "type": "control_character"}],
             )
         if is_transient(exc):  # the database or Redis is away for a moment: try again
             log.warning("%s %s: a store is unreachable (%r)", request.method, request.url.path, exc)

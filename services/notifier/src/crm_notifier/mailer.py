@@ -4,9 +4,9 @@ Mails go out over a few SMTP connections kept open (:mod:`crm_notifier.smtp_pool
 guard is a Redis key per (cause event, template, recipient), written right after the
 mail server accepted the message. A redelivered
 event finds the key and sends nothing. The only window for a duplicate is a crash between
-the server's acceptance and that write (well under a millisecond); the Message-ID is
-derived from the cause event, so a receiving
-system can drop such a duplicate too.
+the server's acceptance and that write (a Redis round trip), for each mail then in flight
+(at most one per connection of the pool); the Message-ID is derived from the cause event,
+so a receiving system can drop such a duplicate too.
 """
 
 from __future__ import annotations
