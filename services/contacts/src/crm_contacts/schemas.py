@@ -281,7 +281,7 @@ class GroupCreate(BaseModel):
     kind: GroupKind = "static"
     filter: ContactFilter | None = None
     assignment: AssignmentIn | None = None
-    contact_ids: list[str] = Field(default_factory=list, max_length=10000)
+    contact_ids: list[PlainText] = Field(default_factory=list, max_length=10000)
 
     @model_validator(mode="after")
     def _filter_for_dynamic(self) -> GroupCreate:
@@ -325,7 +325,7 @@ class ContactPersonalData(BaseModel):
 class MembersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    contact_ids: list[str] = Field(min_length=1, max_length=10000)
+    contact_ids: list[PlainText] = Field(min_length=1, max_length=10000)
 
 
 class Selection(BaseModel):
@@ -333,7 +333,7 @@ class Selection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    contact_ids: list[str] | None = Field(default=None, max_length=100000)
+    contact_ids: list[PlainText] | None = Field(default=None, max_length=100000)
     group_id: PlainText | None = None
     filter: ContactFilter | None = None
 

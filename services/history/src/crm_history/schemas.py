@@ -164,7 +164,7 @@ class Selection(_Strict):
     ``{"crm_status": "Kunde", "history.action": "Anruf"}``); the contacts service resolves
     it when the job starts."""
 
-    contact_ids: list[str] | None = Field(default=None, max_length=1_000_000)
+    contact_ids: list[PlainText] | None = Field(default=None, max_length=1_000_000)
     group_id: str | None = Field(default=None, min_length=1, max_length=36)
     filter: dict[str, Any] | None = None
 

@@ -57,7 +57,7 @@ class CampaignPage(BaseModel):
 class MembersAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    contact_ids: list[str] = Field(min_length=1, max_length=1000)
+    contact_ids: list[PlainText] = Field(min_length=1, max_length=1000)
 
 
 class MembersAdded(BaseModel):
