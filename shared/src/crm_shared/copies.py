@@ -305,11 +305,12 @@ async def wait_for_copy(
     settings = runtime.settings
     consumer = group or settings.service_name
     keys = None if keys is None else list(keys)
+    topic_list = [topics] if isinstance(topics, str) else list(topics)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.copy_wait_seconds
     token = consistency.seen()
     needed: list[tuple[Entry, Position]] = []
-    for topic in [topics] if isinstance(topics, str) else topics:
+    for topic in topic_list:
         if (consumer, topic) not in runtime.consumed:  # it would wait for ever
             raise RuntimeError(f"{consumer} keeps no copy of {topic}")
         entries = list(token.on(topic))
@@ -318,7 +319,6 @@ async def wait_for_copy(
             wanted = {partition_for(key.encode(), known) for key in keys}
             entries = [(entry, position) for entry, position in entries if entry[2] in wanted]
         needed += entries
-    topic_list = [topics] if isinstance(topics, str) else list(topics)
     if needed:
         positions = CopyPositions.of(runtime.database)
         delay = 0.005

@@ -39,12 +39,11 @@ from crm_shared import paging
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.csv_export import CsvResponse, csv_response
 from crm_shared.errors import Problem
+from crm_shared.paging import Cursor, Limit
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
 ranges_router = APIRouter(prefix="/api/number-ranges", tags=["number ranges"])
 groups_router = APIRouter(prefix="/api/groups", tags=["groups"])
-
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def filter_from_query(params: Mapping[str, str]) -> ContactFilter:
@@ -74,7 +73,7 @@ async def list_contacts(
     contacts: ContactServiceDep,
     _: CurrentStaff,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> ContactPage:
     return await contacts.page(filter_from_query(request.query_params), cursor, limit)
 
@@ -242,7 +241,7 @@ async def create_number_range(
 
 @groups_router.get("", response_model=GroupPage)
 async def list_groups(
-    contacts: ContactServiceDep, _: CurrentStaff, limit: Limit = 50, cursor: str | None = None
+    contacts: ContactServiceDep, _: CurrentStaff, limit: Limit = 50, cursor: Cursor = None
 ) -> GroupPage:
     return await contacts.groups_page(cursor, limit)
 
@@ -279,6 +278,6 @@ async def list_group_members(
     contacts: ContactServiceDep,
     _: CurrentStaff,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> ContactPage:
     return await contacts.members_page(group_id, cursor, limit)

@@ -40,8 +40,8 @@ PAGE = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "cache-control": "no-store",
 }
-STATIC_FILE = {"referrer-policy": "same-origin"}
-OTHER = {"referrer-policy": "same-origin"}
+ELSEWHERE = {"referrer-policy": "same-origin"}
+"""Static files, health checks, metrics."""
 
 API_PREFIXES = ("/api/", "/portal/api/", "/dev/")
 PAGE_PREFIXES = ("/ui", "/portal")
@@ -60,12 +60,10 @@ def headers_for(path: str) -> dict[str, str]:
     """The headers an answer at ``path`` gets, unless it set them itself."""
     if is_api(path):
         kind = API_ANSWER
-    elif path.startswith("/ui/static/"):
-        kind = STATIC_FILE
-    elif is_page(path):
+    elif is_page(path) and not path.startswith("/ui/static/"):
         kind = PAGE
     else:
-        kind = OTHER
+        kind = ELSEWHERE
     return {**EVERY_ANSWER, **kind}
 
 

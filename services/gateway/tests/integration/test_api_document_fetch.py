@@ -59,7 +59,8 @@ async def test_fetched_kept_and_fetched_again() -> None:
             "/api/number-ranges/v1",
         ]
         await stop(first, task)
-        # the service is away: its last document is still served, after the ttl too
+        # the service is away: its last document is still served, after the ttl too (the
+        # time is what this checks: past the 0.5 s ttl, a fetch is due and fails)
         await asyncio.sleep(0.6)
         assert "/api/number-ranges/v1" in paths(await document.body(gateway, client, urls))
         # a new version of it comes up on the same address: seen once the ttl has passed

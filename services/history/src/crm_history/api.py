@@ -26,6 +26,7 @@ from crm_history.schemas import (
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.consistency import HEADER as TOKEN_HEADER
 from crm_shared.fields import Count
+from crm_shared.paging import Cursor, Limit
 
 history = APIRouter(prefix="/api/history", tags=["history"])
 contacts = APIRouter(prefix="/api/contacts/{contact_id}", tags=["history"])
@@ -64,7 +65,7 @@ async def list_entries(
     service: HistoryServiceDep,
     _: CurrentStaff,
     offset: Annotated[Count, Query()] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Limit = 50,
 ) -> EntryPage:
     return await service.entries(contact_id, offset=offset, limit=limit)
 
@@ -165,8 +166,8 @@ async def timeline(
     contact_id: str,
     service: HistoryServiceDep,
     _: CurrentStaff,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> TimelinePage:
     return await service.timeline(contact_id, cursor=cursor, limit=limit)
 
@@ -188,8 +189,8 @@ async def audit_trail(
     service: HistoryServiceDep,
     _: AdminStaff,
     contact_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> AuditPage:
     """Who changed what and when (admin): contacts created, changed (the names of the
     changed fields), their status, their assignment and their permanent delete, newest

@@ -628,6 +628,7 @@ async def test_a_paused_mailing_stays_paused_across_a_restart_and_resumes_once_e
         assert again.json()["state"] == "paused"
 
         # longer than a batch and the pause after it: nothing moves, also after a restart
+        # (the time is what this checks: no condition shows that nothing happened)
         await asyncio.sleep(3)
         job = await job_state(api, job_id)
         assert (job["state"], job["done"]) == ("paused", paused.json()["done"])

@@ -3,6 +3,7 @@ what the unit tests share (the ``history`` fixture of ``conftest.py`` gives a ``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from crm_history.deps import HistoryDeps
 from crm_history.handlers import consumers
 from crm_history.schemas import Selection
 from crm_history.selections import Selections, Target
-from crm_history.service import HistoryService
+from crm_history.service import HistoryService, JobPlan
 from crm_history.settings import Settings
 from crm_shared.auth import StaffClaims
 from crm_shared.db import Database
@@ -100,3 +101,36 @@ async def open_history(db: Database) -> History:
     deps = HistoryDeps(runtime, selections=selections)
     runtime.consumed = {(c.group_id, c.topic) for c in consumers(deps)}
     return History(db, deps, selections)
+
+
+def target(status: str = "prospect", email: str | None = "kunde@example.com") -> Target:
+    contact_id = str(uuid.uuid4())
+    return Target(
+        id=contact_id,
+        status=status,
+        name=f"Kundin {contact_id[:4]}",
+        email=email,
+        language="de",
+        customer_number=None,
+    )
+
+
+async def given(history: History, *targets: Target) -> Selection:
+    """The contacts in the copy and as the contacts service resolves the selection."""
+    await history.contacts(*targets)
+    history.select(targets)
+    return Selection(contact_ids=[t.id for t in targets])
+
+
+async def run(history: History, job_id: str, largest: int = 1000) -> None:
+    """What the runner does: the job's plan, then a batch per transaction until done."""
+    async with history.db.sessionmaker() as session:
+        plan = await history.deps.service(session).job_plan(job_id)
+    assert plan is not None
+    while not await batch(history, plan, largest):
+        pass
+
+
+async def batch(history: History, plan: JobPlan, largest: int) -> bool:
+    async with history.service() as service:
+        return await service.write_job_batch(plan, largest)

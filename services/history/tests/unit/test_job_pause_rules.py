@@ -9,8 +9,7 @@ import uuid
 from collections import Counter
 
 import pytest
-from history_support import STAFF, History
-from test_job_rules import batch, given, run, target
+from history_support import STAFF, History, batch, given, run, target
 
 from crm_dev.rules import emitted
 from crm_history.models import Job

@@ -4,51 +4,15 @@ twice."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from history_support import STAFF, History
+from history_support import STAFF, History, batch, given, run, target
 
 from crm_dev.rules import emitted
 from crm_history.repository import HistoryRepository
-from crm_history.schemas import BulkEntryRequest, EntryFields, MailingRequest, Selection
-from crm_history.selections import Target
-from crm_history.service import HistoryService, JobPlan, job_entry_id
+from crm_history.schemas import BulkEntryRequest, EntryFields, MailingRequest
+from crm_history.service import HistoryService, job_entry_id
 from crm_shared.errors import Unprocessable
 from crm_shared.events import derived_event_id
-
-
-def target(status: str = "prospect", email: str | None = "kunde@example.com") -> Target:
-    contact_id = str(uuid.uuid4())
-    return Target(
-        id=contact_id,
-        status=status,
-        name=f"Kundin {contact_id[:4]}",
-        email=email,
-        language="de",
-        customer_number=None,
-    )
-
-
-async def given(history: History, *targets: Target) -> Selection:
-    """The contacts in the copy and as the contacts service resolves the selection."""
-    await history.contacts(*targets)
-    history.select(targets)
-    return Selection(contact_ids=[t.id for t in targets])
-
-
-async def run(history: History, job_id: str, largest: int = 1000) -> None:
-    """What the runner does: the job's plan, then a batch per transaction until done."""
-    async with history.db.sessionmaker() as session:
-        plan = await history.deps.service(session).job_plan(job_id)
-    assert plan is not None
-    while not await batch(history, plan, largest):
-        pass
-
-
-async def batch(history: History, plan: JobPlan, largest: int) -> bool:
-    async with history.service() as service:
-        return await service.write_job_batch(plan, largest)
 
 
 async def test_a_bulk_entry_skips_limited_and_since_deleted_contacts(history: History) -> None:

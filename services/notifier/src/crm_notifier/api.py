@@ -5,9 +5,7 @@ The live stream (``GET /api/notifications/stream``) is served by the gateway fro
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from crm_notifier.deps import PUSH_GROUP, PUSH_TOPICS, NotificationServiceDep
 from crm_notifier.schemas import (
@@ -19,6 +17,7 @@ from crm_notifier.schemas import (
 from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.events import Topic
+from crm_shared.paging import Cursor, Limit
 from crm_shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -31,8 +30,8 @@ async def list_notifications(
     runtime: RuntimeDep,
     staff: CurrentStaff,
     unread: bool = False,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> NotificationPage:
     """Your notifications, newest first (``?unread=true``: only unread ones); those
     caused by what the caller has just done included."""

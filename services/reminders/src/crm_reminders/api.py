@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from crm_reminders.deps import ReminderServiceDep
 from crm_reminders.schemas import ReminderPage, ReminderRules, RemindersPersonalData
@@ -12,6 +10,7 @@ from crm_shared.auth import AdminStaff, CurrentStaff
 from crm_shared.copies import wait_for_copy
 from crm_shared.events import Topic
 from crm_shared.fields import PlainText
+from crm_shared.paging import Cursor, Limit
 from crm_shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/reminders", tags=["reminders"])
@@ -24,8 +23,8 @@ async def list_reminders(
     runtime: RuntimeDep,
     staff: CurrentStaff,
     staff_id: PlainText | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> ReminderPage:
     """A staff member's open reminders (default: yours), soonest first; those of the
     procedures and follow-ups the caller has just written included."""

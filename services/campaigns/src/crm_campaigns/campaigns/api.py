@@ -16,10 +16,9 @@ from crm_campaigns.campaigns.schemas import (
 )
 from crm_campaigns.deps import CampaignServiceDep
 from crm_shared.auth import CurrentStaff
+from crm_shared.paging import Cursor, Limit
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
-
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.post("", status_code=201, response_model=CampaignPublic)
@@ -38,7 +37,7 @@ async def list_campaigns(
         str | None, Query(max_length=36, description="only campaigns this contact is a member of")
     ] = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> CampaignPage:
     return await campaigns.page(
         include_retired=include_retired, contact_id=contact_id, cursor=cursor, limit=limit
@@ -82,6 +81,6 @@ async def list_members(
     campaigns: CampaignServiceDep,
     _: CurrentStaff,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> MemberPage:
     return await campaigns.members_page(campaign_id, cursor, limit)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from crm_campaigns.deps import Deps, OpportunityServiceDep
@@ -17,6 +15,7 @@ from crm_campaigns.opportunities.schemas import (
 )
 from crm_shared.auth import CurrentStaff
 from crm_shared.csv_export import CsvResponse, csv_response
+from crm_shared.paging import Cursor, Limit
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
 
@@ -33,8 +32,8 @@ async def list_opportunities(
     flt: FilterDep,
     opportunities: OpportunityServiceDep,
     _: CurrentStaff,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> OpportunityPage:
     return await opportunities.page(flt, cursor, limit)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from crm_interactions.deps import InteractionServiceDep
 from crm_interactions.interactions.schemas import (
@@ -16,6 +16,7 @@ from crm_interactions.interactions.schemas import (
 )
 from crm_shared.auth import CurrentStaff
 from crm_shared.fields import PlainText
+from crm_shared.paging import Cursor, Limit
 
 router = APIRouter(prefix="/api/interactions", tags=["interactions"])
 
@@ -34,8 +35,8 @@ async def list_interactions(
     contact_id: PlainText | None = None,
     kind: Literal["internal", "incoming", "outgoing"] | None = None,
     sort: InteractionSort = "occurred_at",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> InteractionPage:
     return await service.page(
         contact_id=contact_id, kind=kind, sort=sort, cursor=cursor, limit=limit

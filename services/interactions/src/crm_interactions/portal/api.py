@@ -18,6 +18,7 @@ from crm_interactions.portal.schemas import (
     PortalSessionRequest,
 )
 from crm_interactions.portal.service import PortalLogin
+from crm_shared.paging import Cursor, Limit
 
 COOKIE = "crm_portal"
 COOKIE_PATH = "/portal"
@@ -95,8 +96,8 @@ async def me(service: PortalServiceDep, crm_portal: PortalCookie = None) -> Port
 async def list_interactions(
     service: PortalServiceDep,
     crm_portal: PortalCookie = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> PortalInteractionPage:
     """The signed-in customer's own interactions, never internal ones, newest first."""
     return await service.interactions(crm_portal, cursor=cursor, limit=limit)

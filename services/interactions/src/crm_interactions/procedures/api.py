@@ -18,6 +18,7 @@ from crm_interactions.procedures.schemas import (
 )
 from crm_shared.auth import CurrentStaff
 from crm_shared.fields import PlainText
+from crm_shared.paging import Cursor, Limit
 
 router = APIRouter(prefix="/api/procedures", tags=["procedures"])
 
@@ -49,8 +50,8 @@ async def list_procedures(
     contact_id: PlainText | None = None,
     state: ProcedureState | None = None,
     responsible_id: PlainText | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> ProcedurePage:
     return await service.page(
         contact_id=contact_id,
