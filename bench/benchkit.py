@@ -31,6 +31,7 @@ from crm_dev.servers import LocalServers, SmtpSink, cache_dir, tree_cpu_seconds
 from crm_dev.stack import IMPLEMENTED, Stack, StackConfig
 from crm_dev.testing import create_database
 from crm_shared.kafka import ensure_topics
+from crm_shared.lag import consumer_lag
 
 T = TypeVar("T")
 ADMIN_PASSWORD = "bench-admin"  # noqa: S105 - a throwaway stack's admin
@@ -129,6 +130,51 @@ class BenchStack:
                 if len(parts) >= 2:
                     counts[parts[1]] = counts.get(parts[1], 0) + 1
         return counts
+
+
+class Recipients:
+    """The sink's record read as it grows: each poll reads only the lines added since the
+    last (a mailing's 100,000 lines are not parsed again twice a second, on the machine
+    being measured)."""
+
+    def __init__(self, bench: BenchStack) -> None:
+        assert bench.sink.record is not None
+        self._path = bench.sink.record
+        self._offset = 0
+        self.times: dict[str, list[float]] = {}
+        """Acceptance times per recipient."""
+
+    def poll(self) -> dict[str, list[float]]:
+        if self._path.exists():
+            with self._path.open("rb") as record:
+                record.seek(self._offset)
+                data = record.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            self._offset += len(complete)
+            for line in complete.decode().splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    for recipient in parts[2].split(","):
+                        self.times.setdefault(recipient, []).append(float(parts[0]))
+        return self.times
+
+
+async def group_lags(bootstrap: str) -> dict[str, int]:
+    """The summed lag of each of the services' consumer groups on the ``crm.*`` topics."""
+    lags: dict[str, int] = {}
+    for lag in await consumer_lag(bootstrap):
+        if lag.group.startswith("crm-lag") or not lag.topic.startswith("crm."):
+            continue
+        lags[lag.group] = lags.get(lag.group, 0) + lag.lag
+    return lags
+
+
+async def caught_up(bootstrap: str) -> None:
+    """Until every consumer group has taken in everything (five minutes at most)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(300):
+            while any((await group_lags(bootstrap)).values()):  # noqa: ASYNC110 - polls Kafka
+                await asyncio.sleep(1)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
-from benchkit import ADMIN_PASSWORD, BenchStack, bench_stack, cpu_seconds
+from benchkit import ADMIN_PASSWORD, BenchStack, Recipients, bench_stack, caught_up, cpu_seconds
 
 
 async def contacts(api: httpx.AsyncClient, count: int, run: str) -> None:
@@ -70,7 +70,10 @@ async def mailing(bench: BenchStack, count: int) -> dict[str, Any]:
             f"{count} contacts imported and accepted in {time.monotonic() - began:.1f} s",
             flush=True,
         )
-        await asyncio.sleep(5)  # the services' consumers take the import in before the clock starts
+        await caught_up(bench.kafka)  # the import's events are taken in before the clock starts
+        await asyncio.sleep(2)  # and the last of them written by the outbox relays
+        await caught_up(bench.kafka)
+        print(f"consumers caught up after {time.monotonic() - began:.1f} s", flush=True)
         cpu_before = cpu_seconds(bench.processes)
         started = time.time()
         response = await api.post(
@@ -86,8 +89,9 @@ async def mailing(bench: BenchStack, count: int) -> dict[str, Any]:
         wanted = {f"m{run}-{i}@example.com" for i in range(count)}
         last_shown = 0.0
         job: dict[str, Any] = {}
+        recipients = Recipients(bench)
         while True:
-            arrived = bench.by_recipient()
+            arrived = recipients.poll()
             got = wanted & arrived.keys()
             if time.monotonic() - last_shown > 5:
                 job = (await api.get(f"/api/jobs/{job_id}")).json()
@@ -99,7 +103,7 @@ async def mailing(bench: BenchStack, count: int) -> dict[str, Any]:
                 last_shown = time.monotonic()
             if len(got) == count or time.time() - started > 1800:
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
         cpu_after = cpu_seconds(bench.processes)
         last = max(min(arrived[r]) for r in got) if got else started
         return {

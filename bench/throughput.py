@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import json
 import sys
@@ -45,14 +44,14 @@ from benchkit import (
     BenchStack,
     attack,
     bench_stack,
+    caught_up,
     cpu_seconds,
+    group_lags,
     kafka_floor,
     percentile,
     smtp_floor,
     summary,
 )
-
-from crm_shared.lag import consumer_lag
 
 BEHIND_SECONDS = 2.0
 DRAIN_SECONDS = 10.0
@@ -134,23 +133,6 @@ async def idle_cpu(bench: BenchStack, seconds: float) -> dict[str, float]:
     after = cpu_seconds(bench.processes)
     elapsed = time.monotonic() - started
     return {name: (after[name] - before[name]) * 1000 / elapsed for name in after}
-
-
-async def caught_up(bootstrap: str) -> None:
-    """Until every consumer group has taken in everything (five minutes at most)."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(300):
-            while any((await group_lags(bootstrap)).values()):  # noqa: ASYNC110 - polls Kafka
-                await asyncio.sleep(1)
-
-
-async def group_lags(bootstrap: str) -> dict[str, int]:
-    lags: dict[str, int] = {}
-    for lag in await consumer_lag(bootstrap):
-        if lag.group.startswith("crm-lag") or not lag.topic.startswith("crm."):
-            continue
-        lags[lag.group] = lags.get(lag.group, 0) + lag.lag
-    return lags
 
 
 async def step(

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import time
 from collections import Counter
@@ -287,12 +288,42 @@ class RedisDeduplicator:
         self._redis = redis
         self._ttl = ttl_seconds
 
+    @staticmethod
+    def _key(consumer: str, event_id: str) -> str:
+        return f"crm:processed:{consumer}:{event_id}"
+
     async def run_once(self, consumer: str, event: CloudEvent, effect: Effect) -> bool:
-        key = f"crm:processed:{consumer}:{event.id}"
+        key = self._key(consumer, event.id)
         if await self._redis.exists(key):
             return False
         await effect(None)
         await self._redis.set(key, "1", ex=self._ttl)
+        return True
+
+    async def done(self, consumer: str, events: Sequence[CloudEvent]) -> list[bool]:
+        """Which of ``events`` were marked before (one round trip for a batch)."""
+        if not events:
+            return []
+        async with self._redis.pipeline(transaction=False) as asked:
+            for event in events:
+                asked.exists(self._key(consumer, event.id))
+            return [bool(found) for found in await asked.execute()]
+
+    async def mark(self, consumer: str, events: Sequence[CloudEvent]) -> None:
+        """Mark ``events`` done (one round trip for a batch)."""
+        if not events:
+            return
+        async with self._redis.pipeline(transaction=False) as marks:
+            for event in events:
+                marks.set(self._key(consumer, event.id), "1", ex=self._ttl)
+            await marks.execute()
+
+
+class _Unguarded:
+    """Runs the effect: for events whose marks a batch looked up and writes itself."""
+
+    async def run_once(self, consumer: str, event: CloudEvent, effect: Effect) -> bool:
+        await effect(None)
         return True
 
 
@@ -417,16 +448,28 @@ class EventConsumer:
         """Each key's events in order, up to :attr:`concurrency` keys at once. Every key
         is dealt with before a failure (a dead letter that could not be written) is
         raised, so the caller's seek back redelivers only what the handlers' own guards
-        then skip."""
+        then skip.
+
+        With marks in Redis, the batch looks up its events' marks in one round trip and
+        writes them in one after all were dealt with (not one of each per event: a
+        mailing's events come in thousands); a crash in between runs their effects again,
+        which the handlers guard themselves (:class:`RedisDeduplicator`)."""
+        batched = self._dedupe if isinstance(self._dedupe, RedisDeduplicator) else None
+        if batched is not None:
+            done = await batched.done(self.group_id, [item.event for item in pending])
+            for item in itertools.compress(pending, done):
+                EVENTS_CONSUMED.labels(self.topic, item.event.type, "duplicate").inc()
+            pending = [item for item, seen in zip(pending, done, strict=True) if not seen]
         by_key: dict[Any, list[_Pending]] = {}
         for item in pending:
             by_key.setdefault(item.record.key, []).append(item)
         slots = asyncio.Semaphore(self.concurrency)
+        unguarded = _Unguarded() if batched is not None else None
 
         async def in_order(items: list[_Pending]) -> None:
             async with slots:
                 for item in items:
-                    await self._apply_one(item)
+                    await self._apply_one(item, dedupe=unguarded)
 
         outcomes = await asyncio.gather(
             *(in_order(items) for items in by_key.values()), return_exceptions=True
@@ -434,6 +477,8 @@ class EventConsumer:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+        if batched is not None:
+            await batched.mark(self.group_id, [item.event for item in pending])
 
     async def _parse(self, record: ConsumerRecord[Any, Any]) -> _Pending | None:
         body = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
@@ -556,12 +601,14 @@ class EventConsumer:
         *,
         first_error: Exception | None = None,
         marks: Mapping[tuple[str, int], Position] | None = None,
+        dedupe: Deduplicator | None = None,
     ) -> bool:
         """One event in its own unit of work, retried with backoff, dead-lettered at last;
         ``marks`` (how far the consumer got) are recorded with its effect. Returns whether
         they were.
 
-        ``first_error`` is the failure of an attempt already made (in a batch).
+        ``first_error`` is the failure of an attempt already made (in a batch); ``dedupe``
+        stands in for the consumer's own (a batch that looks up and writes the marks).
         """
         event = item.event
         started = time.perf_counter()
@@ -583,7 +630,7 @@ class EventConsumer:
             if error is None:
                 try:
                     with tracing.consuming([event], topic=self.topic, group=self.group_id):
-                        applied = await self._dedupe.run_once(
+                        applied = await (dedupe or self._dedupe).run_once(
                             self.group_id, event, apply_and_record
                         )
                 except Exception as caught:

@@ -6,6 +6,7 @@ effect need different guards (:data:`crm_notifier.deps.MAIL_GROUP`,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from crm_notifier.deps import MAIL_GROUP, PUSH_GROUP, NotifierDeps
 from crm_notifier.service import NotificationService
@@ -82,13 +83,16 @@ def consumers(deps: NotifierDeps) -> Sequence[EventConsumer]:
         event = delivery.payload_as(ReminderDue)
         await notifications(delivery).reminder_due(event, delivery.event.id)
 
-    async def on_email_sent(delivery: Delivery) -> None:
-        event = delivery.payload_as(EmailSent)
-        await notifications(delivery).record_email(event, delivery.event.time)
+    async def on_email_reports(deliveries: Sequence[Delivery]) -> None:
+        reports: list[tuple[EmailSent | EmailFailed, datetime]] = []
+        for delivery in deliveries:
+            payload = delivery.payload
+            if not isinstance(payload, EmailSent | EmailFailed):
+                raise TypeError(f"not a mail report: {type(payload).__name__}")
+            reports.append((payload, delivery.event.time))
+        await notifications(deliveries[0]).record_emails(reports)
 
-    async def on_email_failed(delivery: Delivery) -> None:
-        event = delivery.payload_as(EmailFailed)
-        await notifications(delivery).record_email(event, delivery.event.time)
+    on_email_report = Bulk(on_email_reports)  # a mailing's reports come in thousands
 
     async def on_competence(delivery: Delivery) -> None:
         await notifications(delivery).apply_competence(delivery.payload_as(CompetenceChanged))
@@ -114,7 +118,7 @@ def consumers(deps: NotifierDeps) -> Sequence[EventConsumer]:
         consumer(
             Topic.NOTIFICATIONS,
             PUSH_GROUP,
-            {"EmailSent": on_email_sent, "EmailFailed": on_email_failed},
+            {"EmailSent": on_email_report, "EmailFailed": on_email_report},
         ),
         consumer(Topic.REMINDERS, PUSH_GROUP, {"ReminderDue": on_reminder_due}),
         consumer(

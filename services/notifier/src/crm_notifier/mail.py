@@ -12,6 +12,7 @@ Each mail goes out once (:class:`crm_notifier.mailer.Mailer`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from jinja2 import TemplateNotFound
 from redis.asyncio import Redis
@@ -113,15 +114,32 @@ class ErasedContacts:
         self._redis = redis
 
     async def add(self, contact_id: str) -> None:
-        await self._redis.set(f"crm:notifier:erased:{contact_id}", "1", ex=self.TTL)
+        await self._redis.set(self.key(contact_id), "1", ex=self.TTL)
+
+    @staticmethod
+    def key(contact_id: str) -> str:
+        return f"crm:notifier:erased:{contact_id}"
 
     async def holds(self, contact_id: str | None) -> bool:
         if contact_id is None:
             return False
-        if await self._redis.exists(f"crm:notifier:erased:{contact_id}"):
+        if await self._redis.exists(self.key(contact_id)):
             log.info("contact %s was deleted; no mail", contact_id)
             return True
         return False
+
+    async def among(self, contact_ids: Collection[str]) -> set[str]:
+        """Those of ``contact_ids`` deleted for good (one round trip)."""
+        ids = list(contact_ids)
+        if not ids:
+            return set()
+        marks = await self._redis.mget([self.key(contact_id) for contact_id in ids])
+        return {contact_id for contact_id, mark in zip(ids, marks, strict=True) if mark}
+
+    def vetoes(self, email: Email) -> list[str]:
+        """The keys that stop ``email`` (for :meth:`Mailer.send_once`, which asks Redis
+        for them with its own guard in one round trip)."""
+        return [self.key(email.contact_id)] if email.contact_id is not None else []
 
 
 class MailService:
@@ -134,16 +152,15 @@ class MailService:
 
     async def interaction_logged(self, event: InteractionLogged, cause_event_id: str) -> None:
         email = interaction_email(event, cause_event_id, self._templates)
-        if email is not None and not await self._erased.holds(email.contact_id):
-            await self._mailer.send_once(email)
+        if email is not None:
+            await self._mailer.send_once(email, unless=self._erased.vetoes(email))
 
     async def email_requested(self, request: EmailRequested, cause_event_id: str) -> None:
         try:
             email = requested_email(request, cause_event_id, self._templates)
         except TemplateNotFound as exc:
             raise DeadLetter(f"unknown template {exc.name}") from exc
-        if not await self._erased.holds(email.contact_id):
-            await self._mailer.send_once(email)
+        await self._mailer.send_once(email, unless=self._erased.vetoes(email))
 
     async def reminder_due(self, event: ReminderDue, cause_event_id: str) -> None:
         email = reminder_email(event, cause_event_id, self._templates)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
 from redis.asyncio import Redis
 
+from crm_notifier.mime import address, envelope_address, header_value, plain_text_mail
 from crm_notifier.settings import Settings
 from crm_notifier.smtp_pool import SmtpPool
 from crm_shared import tracing
@@ -94,33 +95,43 @@ class Mailer:
     async def close(self) -> None:
         await self.pool.close()
 
-    def _message(self, email: Email) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self._settings.smtp_from
-        message["To"] = email.recipient
-        message["Subject"] = email.subject
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = email.message_id
-        message["X-CRM-Event-Id"] = email.cause_event_id
+    def _message(self, email: Email) -> bytes:
+        headers = [
+            ("From", address(self._settings.smtp_from)),
+            ("To", address(email.recipient)),
+            ("Subject", header_value("Subject", email.subject)),
+            ("Date", formatdate(localtime=False)),
+            ("Message-ID", email.message_id),
+            ("X-CRM-Event-Id", email.cause_event_id),
+        ]
         if email.reply_to:
-            message["Reply-To"] = email.reply_to
-        message.set_content(email.body)
-        return message
+            headers.append(("Reply-To", address(email.reply_to)))
+        return plain_text_mail(headers, email.body)
 
-    async def _smtp_send(self, message: EmailMessage, guard_key: str) -> None:
+    async def _smtp_send(self, email: Email, message: bytes, guard_key: str) -> None:
         """Hand the message over on a pooled connection and set the send-once guard right
         after the server accepted it: the window for a duplicate after a crash is only
         the time between the server's "250" and the Redis write."""
+        sender = envelope_address(self._settings.smtp_from)
         async with self.pool.connection() as smtp:
-            with tracing.client_span("smtp send", **{"crm.recipient": str(message["To"])}):
-                await smtp.send_message(message)
+            with tracing.client_span("smtp send", **{"crm.recipient": email.recipient}):
+                await smtp.sendmail(sender, [envelope_address(email.recipient)], message)
             await self._redis.set(guard_key, "1", ex=SENT_TTL_SECONDS)
 
-    async def send_once(self, email: Email) -> bool:
-        """Send unless already sent; retries while the server is down. False if skipped."""
+    async def send_once(self, email: Email, *, unless: Sequence[str] = ()) -> bool:
+        """Send unless already sent (or one of the Redis keys ``unless`` is set: one
+        round trip asks both); retries while the server is down. False if skipped."""
         key = guard_key(email)
-        if await self._redis.exists(key, legacy_guard_key(email)):
+        async with self._redis.pipeline(transaction=False) as asked:
+            asked.exists(key, legacy_guard_key(email))
+            if unless:
+                asked.exists(*unless)
+            sent, *vetoed = await asked.execute()
+        if sent:
             log.info("mail %s already sent; skipping", email.message_id)
+            return False
+        if any(vetoed):
+            log.info("mail %s vetoed (%s); not sent", email.message_id, ", ".join(unless))
             return False
         message = self._message(email)
         loop = asyncio.get_running_loop()
@@ -128,7 +139,7 @@ class Mailer:
         delay = 0.5
         while True:
             try:
-                await self._smtp_send(message, key)
+                await self._smtp_send(email, message, key)
                 break
             except (aiosmtplib.SMTPException, OSError) as exc:
                 permanent = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,8 +90,11 @@ class SentEmailRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, message_id: str) -> SentEmail | None:
-        return await self._session.get(SentEmail, message_id)
+    async def get_many(self, message_ids: Collection[str]) -> dict[str, SentEmail]:
+        if not message_ids:
+            return {}
+        query = select(SentEmail).where(col(SentEmail.message_id).in_(list(message_ids)))
+        return {row.message_id: row for row in (await self._session.scalars(query)).all()}
 
     def add(self, row: SentEmail) -> None:
         self._session.add(row)

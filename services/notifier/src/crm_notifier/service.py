@@ -49,6 +49,12 @@ STAFF_TEMPLATES = frozenset({"reminder_email"})
 """Mails to a staff member about a contact, not to the contact: not in its ``emails``."""
 
 
+def _message_id(event: EmailSent | EmailFailed) -> str:
+    if isinstance(event, EmailSent):
+        return event.message_id
+    return message_id_of(event.cause_event_id, event.template, event.recipient)
+
+
 class NotificationService:
     def __init__(
         self,
@@ -251,35 +257,49 @@ class NotificationService:
     # --- the mails sent to a contact ------------------------------------------------------
 
     async def record_email(self, event: EmailSent | EmailFailed, at: datetime) -> None:
-        """Keep a mail the notifier sent to a contact (or gave up on), for its
+        """One mail's report (:meth:`record_emails`)."""
+        await self.record_emails([(event, at)])
+
+    async def record_emails(
+        self, reports: Sequence[tuple[EmailSent | EmailFailed, datetime]]
+    ) -> None:
+        """Keep the mails the notifier sent to contacts (or gave up on), for their
         personal-data export; not for a contact deleted meanwhile (the mail group's
-        mark), nor a mail to staff (a reminder)."""
-        if event.contact_id is None or event.template in STAFF_TEMPLATES:
+        mark), nor a mail to staff (a reminder). A batch of reports (a mailing's) costs
+        one lookup of the erased contacts, one of the rows and one write."""
+        wanted = [
+            (event, event.contact_id, at)
+            for event, at in reports
+            if event.contact_id is not None and event.template not in STAFF_TEMPLATES
+        ]
+        if not wanted:
             return
-        if await self._is_erased(event.contact_id):
-            return
-        message_id = (
-            event.message_id
-            if isinstance(event, EmailSent)
-            else message_id_of(event.cause_event_id, event.template, event.recipient)
+        erased = (
+            await self._erased.among({contact_id for _, contact_id, _ in wanted})
+            if self._erased is not None
+            else set()
         )
-        row = await self._emails.get(message_id)
-        if row is None:
-            row = SentEmail(
-                message_id=message_id,
-                contact_id=event.contact_id,
-                cause_event_id=event.cause_event_id,
-                template=event.template,
-                recipient=event.recipient,
-                status="",
-                at=at,
-            )
-            self._emails.add(row)
-        elif row.status == "sent":
-            return  # sent once is sent: a late failure report changes nothing
-        row.status = "sent" if isinstance(event, EmailSent) else "failed"
-        row.error = event.error if isinstance(event, EmailFailed) else None
-        row.at = at
+        wanted = [report for report in wanted if report[1] not in erased]
+        rows = await self._emails.get_many({_message_id(event) for event, _, _ in wanted})
+        for event, contact_id, at in wanted:
+            message_id = _message_id(event)
+            row = rows.get(message_id)
+            if row is None:
+                row = rows[message_id] = SentEmail(
+                    message_id=message_id,
+                    contact_id=contact_id,
+                    cause_event_id=event.cause_event_id,
+                    template=event.template,
+                    recipient=event.recipient,
+                    status="",
+                    at=at,
+                )
+                self._emails.add(row)
+            elif row.status == "sent":
+                continue  # sent once is sent: a late failure report changes nothing
+            row.status = "sent" if isinstance(event, EmailSent) else "failed"
+            row.error = event.error if isinstance(event, EmailFailed) else None
+            row.at = at
         await self._emails.flush()
 
     async def personal_data(self, contact_id: str) -> NotifierPersonalData:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -34,6 +34,9 @@ class Erased(ErasedContacts):
 
     async def holds(self, contact_id: str | None) -> bool:
         return contact_id in self.ids
+
+    async def among(self, contact_ids: Collection[str]) -> set[str]:
+        return self.ids & set(contact_ids)
 
 
 @contextlib.asynccontextmanager
