@@ -26,6 +26,10 @@ from crm_shared.events import (
     Topic,
 )
 
+MAILS_PER_CONNECTION = 4
+"""Mails under way per pooled SMTP connection (rendering, the guard's lookup, the
+report): enough that the connections never wait for them."""
+
 
 def consumers(deps: NotifierDeps) -> Sequence[EventConsumer]:
     runtime = deps.runtime
@@ -34,13 +38,15 @@ def consumers(deps: NotifierDeps) -> Sequence[EventConsumer]:
     def consumer(topic: str, group: str, handlers: Mapping[str, Handler]) -> EventConsumer:
         if group == MAIL_GROUP:
             # guarded in Redis with the mails; mails to different contacts go out at once,
-            # over the pool's connections
+            # more of them than the pool has connections, so that one waiting for Redis or
+            # Kafka leaves its connection to another (a guard is written while its mail
+            # still holds the connection: at most one unguarded mail per connection)
             return runtime.consumer(
                 topic,
                 handlers,
                 group_id=group,
                 dedupe_in="redis",
-                concurrency=deps.settings.smtp_pool_size,
+                concurrency=MAILS_PER_CONNECTION * deps.settings.smtp_pool_size,
             )
         return runtime.consumer(topic, handlers, group_id=group, dedupe_in="database")
 
