@@ -45,6 +45,7 @@ event and the service's unit of work.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import itertools
 import logging
@@ -463,20 +464,22 @@ class EventConsumer:
         by_key: dict[Any, list[_Pending]] = {}
         for item in pending:
             by_key.setdefault(item.record.key, []).append(item)
-        slots = asyncio.Semaphore(self.concurrency)
+        keys = collections.deque(by_key.values())
         unguarded = _Unguarded() if batched is not None else None
+        failures: list[Exception] = []
 
-        async def in_order(items: list[_Pending]) -> None:
-            async with slots:
-                for item in items:
-                    await self._apply_one(item, dedupe=unguarded)
+        async def worker() -> None:  # a few workers take the keys in turn
+            while keys:
+                for item in keys.popleft():
+                    try:
+                        await self._apply_one(item, dedupe=unguarded)
+                    except Exception as exc:  # raised below, after every key
+                        failures.append(exc)
+                        break  # this key's later events wait for the redelivery
 
-        outcomes = await asyncio.gather(
-            *(in_order(items) for items in by_key.values()), return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(keys)))))
+        if failures:
+            raise failures[0]
         if batched is not None:
             await batched.mark(self.group_id, [item.event for item in pending])
 

@@ -904,6 +904,33 @@ async def test_concurrent_consumer_runs_keys_at_once_and_each_key_in_order(
         assert [e.id for e in done if e.subject == contact] == mine  # in order per key
 
 
+async def test_concurrent_consumer_looks_up_and_writes_its_marks_per_batch(
+    redis: Redis,
+    run_consumer: RunConsumer,
+    producer: EventProducer,
+    fresh_topic: str,
+) -> None:
+    group = f"shared-tests-{uuid.uuid4().hex[:10]}"
+    events = [deleted(str(uuid.uuid4())) for _ in range(6)]
+    handled_before = events[2]
+    await redis.set(f"crm:processed:{group}:{handled_before.id}", "1", ex=120)
+    handler = Recorder()
+
+    await publish(producer, fresh_topic, *events)
+    await run_consumer(
+        {"ContactDeleted": handler}, RedisDeduplicator(redis), concurrency=3, group_id=group
+    )
+    rest = [e for e in events if e is not handled_before]
+    await eventually(lambda: len(handler.calls) == len(rest), "len(handler.calls) == 5")
+
+    assert sorted(handler.calls) == sorted(e.id for e in rest)  # the marked one skipped
+    await eventually(lambda: all_marked(redis, group, events), "every event marked")
+
+
+async def all_marked(redis: Redis, group: str, events: list[CloudEvent]) -> bool:
+    return await redis.exists(*(f"crm:processed:{group}:{e.id}" for e in events)) == len(events)
+
+
 def test_events_sharing_a_transaction_cannot_run_concurrently(
     database: Database, producer: EventProducer
 ) -> None:
