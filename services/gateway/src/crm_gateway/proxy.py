@@ -56,6 +56,10 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
 # import): the upstream may be silent far longer than the usual proxy timeout.
 LONG_REQUESTS: list[tuple[str, re.Pattern[str]]] = [
     ("POST", re.compile(r"^/api/contacts/import/?$")),
+    # a bulk action answers when it is done: accepting 100,000 contacts out of the inbox
+    # takes about a minute, and a 504 then would report a failure of a change that the
+    # service still commits
+    ("POST", re.compile(r"^/api/contacts/bulk/?$")),
 ]
 FORWARD_REQUEST_HEADERS = (
     "authorization",

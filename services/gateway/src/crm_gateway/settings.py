@@ -34,7 +34,8 @@ class Settings(ServiceSettings):
     reminders_url: str | None = None
     notifier_url: str | None = "http://127.0.0.1:8006"
     proxy_timeout_seconds: float = 30.0
-    # for the requests of proxy.LONG_REQUESTS (a CSV import answers when it is done)
+    # for the requests of proxy.LONG_REQUESTS (a CSV import, a bulk action: each answers
+    # when it is done)
     proxy_long_timeout_seconds: float = 900.0
     # how long the gateway remembers what a caller has seen (its consistency token) after
     # the caller's last write; copies are never expected to stay behind that long

@@ -96,8 +96,9 @@ async def test_other_requests_time_out_with_504(gateway: str) -> None:
     assert "did not answer in time" in response.json()["detail"]
 
 
-def test_only_the_import_upload_gets_the_long_timeout() -> None:
+def test_only_the_import_upload_and_bulk_actions_get_the_long_timeout() -> None:
     settings = Settings(proxy_timeout_seconds=30, proxy_long_timeout_seconds=900)
     assert upstream_timeout("POST", "/api/contacts/import", settings).read == 900
+    assert upstream_timeout("POST", "/api/contacts/bulk", settings).read == 900
     assert upstream_timeout("GET", "/api/contacts/import/j1", settings).read == 30
-    assert upstream_timeout("POST", "/api/contacts/bulk", settings).read == 30
+    assert upstream_timeout("POST", "/api/contacts/search", settings).read == 30
