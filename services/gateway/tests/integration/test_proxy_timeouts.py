@@ -1,5 +1,5 @@
 """The proxy's upstream timeouts, over real sockets (and the real Redis of the callers'
-tokens): a long upload (a CSV import) may wait for its answer far longer than the usual
+tokens): a long upload (a CSV import) or a bulk action may wait for its answer far longer than the usual
 timeout; other requests get 504, not 503."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def upstream_app() -> FastAPI:
     app = FastAPI()
 
     @app.post("/api/contacts/import")
-    @app.post("/api/contacts/bulk")
+    @app.post("/api/contacts/groups")
     async def slow(request: Request) -> dict[str, Any]:
         size = 0
         async for chunk in request.stream():
@@ -91,7 +91,7 @@ async def test_a_long_import_upload_gets_its_answer(gateway: str) -> None:
 
 
 async def test_other_requests_time_out_with_504(gateway: str) -> None:
-    response = await upload(gateway, "/api/contacts/bulk")
+    response = await upload(gateway, "/api/contacts/groups")
     assert response.status_code == 504, response.text
     assert "did not answer in time" in response.json()["detail"]
 
