@@ -100,6 +100,13 @@ class EventProducer:
         """Publish one CloudEvent directly (for services without an outbox)."""
         await self.send(topic, event.to_bytes(), key=event.key, headers=cloudevent_headers())
 
+    async def publish_many(self, events: Sequence[tuple[str, CloudEvent]]) -> None:
+        """Publish CloudEvents directly, in order, as (topic, event) (:meth:`send_many`)."""
+        headers = cloudevent_headers()
+        await self.send_many(
+            [(topic, event.key, event.to_bytes(), headers) for topic, event in events]
+        )
+
 
 def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:
     """The partition aiokafka's (and the Java client's) default partitioner picks for

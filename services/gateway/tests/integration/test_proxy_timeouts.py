@@ -1,6 +1,6 @@
 """The proxy's upstream timeouts, over real sockets (and the real Redis of the callers'
-tokens): a long upload (a CSV import) or a bulk action may wait for its answer far longer than the usual
-timeout; other requests get 504, not 503."""
+tokens): a long upload (a CSV import) or a bulk action may wait for its answer far longer
+than the usual timeout; other requests get 504, not 503."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from crm_notifier.mime import address, envelope_address, header_value, plain_tex
 from crm_notifier.settings import Settings
 from crm_notifier.smtp_pool import SmtpPool
 from crm_shared import tracing
+from crm_shared.coalesce import Coalescer
 from crm_shared.consumer import DeadLetter
 from crm_shared.events import EmailFailed, EmailSent, Topic, derived_event_id, make_event
 from crm_shared.kafka import EventProducer
@@ -80,6 +81,15 @@ class Mailer:
         self.pool = SmtpPool(
             self._session, size=settings.smtp_pool_size, rate=settings.smtp_rate_per_second
         )
+        # mails under way at once write their guards, and publish their reports, together
+        self._guards = Coalescer(self._write_guards)
+        self._reports = Coalescer(producer.publish_many)
+
+    async def _write_guards(self, keys: Sequence[str]) -> None:
+        async with self._redis.pipeline(transaction=False) as guards:
+            for key in keys:
+                guards.set(key, "1", ex=SENT_TTL_SECONDS)
+            await guards.execute()
 
     def _session(self) -> aiosmtplib.SMTP:
         s = self._settings
@@ -116,7 +126,7 @@ class Mailer:
         async with self.pool.connection() as smtp:
             with tracing.client_span("smtp send", **{"crm.recipient": email.recipient}):
                 await smtp.sendmail(sender, [envelope_address(email.recipient)], message)
-            await self._redis.set(guard_key, "1", ex=SENT_TTL_SECONDS)
+            await self._guards.add(guard_key)
 
     async def send_once(self, email: Email, *, unless: Sequence[str] = ()) -> bool:
         """Send unless already sent (or one of the Redis keys ``unless`` is set: one
@@ -152,19 +162,21 @@ class Mailer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         log.info("mail %s sent to %s (%s)", email.message_id, email.recipient, email.template)
-        await self._producer.publish(
-            Topic.NOTIFICATIONS,
-            make_event(
-                EmailSent(
-                    contact_id=email.contact_id,
-                    cause_event_id=email.cause_event_id,
-                    template=email.template,
-                    recipient=email.recipient,
-                    message_id=email.message_id,
+        await self._reports.add(
+            (
+                Topic.NOTIFICATIONS,
+                make_event(
+                    EmailSent(
+                        contact_id=email.contact_id,
+                        cause_event_id=email.cause_event_id,
+                        template=email.template,
+                        recipient=email.recipient,
+                        message_id=email.message_id,
+                    ),
+                    source=f"/crm/{self._settings.service_name}",
+                    event_id=derived_event_id("EmailSent", email.message_id),
                 ),
-                source=f"/crm/{self._settings.service_name}",
-                event_id=derived_event_id("EmailSent", email.message_id),
-            ),
+            )
         )
         return True
 
