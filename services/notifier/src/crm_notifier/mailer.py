@@ -21,7 +21,13 @@ from email.utils import formatdate
 import aiosmtplib
 from redis.asyncio import Redis
 
-from crm_notifier.mime import address, envelope_address, header_value, plain_text_mail
+from crm_notifier.mime import (
+    address,
+    envelope_address,
+    header_value,
+    needs_smtputf8,
+    plain_text_mail,
+)
 from crm_notifier.settings import Settings
 from crm_notifier.smtp_pool import SmtpPool
 from crm_shared import tracing
@@ -123,9 +129,11 @@ class Mailer:
         after the server accepted it: the window for a duplicate after a crash is only
         the time between the server's "250" and the Redis write."""
         sender = envelope_address(self._settings.smtp_from)
+        recipient = envelope_address(email.recipient)
+        options = ["SMTPUTF8"] if needs_smtputf8(sender, recipient) else None
         async with self.pool.connection() as smtp:
             with tracing.client_span("smtp send", **{"crm.recipient": email.recipient}):
-                await smtp.sendmail(sender, [envelope_address(email.recipient)], message)
+                await smtp.sendmail(sender, [recipient], message, mail_options=options)
             await self._guards.add(guard_key)
 
     async def send_once(self, email: Email, *, unless: Sequence[str] = ()) -> bool:

@@ -7,8 +7,10 @@ alike (text/plain, UTF-8, a handful of headers), so this module writes them out 
 (about 11 µs a mail): ASCII header values as they are, others as RFC 2047 encoded words,
 a body that is plain ASCII with short lines as ``7bit``, any other as quoted-printable.
 A bare address stays as it is; one with a name goes through
-:func:`email.utils.formataddr`, which encodes a name that is not ASCII. Values come from
-staff and customers: a line break in one becomes a space, so no one can add a header.
+:func:`email.utils.formataddr`, which encodes a name that is not ASCII; an address that
+is not ASCII itself (``jörg@example.com``) stays raw UTF-8 and the mail goes with SMTPUTF8.
+Values come from staff and customers: a line break in one becomes a space, so no one can
+add a header.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import quopri
 import re
 from collections.abc import Iterable
 from email.header import Header
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr, parseaddr, quote
 
 _MAX_LINE = 998  # RFC 5322 2.1.1, without CRLF
 _WORD_BYTES = 45  # 60 characters of base64, 72 with the word's frame
@@ -69,6 +71,8 @@ def _formatted_address(value: str) -> str:
     name, addr = parseaddr(value)
     if not addr:
         return header_value("To", value)
+    if not addr.isascii():  # sent with SMTPUTF8: the header is raw UTF-8 (RFC 6532)
+        return f'"{quote(name)}" <{addr}>' if name else addr
     return formataddr((name, addr), charset="utf-8")
 
 
@@ -78,6 +82,12 @@ def envelope_address(value: str) -> str:
     if _is_bare_address(value):
         return value
     return parseaddr(value)[1] or value.strip()
+
+
+def needs_smtputf8(*addresses: str) -> bool:
+    """Whether an envelope address is not ASCII (``jörg@example.com``): such a mail goes
+    with the SMTPUTF8 option, its address headers raw UTF-8 (RFC 6531, 6532)."""
+    return not all(address.isascii() for address in addresses)
 
 
 def _is_bare_address(value: str) -> bool:
@@ -108,4 +118,5 @@ def plain_text_mail(headers: Iterable[tuple[str, str]], body: str) -> bytes:
     ]
     if not encoded.endswith(b"\r\n"):
         encoded += b"\r\n"
-    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + encoded
+    # ASCII unless an address is not (then the mail goes with SMTPUTF8)
+    return ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + encoded

@@ -3,12 +3,18 @@ reads back from them must be what the notifier meant, whatever staff and custome
 
 from __future__ import annotations
 
-from email import message_from_bytes, policy
+from email import message_from_bytes, message_from_string, policy
 from email.message import EmailMessage
 
 import pytest
 
-from crm_notifier.mime import address, envelope_address, header_value, plain_text_mail
+from crm_notifier.mime import (
+    address,
+    envelope_address,
+    header_value,
+    needs_smtputf8,
+    plain_text_mail,
+)
 
 
 def read(data: bytes) -> EmailMessage:
@@ -70,3 +76,17 @@ def test_addresses_with_names_that_are_not_ascii() -> None:
     assert message["From"].addresses[0].addr_spec == "info@example.com"
     assert envelope_address("Müller & Söhne <info@example.com>") == "info@example.com"
     assert envelope_address("plain@example.com") == "plain@example.com"
+
+
+def test_an_address_that_is_not_ascii_goes_as_raw_utf8_with_smtputf8() -> None:
+    recipient = "jörg@example.com"
+    data = plain_text_mail([("To", address(recipient)), ("Subject", "Link")], "Text\n")
+
+    assert "To: jörg@example.com\r\n".encode() in data  # RFC 6532: raw UTF-8
+    assert envelope_address(recipient) == recipient
+    assert needs_smtputf8("crm@example.com", recipient)
+    assert not needs_smtputf8("crm@example.com", "joerg@example.com")
+    raw = plain_text_mail([("To", address('"Jörg \\"J\\" Müller" <jörg@example.com>'))], "Text\n")
+    named = message_from_string(raw.decode("utf-8"), policy=policy.SMTPUTF8)
+    assert named["To"].addresses[0].display_name == 'Jörg "J" Müller'
+    assert named["To"].addresses[0].addr_spec == "jörg@example.com"
