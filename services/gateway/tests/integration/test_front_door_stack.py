@@ -62,13 +62,14 @@ async def test_login_links_are_limited_per_address(stack: Stack) -> None:
 
 async def raw_request(url: str, head: str, body: bytes = b"") -> tuple[int, bytes]:
     """Send a request's head (and ``body``) over a socket; the status and the answer,
-    read until the server closes or 5 s pass."""
+    read until the server closes or 15 s pass (a server that waited for a body never sent
+    would never answer; 5 s was once too short for a full suite's loaded machine)."""
     where = urlsplit(url)
     reader, writer = await asyncio.open_connection(where.hostname, where.port)
     try:
         writer.write(head.encode() + body)
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(65536), 5)
+        answer = await asyncio.wait_for(reader.read(65536), 15)
     finally:
         writer.close()
     return int(answer.split(b" ", 2)[1]), answer
