@@ -11,20 +11,26 @@ import pytest
 from crm_shared.coalesce import Coalescer
 
 
-class SlowStore:
+class Store:
+    """A store whose writes the test can hold open (``release`` cleared) and see start."""
+
     def __init__(self, fail_on: str | None = None) -> None:
         self.writes: list[list[str]] = []
         self.fail_on = fail_on
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
 
     async def write(self, items: Sequence[str]) -> None:
-        await asyncio.sleep(0.01)  # a round trip
+        self.started.set()
+        await self.release.wait()
         if self.fail_on in items:
             raise ConnectionError("store down")
         self.writes.append(list(items))
 
 
 async def test_each_caller_returns_after_its_own_item_was_written() -> None:
-    store = SlowStore()
+    store = Store()
     coalescer = Coalescer(store.write)
 
     async def caller(item: str) -> bool:
@@ -41,21 +47,22 @@ async def test_each_caller_returns_after_its_own_item_was_written() -> None:
 
 
 async def test_callers_arriving_during_a_write_go_in_the_next_one() -> None:
-    store = SlowStore()
+    store = Store()
+    store.release.clear()
     coalescer = Coalescer(store.write)
     first = asyncio.create_task(coalescer.add("a"))
-    await asyncio.sleep(0.001)  # the write of "a" is under way
+    await store.started.wait()  # the write of "a" is under way
     later = [asyncio.create_task(coalescer.add(k)) for k in ("b", "c", "d")]
+    store.release.set()
     await asyncio.gather(first, *later)
 
     assert store.writes == [["a"], ["b", "c", "d"]]
 
 
 async def test_a_failed_write_fails_its_callers_only() -> None:
-    store = SlowStore(fail_on="bad")
+    store = Store(fail_on="bad")
     coalescer = Coalescer(store.write)
     doomed = [asyncio.create_task(coalescer.add(k)) for k in ("x", "bad")]
-    await asyncio.sleep(0)
     for task in doomed:
         with pytest.raises(ConnectionError):
             await task

@@ -33,7 +33,14 @@ from crm_notifier.smtp_pool import SmtpPool
 from crm_shared import tracing
 from crm_shared.coalesce import Coalescer
 from crm_shared.consumer import DeadLetter
-from crm_shared.events import EmailFailed, EmailSent, Topic, derived_event_id, make_event
+from crm_shared.events import (
+    CloudEvent,
+    EmailFailed,
+    EmailSent,
+    Topic,
+    derived_event_id,
+    make_event,
+)
 from crm_shared.kafka import EventProducer
 
 log = logging.getLogger(__name__)
@@ -84,6 +91,8 @@ class Mailer:
         self._settings = settings
         self._redis = redis
         self._producer = producer
+        self._from = address(settings.smtp_from)  # the header and the envelope's sender
+        self._sender = envelope_address(settings.smtp_from)
         self.pool = SmtpPool(
             self._session, size=settings.smtp_pool_size, rate=settings.smtp_rate_per_second
         )
@@ -113,7 +122,7 @@ class Mailer:
 
     def _message(self, email: Email) -> bytes:
         headers = [
-            ("From", address(self._settings.smtp_from)),
+            ("From", self._from),
             ("To", address(email.recipient)),
             ("Subject", header_value("Subject", email.subject)),
             ("Date", formatdate(localtime=False)),
@@ -128,12 +137,11 @@ class Mailer:
         """Hand the message over on a pooled connection and set the send-once guard right
         after the server accepted it: the window for a duplicate after a crash is only
         the time between the server's "250" and the Redis write."""
-        sender = envelope_address(self._settings.smtp_from)
         recipient = envelope_address(email.recipient)
-        options = ["SMTPUTF8"] if needs_smtputf8(sender, recipient) else None
+        options = ["SMTPUTF8"] if needs_smtputf8(self._sender, recipient) else None
         async with self.pool.connection() as smtp:
             with tracing.client_span("smtp send", **{"crm.recipient": email.recipient}):
-                await smtp.sendmail(sender, [recipient], message, mail_options=options)
+                await smtp.sendmail(self._sender, [recipient], message, mail_options=options)
             await self._guards.add(guard_key)
 
     async def send_once(self, email: Email, *, unless: Sequence[str] = ()) -> bool:
@@ -170,36 +178,30 @@ class Mailer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         log.info("mail %s sent to %s (%s)", email.message_id, email.recipient, email.template)
-        await self._reports.add(
-            (
-                Topic.NOTIFICATIONS,
-                make_event(
-                    EmailSent(
-                        contact_id=email.contact_id,
-                        cause_event_id=email.cause_event_id,
-                        template=email.template,
-                        recipient=email.recipient,
-                        message_id=email.message_id,
-                    ),
-                    source=f"/crm/{self._settings.service_name}",
-                    event_id=derived_event_id("EmailSent", email.message_id),
-                ),
-            )
+        sent = EmailSent(
+            contact_id=email.contact_id,
+            cause_event_id=email.cause_event_id,
+            template=email.template,
+            recipient=email.recipient,
+            message_id=email.message_id,
         )
+        await self._reports.add((Topic.NOTIFICATIONS, self._report(email, sent)))
         return True
 
     async def _report_failure(self, email: Email, error: str) -> None:
-        await self._producer.publish(
-            Topic.NOTIFICATIONS,
-            make_event(
-                EmailFailed(
-                    contact_id=email.contact_id,
-                    cause_event_id=email.cause_event_id,
-                    template=email.template,
-                    recipient=email.recipient,
-                    error=error,
-                ),
-                source=f"/crm/{self._settings.service_name}",
-                event_id=derived_event_id("EmailFailed", email.message_id),
-            ),
+        failed = EmailFailed(
+            contact_id=email.contact_id,
+            cause_event_id=email.cause_event_id,
+            template=email.template,
+            recipient=email.recipient,
+            error=error,
+        )
+        await self._producer.publish(Topic.NOTIFICATIONS, self._report(email, failed))
+
+    def _report(self, email: Email, report: EmailSent | EmailFailed) -> CloudEvent:
+        """The report's event, its id derived from the mail: the same on every attempt."""
+        return make_event(
+            report,
+            source=f"/crm/{self._settings.service_name}",
+            event_id=derived_event_id(type(report).__name__, email.message_id),
         )
